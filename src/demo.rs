@@ -1,0 +1,1 @@
+//! The demo: a whole search against the in-process simulator.

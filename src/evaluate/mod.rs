@@ -1,0 +1,69 @@
+//! Judging one iteration: the [`Evaluator`] trait and its implementations. An evaluator turns an
+//! iteration's records and summary into a [`Verdict`] with the figures behind it; it never
+//! sends traffic and never decides what to run next (that is the search's job).
+
+use crate::load::iteration::IterationMeta;
+use crate::load::record::RequestRecord;
+use crate::metrics::IterationSummary;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One criterion's outcome, with the numbers it was decided on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Criterion {
+    /// Short name, e.g. `queue_delay_trend`, `throughput`, `success_rate`.
+    pub name: String,
+    /// Whether this criterion holds.
+    pub passed: bool,
+    /// Figures (slopes, p-values, thresholds, percentiles), keyed by name with unit suffixes.
+    pub figures: BTreeMap<String, f64>,
+    /// One sentence a user can read.
+    pub detail: String,
+}
+
+/// The judgement of one iteration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Sustainable (all criteria passed).
+    pub sustainable: bool,
+    /// Every criterion evaluated, failed ones included.
+    pub criteria: Vec<Criterion>,
+    /// Why: the failed criteria's details joined, or "all criteria passed".
+    pub reason: String,
+}
+
+impl Verdict {
+    /// Combine criteria: sustainable only when all pass; the reason names every failure.
+    pub fn from_criteria(criteria: Vec<Criterion>) -> Verdict {
+        let failed: Vec<&str> = criteria
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.detail.as_str())
+            .collect();
+        let reason = if failed.is_empty() {
+            "all criteria passed".to_string()
+        } else {
+            failed.join("; ")
+        };
+        Verdict {
+            sustainable: failed.is_empty(),
+            criteria,
+            reason,
+        }
+    }
+}
+
+/// Everything an evaluator may look at.
+pub struct EvalInput<'a> {
+    pub meta: &'a IterationMeta,
+    pub records: &'a [RequestRecord],
+    pub summary: &'a IterationSummary,
+}
+
+/// Judges one iteration.
+pub trait Evaluator: Send + Sync {
+    /// The name used in `EVALUATOR`.
+    fn name(&self) -> &'static str;
+    /// The verdict with its figures.
+    fn evaluate(&self, input: &EvalInput<'_>) -> Verdict;
+}

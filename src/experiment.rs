@@ -1,0 +1,1 @@
+//! The driver: runs the search for each size in TOKENS_LIST.

@@ -1,0 +1,55 @@
+//! What is known about one iteration besides its records: what was asked, when it ran, how it
+//! ended. Produced by the iteration runner, consumed by metrics, evaluators and writers.
+
+use crate::config::SizeSpec;
+use crate::search::Stage;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How an iteration ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "reason", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Completion {
+    /// Sent for the whole `DURATION` and drained.
+    Complete,
+    /// Stopped before `DURATION` by the early-abort watchdog (reason given).
+    AbortedEarly(String),
+    /// Stopped by a signal; never evaluated as a capacity verdict.
+    Interrupted(String),
+}
+
+/// One iteration's metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IterationMeta {
+    /// The size under test.
+    pub size: SizeSpec,
+    /// Offered rate, requests/minute (`REQ_MIN`).
+    pub req_min: f64,
+    /// Search stage (1 ramp, 2 bisection).
+    pub stage: Stage,
+    /// 1-based iteration number within this size's search.
+    pub iteration: u32,
+    /// Model name sent in requests.
+    pub model: String,
+    /// Wall-clock time of `t0` (stamps folders and rows only).
+    pub started_at: chrono::DateTime<chrono::Local>,
+    /// Configured sending duration (`DURATION`).
+    pub duration: Duration,
+    /// Configured `FILTER_BUFFER`.
+    pub filter_buffer: Duration,
+    /// Requests in the arrival schedule.
+    pub planned_requests: u64,
+    /// From `t0`, when sending stopped (≈ `duration`, less when aborted).
+    pub sending_stopped: Duration,
+    /// From `t0`, when the last record arrived (after the drain).
+    pub ended: Duration,
+    /// How the iteration ended.
+    pub completion: Completion,
+    /// A sample prompt as text (results.csv `PROMPT_TEXT`, truncated by the writer).
+    pub sample_prompt: String,
+    /// Prompt token count of that sample (`PROMPT_TOKEN_COUNT`).
+    pub prompt_token_count: u32,
+    /// Free metadata copied into results (JOB_ID, GPUS, CPUS, NODE, …).
+    pub labels: BTreeMap<String, String>,
+}

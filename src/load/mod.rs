@@ -1,0 +1,5 @@
+//! Load generation: arrival schedules, the open-loop dispatcher, and per-request records.
+
+pub mod arrivals;
+pub mod iteration;
+pub mod record;

@@ -1,0 +1,3 @@
+//! Thin binary: parse the command line, set up logging, run, map to an exit code.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! Writers for the per-iteration files and the per-size outcome.

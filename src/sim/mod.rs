@@ -1,0 +1,1 @@
+//! The embedded LLM-server simulator.

@@ -1,0 +1,1 @@
+//! Statistics used by evaluators and summaries: percentiles, regression, t-tests.

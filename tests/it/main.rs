@@ -1,0 +1,1 @@
+//! The one integration-test binary: real HTTP against the simulator on loopback.
