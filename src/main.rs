@@ -1,3 +1,101 @@
-//! Thin binary: parse the command line, set up logging, run, map to an exit code.
+//! Thin binary: parse the command line, set up logging, build the runtime, run, and map the
+//! result to a documented exit code (README "Exit codes").
 
-fn main() {}
+use clap::Parser;
+use mst_search::cli::{Cli, Command};
+use mst_search::error::{Error, exit_code};
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(async move {
+        let interrupt = CancellationToken::new();
+        spawn_signal_watch(interrupt.clone());
+        let result = match cli.command {
+            Some(Command::Simulate(args)) => {
+                mst_search::sim::cmd::run(args).await.map(|_| exit_code::OK)
+            }
+            Some(Command::Demo(args)) => mst_search::demo::run(args, interrupt)
+                .await
+                .map(|r| report_code(&r)),
+            Some(Command::Run(args)) => run(args, interrupt).await,
+            None => run(cli.run, interrupt).await,
+        };
+        match result {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                e.downcast_ref::<Error>()
+                    .map(Error::exit_code)
+                    .unwrap_or(exit_code::SEARCH_INCOMPLETE)
+            }
+        }
+    });
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+async fn run(
+    args: mst_search::cli::run::RunArgs,
+    interrupt: CancellationToken,
+) -> anyhow::Result<i32> {
+    let (cfg, warnings) = mst_search::config::Config::load(args.env.as_deref(), args.overrides())?;
+    for w in warnings {
+        tracing::warn!("{}", w.0);
+    }
+    let opts = mst_search::experiment::RunOptions { quiet: args.quiet };
+    let report = mst_search::experiment::run(cfg, opts, interrupt).await?;
+    Ok(report_code(&report))
+}
+
+fn report_code(report: &mst_search::experiment::RunReport) -> i32 {
+    if report.incomplete() {
+        exit_code::SEARCH_INCOMPLETE
+    } else {
+        exit_code::OK
+    }
+}
+
+/// SIGINT, SIGTERM and SIGUSR1 (SLURM's warning before a time limit) all stop the run cleanly.
+fn spawn_signal_watch(interrupt: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut usr1)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::user_defined1()),
+            ) else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => tracing::warn!("SIGINT: stopping"),
+                _ = term.recv() => tracing::warn!("SIGTERM: stopping"),
+                _ = usr1.recv() => tracing::warn!("SIGUSR1: stopping"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        interrupt.cancel();
+    });
+}

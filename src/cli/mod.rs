@@ -1,1 +1,47 @@
-//! Command-line types (clap) only; no logic.
+//! Command-line types (clap) only; no logic. `mst-search --env .env` runs a search (the `run`
+//! subcommand is implied), `simulate` serves the simulator, `demo` runs a search against it.
+
+pub mod run;
+pub mod simulate;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Find the maximum sustainable throughput of an OpenAI-compatible LLM server.
+#[derive(Parser, Debug)]
+#[command(name = "mst-search", version, about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Arguments of a search when no subcommand is given.
+    #[command(flatten)]
+    pub run: run::RunArgs,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the search (the default).
+    Run(run::RunArgs),
+    /// Serve the simulated LLM server until stopped, or print its capacity.
+    Simulate(simulate::SimulateArgs),
+    /// Run a complete two-size search against the in-process simulator.
+    Demo(DemoArgs),
+}
+
+/// Arguments of `mst-search demo`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Where the demo writes its results (default: a fresh folder under the system temp dir).
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// How much faster than model time the simulator runs.
+    #[arg(long, default_value_t = 10.0, value_name = "X")]
+    pub time_scale: f64,
+    /// Length of one iteration.
+    #[arg(long, default_value = "4s", value_name = "DURATION")]
+    pub duration: String,
+    /// Only the final table.
+    #[arg(long)]
+    pub quiet: bool,
+}

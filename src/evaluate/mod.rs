@@ -2,6 +2,10 @@
 //! iteration's records and summary into a [`Verdict`] with the figures behind it; it never
 //! sends traffic and never decides what to run next (that is the search's job).
 
+pub mod queue;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
 use crate::load::iteration::IterationMeta;
 use crate::load::record::RequestRecord;
 use crate::metrics::IterationSummary;
@@ -66,4 +70,61 @@ pub trait Evaluator: Send + Sync {
     fn name(&self) -> &'static str;
     /// The verdict with its figures.
     fn evaluate(&self, input: &EvalInput<'_>) -> Verdict;
+}
+
+/// Every evaluator name `EVALUATOR` accepts.
+pub const NAMES: &[&str] = &["queue"];
+
+/// Build the evaluator `EVALUATOR` asks for: one name, or several that must all pass.
+/// An unknown name is a configuration error, reported before any traffic.
+pub fn build(cfg: &Config) -> Result<Box<dyn Evaluator>> {
+    let mut parts: Vec<Box<dyn Evaluator>> = Vec::new();
+    for name in &cfg.evaluators {
+        parts.push(match name.as_str() {
+            "queue" => Box::new(queue::QueueEvaluator {
+                settings: queue::QueueSettings {
+                    growth_max_pct: cfg.queue_growth_max_pct,
+                    growth_min_ms: cfg.queue_growth_min_ms,
+                    throughput_min_pct: cfg.throughput_min_pct,
+                    success_rate_pct: cfg.success_rate_pct,
+                },
+            }),
+            other => {
+                return Err(Error::config(
+                    "EVALUATOR",
+                    other,
+                    format!("one of {} (or a comma list of them)", NAMES.join(", ")),
+                ));
+            }
+        });
+    }
+    match parts.len() {
+        0 => Err(Error::config("EVALUATOR", "", format!("one of {}", NAMES.join(", ")))),
+        1 => Ok(parts.remove(0)),
+        _ => Ok(Box::new(AllOf(parts))),
+    }
+}
+
+/// Several evaluators that must all pass; criteria are prefixed with their evaluator's name.
+pub struct AllOf(pub Vec<Box<dyn Evaluator>>);
+
+impl Evaluator for AllOf {
+    fn name(&self) -> &'static str {
+        "all-of"
+    }
+
+    fn evaluate(&self, input: &EvalInput<'_>) -> Verdict {
+        let criteria = self
+            .0
+            .iter()
+            .flat_map(|e| {
+                let prefix = e.name();
+                e.evaluate(input).criteria.into_iter().map(move |mut c| {
+                    c.name = format!("{prefix}_{}", c.name);
+                    c
+                })
+            })
+            .collect();
+        Verdict::from_criteria(criteria)
+    }
 }

@@ -1,1 +1,2 @@
 //! The one integration-test binary: real HTTP against the simulator on loopback.
+mod search;

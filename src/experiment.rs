@@ -1,1 +1,0 @@
-//! The driver: runs the search for each size in TOKENS_LIST.
