@@ -100,6 +100,38 @@ fn ramps_up_then_bisects_to_the_exact_old_tool_sequence() {
 }
 
 #[test]
+fn relative_threshold_stops_when_the_gap_is_within_that_share_of_upper() {
+    let mut search = Search::new(cfg(100.0, Threshold::Relative(0.1), ConfirmPolicy::None));
+    let outcome = drive(&mut search, capacity(250.0));
+    // (250, 300): 50 > 30 goes on; (250, 275): 25 <= 27.5 stops.
+    assert_eq!(rates(&search), [100.0, 200.0, 400.0, 300.0, 250.0, 275.0]);
+    assert_eq!(outcome.stop, StopKind::Converged);
+    assert_eq!(
+        (outcome.mst_req_min, outcome.upper_req_min),
+        (Some(250.0), Some(275.0))
+    );
+    assert!(
+        outcome.reason.contains("relative threshold"),
+        "{}",
+        outcome.reason
+    );
+}
+
+#[test]
+fn a_gap_exactly_at_the_threshold_stops() {
+    let mut search = Search::new(cfg(100.0, Threshold::Absolute(12.5), ConfirmPolicy::None));
+    let outcome = drive(&mut search, capacity(250.0));
+    assert_eq!(
+        rates(&search),
+        [100.0, 200.0, 400.0, 300.0, 250.0, 275.0, 262.5]
+    );
+    assert_eq!(
+        (outcome.mst_req_min, outcome.upper_req_min),
+        (Some(250.0), Some(262.5))
+    );
+}
+
+#[test]
 fn converges_within_the_threshold_of_capacity_for_both_threshold_kinds() {
     for threshold in [Threshold::Absolute(10.0), Threshold::Relative(0.05)] {
         for c in [3.7, 99.0, 100.0, 250.0, 777.7, 1999.99, 12345.6] {
