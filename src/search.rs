@@ -2,6 +2,40 @@
 //! start fails), stage 2 bisects between the highest sustainable and the lowest unsustainable
 //! rate. No I/O: the driver feeds it observations and runs what it asks for, so every path is a
 //! unit test and the whole state serialises to `state.json` for resume.
+//!
+//! # Rules (the old Python tool's, made exact)
+//!
+//! Rates are requests/minute. Every computed rate is rounded to 2 decimals (kept as `f64`).
+//!
+//! * **Stage 1 (ramp)** starts at `start_req_min`. A counted pass sets `lower` to the rate and
+//!   the next rate is `rate × multiplier`. A counted fail after a pass sets `upper` and starts
+//!   stage 2. If the very first rate fails, the search walks down instead: each counted fail sets
+//!   `upper` and the next rate is `rate / multiplier`; the first counted pass sets `lower` and
+//!   starts stage 2. A walk-down rate below `min_req_min` (or not above zero) is not run: the
+//!   search ends with [`StopKind::FloorReached`] and no MST. Rounding never stalls the ramp: a
+//!   step moves by at least 0.01.
+//! * **Stage 2 (bisect)** runs `(lower + upper) / 2`; a counted pass sets `lower`, a counted fail
+//!   sets `upper`. On entering stage 2 and before every bisection point the stop rule is checked
+//!   — `Absolute(t)`: `upper - lower <= t`; `Relative(t)`: `upper - lower <= upper × t` — and when
+//!   it holds the search ends with [`StopKind::Converged`] and the MST is `lower`. It also
+//!   converges when the rounded midpoint would equal a bound (the bounds are 0.01 apart).
+//! * **Confirmation** decides when a verdict *counts*:
+//!   - [`ConfirmPolicy::None`]: every verdict counts at once.
+//!   - [`ConfirmPolicy::Fail`]: a pass counts at once; a fail is re-run once at the same rate
+//!     (attempt 2) and the re-run's verdict is the one that counts (fail then fail is a fail,
+//!     fail then pass is a pass).
+//!   - [`ConfirmPolicy::Both`]: in stage 1 exactly as `Fail`. In stage 2 every rate is run twice;
+//!     two agreeing verdicts decide; if they disagree a third run (attempt 3) is the tie-break
+//!     and the majority of the three decides.
+//! * **Iteration cap**: every observation is an iteration, re-runs included. When
+//!   `max_iterations` have been observed and the last one did not end the search, it ends with
+//!   [`StopKind::IterationCap`] and the MST is `lower` (possibly none).
+//! * **Unusable** observations (every request failed, server down) end the search at once with
+//!   [`StopKind::Unusable`], the MST `lower`, and the given reason.
+//!
+//! A configuration that cannot be searched (start rate not a positive finite number, multiplier
+//! not above 1, negative or non-finite threshold or floor) ends the search before the first run
+//! with [`StopKind::Unusable`] naming the value; [`crate::config`] should have refused it first.
 
 use serde::{Deserialize, Serialize};
 
@@ -62,3 +96,366 @@ pub struct SearchConfig {
     /// Walking down stops below this rate: no sustainable rate found (`REQ_MIN_FLOOR`).
     pub min_req_min: f64,
 }
+
+/// What one iteration showed, as judged by the evaluators.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Observation {
+    /// The server kept up with the rate.
+    Sustainable,
+    /// The server fell behind the rate.
+    Unsustainable,
+    /// Nothing can be judged (e.g. every request failed, server down); ends the search.
+    Unusable {
+        /// Why, as a sentence for the user.
+        reason: String,
+    },
+}
+
+/// What the driver should do next.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Step {
+    /// Run one iteration as described and report it with [`Search::observe`].
+    Run(RunRequest),
+    /// The search is over.
+    Done(SearchOutcome),
+}
+
+/// One iteration the search asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRequest {
+    /// Rate to send at, requests/minute.
+    pub req_min: f64,
+    /// Stage the iteration belongs to.
+    pub stage: Stage,
+    /// 1 = first run at this rate, 2 = confirmation re-run, 3 = tie-break.
+    pub attempt: u32,
+}
+
+/// Why the search ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopKind {
+    /// The bounds met the stop threshold.
+    Converged,
+    /// `max_iterations` iterations were observed without converging.
+    IterationCap,
+    /// Walking down from a failing start went below `min_req_min` without a pass.
+    FloorReached,
+    /// An iteration could not be judged, or the configuration cannot be searched.
+    Unusable,
+}
+
+/// The result of a finished search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchOutcome {
+    /// Highest rate counted sustainable (requests/minute); None if none was.
+    pub mst_req_min: Option<f64>,
+    /// Same as `mst_req_min`: the lower bound when the search stopped.
+    pub lower_req_min: Option<f64>,
+    /// Lowest rate counted unsustainable (requests/minute); None if none was.
+    pub upper_req_min: Option<f64>,
+    /// Number of iterations observed, re-runs included.
+    pub iterations: u32,
+    /// Why the search stopped, as a sentence.
+    pub reason: String,
+    /// Why the search stopped, as a kind.
+    pub stop: StopKind,
+}
+
+/// One observed iteration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// 1-based iteration number within this search.
+    pub iteration: u32,
+    /// Rate that was run, requests/minute.
+    pub req_min: f64,
+    /// Stage it belonged to.
+    pub stage: Stage,
+    /// Attempt at this rate (1, 2 or 3).
+    pub attempt: u32,
+    /// What it showed.
+    pub observation: Observation,
+}
+
+/// The search state for one size; serialise it after every observation to resume later.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Search {
+    cfg: SearchConfig,
+    stage: Stage,
+    /// Rate of the current (or next) run.
+    rate: f64,
+    /// Verdicts observed at `rate` that have not yet been counted (true = pass).
+    pending: Vec<bool>,
+    lower: Option<f64>,
+    upper: Option<f64>,
+    history: Vec<HistoryEntry>,
+    outcome: Option<SearchOutcome>,
+}
+
+/// Rates are kept to 2 decimals, as the old tool's files show them.
+fn round2(x: f64) -> f64 {
+    let scaled = (x * 100.0).round();
+    if scaled.is_finite() {
+        scaled / 100.0
+    } else {
+        x
+    }
+}
+
+/// The smallest step a computed rate moves by, so rounding never repeats a rate.
+const MIN_STEP: f64 = 0.01;
+
+fn config_problem(cfg: &SearchConfig) -> Option<String> {
+    if !(cfg.start_req_min.is_finite() && cfg.start_req_min > 0.0) {
+        return Some(format!(
+            "start_req_min is {}; expected a positive finite rate in requests/minute",
+            cfg.start_req_min
+        ));
+    }
+    if !(cfg.multiplier.is_finite() && cfg.multiplier > 1.0) {
+        return Some(format!(
+            "multiplier is {}; expected a finite number above 1",
+            cfg.multiplier
+        ));
+    }
+    let (Threshold::Absolute(t) | Threshold::Relative(t)) = cfg.threshold;
+    if !(t.is_finite() && t >= 0.0) {
+        return Some(format!(
+            "stop threshold is {t}; expected a finite number of at least 0"
+        ));
+    }
+    if !(cfg.min_req_min.is_finite() && cfg.min_req_min >= 0.0) {
+        return Some(format!(
+            "min_req_min is {}; expected a finite rate of at least 0",
+            cfg.min_req_min
+        ));
+    }
+    None
+}
+
+impl Search {
+    /// A search that has run nothing yet; its first step runs `cfg.start_req_min`.
+    pub fn new(cfg: SearchConfig) -> Search {
+        let mut search = Search {
+            stage: Stage::Ramp,
+            rate: cfg.start_req_min,
+            pending: Vec::new(),
+            lower: None,
+            upper: None,
+            history: Vec::new(),
+            outcome: None,
+            cfg,
+        };
+        if let Some(problem) = config_problem(&search.cfg) {
+            search.finish(
+                StopKind::Unusable,
+                format!("The search cannot start: {problem}."),
+            );
+        } else if search.cfg.max_iterations == 0 {
+            search.finish(
+                StopKind::IterationCap,
+                "The iteration cap is 0, so nothing was run.".to_string(),
+            );
+        }
+        search
+    }
+
+    /// What to do now; calling it again without observing gives the same step.
+    pub fn current(&self) -> Step {
+        match &self.outcome {
+            Some(outcome) => Step::Done(outcome.clone()),
+            None => Step::Run(RunRequest {
+                req_min: self.rate,
+                stage: self.stage,
+                attempt: self.pending.len() as u32 + 1,
+            }),
+        }
+    }
+
+    /// Records the outcome of the run [`Search::current`] asked for and returns the next step.
+    /// After the search is done it changes nothing and returns the same `Done`.
+    pub fn observe(&mut self, obs: Observation) -> Step {
+        if self.outcome.is_some() {
+            return self.current();
+        }
+        self.history.push(HistoryEntry {
+            iteration: self.history.len() as u32 + 1,
+            req_min: self.rate,
+            stage: self.stage,
+            attempt: self.pending.len() as u32 + 1,
+            observation: obs.clone(),
+        });
+        match obs {
+            Observation::Sustainable => self.pending.push(true),
+            Observation::Unsustainable => self.pending.push(false),
+            Observation::Unusable { reason } => {
+                let rate = self.rate;
+                self.finish(
+                    StopKind::Unusable,
+                    format!("The iteration at {rate} req/min could not be judged: {reason}"),
+                );
+                return self.current();
+            }
+        }
+        if let Some(passed) = self.decision() {
+            self.pending.clear();
+            self.count(passed);
+        }
+        if self.outcome.is_none() && self.history.len() >= self.cfg.max_iterations as usize {
+            let cap = self.cfg.max_iterations;
+            self.finish(
+                StopKind::IterationCap,
+                format!("The search reached the cap of {cap} iterations without converging."),
+            );
+        }
+        self.current()
+    }
+
+    /// Every observed iteration, in order.
+    pub fn history(&self) -> &[HistoryEntry] {
+        &self.history
+    }
+
+    /// The parameters this search runs with.
+    pub fn config(&self) -> &SearchConfig {
+        &self.cfg
+    }
+
+    /// (highest rate counted sustainable, lowest rate counted unsustainable), requests/minute.
+    pub fn bounds(&self) -> (Option<f64>, Option<f64>) {
+        (self.lower, self.upper)
+    }
+
+    /// Whether the verdicts pending at this rate decide it, under the confirmation policy.
+    fn decision(&self) -> Option<bool> {
+        let v = &self.pending;
+        let last = *v.last()?;
+        match self.cfg.confirm {
+            ConfirmPolicy::None => Some(last),
+            ConfirmPolicy::Both if self.stage == Stage::Bisect => match v.len() {
+                1 => None,
+                2 if v[0] != v[1] => None,
+                n => Some(v.iter().filter(|&&p| p).count() * 2 > n),
+            },
+            ConfirmPolicy::Fail | ConfirmPolicy::Both => {
+                // A first pass counts; a first fail waits for its re-run, which decides.
+                if v.len() == 1 && !last {
+                    None
+                } else {
+                    Some(last)
+                }
+            }
+        }
+    }
+
+    /// Applies a counted verdict at the current rate.
+    fn count(&mut self, passed: bool) {
+        let rate = self.rate;
+        match self.stage {
+            Stage::Ramp if passed => {
+                self.lower = Some(rate);
+                if self.upper.is_some() {
+                    // A pass after walking down: both bounds are known.
+                    self.enter_bisect();
+                } else {
+                    self.rate = round2(rate * self.cfg.multiplier).max(round2(rate + MIN_STEP));
+                }
+            }
+            Stage::Ramp => {
+                self.upper = Some(rate);
+                if self.lower.is_some() {
+                    self.enter_bisect();
+                } else {
+                    self.walk_down(rate);
+                }
+            }
+            Stage::Bisect => {
+                if passed {
+                    self.lower = Some(rate);
+                } else {
+                    self.upper = Some(rate);
+                }
+                self.next_bisection();
+            }
+        }
+    }
+
+    fn walk_down(&mut self, rate: f64) {
+        let next = round2(rate / self.cfg.multiplier).min(round2(rate - MIN_STEP));
+        let floor = self.cfg.min_req_min;
+        if next < floor || next <= 0.0 {
+            self.finish(
+                StopKind::FloorReached,
+                format!(
+                    "Every rate down to {rate} req/min was unsustainable; the next, {next} \
+                     req/min, is below the floor of {floor} req/min, so no sustainable rate was found."
+                ),
+            );
+        } else {
+            self.rate = next;
+        }
+    }
+
+    fn enter_bisect(&mut self) {
+        self.stage = Stage::Bisect;
+        self.next_bisection();
+    }
+
+    /// Stops if the bounds meet the threshold, else moves to the midpoint.
+    fn next_bisection(&mut self) {
+        let (Some(lower), Some(upper)) = (self.lower, self.upper) else {
+            // Unreachable by construction: stage 2 is entered only with both bounds.
+            self.finish(
+                StopKind::Unusable,
+                "The search entered bisection without both bounds.".to_string(),
+            );
+            return;
+        };
+        let gap = upper - lower;
+        let (met, rule) = match self.cfg.threshold {
+            Threshold::Absolute(t) => (gap <= t, format!("the absolute threshold of {t} req/min")),
+            Threshold::Relative(t) => (
+                gap <= upper * t,
+                format!("the relative threshold of {t} × {upper} req/min"),
+            ),
+        };
+        if met {
+            self.finish(
+                StopKind::Converged,
+                format!(
+                    "Converged: sustainable at {lower}, unsustainable at {upper} req/min; \
+                     the gap of {} req/min is within {rule}.",
+                    round2(gap)
+                ),
+            );
+            return;
+        }
+        let mid = round2((lower + upper) / 2.0);
+        if mid <= lower || mid >= upper {
+            self.finish(
+                StopKind::Converged,
+                format!(
+                    "Converged: sustainable at {lower}, unsustainable at {upper} req/min, \
+                     as close as rates of 2 decimals allow."
+                ),
+            );
+            return;
+        }
+        self.rate = mid;
+    }
+
+    fn finish(&mut self, stop: StopKind, reason: String) {
+        self.outcome = Some(SearchOutcome {
+            mst_req_min: self.lower,
+            lower_req_min: self.lower,
+            upper_req_min: self.upper,
+            iterations: self.history.len() as u32,
+            reason,
+            stop,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;

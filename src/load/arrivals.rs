@@ -1,6 +1,19 @@
 //! Arrival processes: when each request of an iteration is due, as offsets from the start.
 //! Open-loop load sends on these absolute deadlines whatever the server does.
+//!
+//! Every kind follows the same rule: the first request is due at offset 0 (load starts at once),
+//! and each later one one gap after the previous; the schedule holds every offset below the
+//! iteration's duration. Gaps have mean `60 / req_min` seconds. A Poisson process seen from one
+//! of its arrivals has the same exponential gaps after it, so starting with an arrival at 0 only
+//! adds that one request (expected count `1 + req_min × minutes`). Random kinds draw from a
+//! seeded ChaCha8 generator, whose stream is the same on every platform, so a seed reproduces a
+//! schedule exactly (for the pinned versions of `rand` and `rand_distr`).
 
+use std::time::Duration;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Exp};
 use serde::{Deserialize, Serialize};
 
 /// Which arrival process (`ARRIVAL`).
@@ -14,3 +27,159 @@ pub enum ArrivalKind {
     /// The old tool's: gaps uniform in ±30% around 60 / REQ_MIN.
     Jitter,
 }
+
+/// Highest rate an arrival process accepts: one request per microsecond. Above it the gaps fall
+/// below what the timer resolves and a schedule would not end in reasonable memory.
+pub const MAX_REQ_MIN: f64 = 6.0e7;
+
+/// The source of the gaps between consecutive arrivals.
+pub trait ArrivalProcess {
+    /// Time from the previous arrival to the next. `Duration::MAX` means no further arrival
+    /// (the process was built from a rate that is not a positive finite number).
+    fn next_gap(&mut self) -> Duration;
+}
+
+/// Mean gap in seconds, or None when `req_min` is not a rate we can schedule.
+fn mean_gap_secs(req_min: f64) -> Option<f64> {
+    (req_min.is_finite() && req_min > 0.0 && req_min <= MAX_REQ_MIN).then(|| 60.0 / req_min)
+}
+
+/// Turns gaps in seconds into whole-nanosecond `Duration`s without drift: the rounding
+/// remainder of each gap is carried into the next, so the first k gaps always add up to within
+/// half a nanosecond of their exact sum (truncating each gap lost up to 1 ns per arrival and put
+/// an extra arrival just before the end of a constant schedule).
+#[derive(Debug, Clone, Default)]
+struct NanoCarry {
+    carry_ns: f64,
+}
+
+impl NanoCarry {
+    fn gap(&mut self, secs: f64) -> Duration {
+        let exact_ns = secs * 1e9 + self.carry_ns;
+        // Gaps past u64 nanoseconds (584 years) mean "never".
+        if !exact_ns.is_finite() || exact_ns >= u64::MAX as f64 {
+            return Duration::MAX;
+        }
+        let ns = exact_ns.round().max(0.0);
+        self.carry_ns = exact_ns - ns;
+        Duration::from_nanos(ns as u64)
+    }
+}
+
+/// Exponential gaps: independent arrivals, as from many users.
+#[derive(Debug, Clone)]
+pub struct Poisson {
+    rng: ChaCha8Rng,
+    /// None when the rate was unusable.
+    exp: Option<Exp<f64>>,
+    clock: NanoCarry,
+}
+
+impl Poisson {
+    /// Gaps with mean `60 / req_min` seconds drawn from a generator seeded with `seed`.
+    pub fn new(req_min: f64, seed: u64) -> Poisson {
+        let exp = mean_gap_secs(req_min).and_then(|mean| Exp::new(1.0 / mean).ok());
+        Poisson {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            exp,
+            clock: NanoCarry::default(),
+        }
+    }
+}
+
+impl ArrivalProcess for Poisson {
+    fn next_gap(&mut self) -> Duration {
+        match &self.exp {
+            Some(exp) => self.clock.gap(exp.sample(&mut self.rng)),
+            None => Duration::MAX,
+        }
+    }
+}
+
+/// Equal gaps of `60 / req_min` seconds (to the nanosecond: arrival k is due at `k × gap`).
+#[derive(Debug, Clone)]
+pub struct Constant {
+    gap_secs: Option<f64>,
+    clock: NanoCarry,
+}
+
+impl Constant {
+    /// Gaps of `60 / req_min` seconds.
+    pub fn new(req_min: f64) -> Constant {
+        Constant {
+            gap_secs: mean_gap_secs(req_min),
+            clock: NanoCarry::default(),
+        }
+    }
+}
+
+impl ArrivalProcess for Constant {
+    fn next_gap(&mut self) -> Duration {
+        match self.gap_secs {
+            Some(gap) => self.clock.gap(gap),
+            None => Duration::MAX,
+        }
+    }
+}
+
+/// The old tool's jittered gaps: uniform in `[0.7, 1.3] × 60 / req_min` seconds.
+#[derive(Debug, Clone)]
+pub struct Jitter {
+    rng: ChaCha8Rng,
+    mean_gap_secs: Option<f64>,
+    clock: NanoCarry,
+}
+
+impl Jitter {
+    /// Jittered gaps around `60 / req_min` seconds drawn from a generator seeded with `seed`.
+    pub fn new(req_min: f64, seed: u64) -> Jitter {
+        Jitter {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            mean_gap_secs: mean_gap_secs(req_min),
+            clock: NanoCarry::default(),
+        }
+    }
+}
+
+impl ArrivalProcess for Jitter {
+    fn next_gap(&mut self) -> Duration {
+        match self.mean_gap_secs {
+            Some(mean) => self.clock.gap(mean * self.rng.random_range(0.7..=1.3)),
+            None => Duration::MAX,
+        }
+    }
+}
+
+/// The arrival process of `kind` at `req_min` requests/minute; `seed` is ignored by `Constant`.
+pub fn process(kind: ArrivalKind, req_min: f64, seed: u64) -> Box<dyn ArrivalProcess + Send> {
+    match kind {
+        ArrivalKind::Poisson => Box::new(Poisson::new(req_min, seed)),
+        ArrivalKind::Constant => Box::new(Constant::new(req_min)),
+        ArrivalKind::Jitter => Box::new(Jitter::new(req_min, seed)),
+    }
+}
+
+/// Offsets from the iteration start of every request due in `[0, duration)`, sorted: the first
+/// at 0, each later one a gap of [`process`] after the previous. Empty when `req_min` is not a
+/// positive finite rate up to [`MAX_REQ_MIN`] (the config refuses those first).
+pub fn schedule(kind: ArrivalKind, req_min: f64, duration: Duration, seed: u64) -> Vec<Duration> {
+    let Some(mean) = mean_gap_secs(req_min) else {
+        return Vec::new();
+    };
+    // A hint only; capped so a huge duration cannot reserve memory up front.
+    let expected = (duration.as_secs_f64() / mean).min(1e6) as usize + 1;
+    let mut offsets = Vec::with_capacity(expected);
+    let mut arrivals = process(kind, req_min, seed);
+    let mut t = Duration::ZERO;
+    while t < duration {
+        offsets.push(t);
+        match t.checked_add(arrivals.next_gap()) {
+            Some(next) => t = next,
+            None => break,
+        }
+    }
+    offsets
+}
+
+#[cfg(test)]
+mod tests;
