@@ -473,10 +473,17 @@ fn describe(path: &Path, e: dotenvy::Error) -> String {
             let number = std::fs::read_to_string(path)
                 .ok()
                 .and_then(|text| text.find(&line).map(|at| text[..at].lines().count() + 1));
-            let shown = redact_line(&line);
-            match number {
-                Some(n) => format!("line {n} ({shown}) cannot be parsed at character {index}"),
-                None => format!("the line {shown} cannot be parsed at character {index}"),
+            // An open quote makes dotenvy swallow the following lines, which may hold a
+            // secret: show only the first one.
+            let first = line.lines().next().unwrap_or("");
+            let shown = redact_line(first);
+            let place = number.map_or_else(|| "a line".to_string(), |n| format!("line {n}"));
+            if index <= first.len() {
+                format!("{place} ({shown}) cannot be parsed at column {}", index + 1)
+            } else {
+                format!(
+                    "{place} ({shown}) cannot be parsed: its value runs past the end of the line (a quote left open?)"
+                )
             }
         }
         dotenvy::Error::Io(io) => io.to_string(),

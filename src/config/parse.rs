@@ -123,6 +123,13 @@ pub fn parse_tokens_list(key: &str, value: &str) -> Result<Vec<SizeSpec>> {
     value
         .split(',')
         .map(|item| {
+            if item.trim().is_empty() {
+                return Err(Error::config(
+                    key,
+                    value,
+                    format!("{expected}; there is an empty entry"),
+                ));
+            }
             let (i, o) = item.split_once(':').ok_or_else(|| {
                 Error::config(
                     key,
@@ -167,12 +174,12 @@ pub fn parse_evaluators(key: &str, value: &str) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Case-insensitive choice among `options` (written lowercase).
+/// Case-insensitive choice among `options` (written as the docs spell them).
 fn parse_choice<T: Copy>(key: &str, value: &str, options: &[(&str, T)]) -> Result<T> {
-    let v = value.trim().to_ascii_lowercase();
+    let v = value.trim();
     options
         .iter()
-        .find(|(name, _)| *name == v)
+        .find(|(name, _)| name.eq_ignore_ascii_case(v))
         .map(|(_, t)| *t)
         .ok_or_else(|| {
             let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
@@ -220,7 +227,7 @@ pub fn parse_experiment_type(key: &str, value: &str) -> Result<ExperimentType> {
     parse_choice(
         key,
         value,
-        &[("mst", ExperimentType::Mst), ("mit", ExperimentType::Mit)],
+        &[("MST", ExperimentType::Mst), ("MIT", ExperimentType::Mit)],
     )
 }
 
