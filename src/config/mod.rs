@@ -4,13 +4,23 @@
 //! flags. Raw strings become domain types once, here; a bad value is an [`Error::Config`] naming
 //! the key, the value and what was expected, before any traffic is sent.
 
-use crate::error::{Error, Result};
+mod keys;
+mod load;
+mod parse;
+#[cfg(test)]
+mod tests;
+
+pub use keys::{KNOWN_KEYS, suggest as suggest_key};
+pub use load::parse_proportion;
+pub use parse::*;
+
+use crate::error::Result;
 use crate::load::arrivals::ArrivalKind;
 use crate::search::{ConfirmPolicy, Threshold};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// An inclusive token-count range; `a` alone means `a-a`.
@@ -173,6 +183,43 @@ impl Config {
     }
 }
 
-/// Keep the compiler quiet until the loader lands.
-#[allow(dead_code)]
-fn _uses(_: Error, _: Result<()>) {}
+/// Raw key=value sources in rising priority.
+pub struct Sources<'a> {
+    /// Pairs from the `--env` file, in file order (a repeated key: the last one wins).
+    pub file: Vec<(String, String)>,
+    /// Process environment lookup; only known keys are asked for.
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// (KEY, value) from command-line flags.
+    pub flags: Vec<(&'static str, String)>,
+}
+
+impl Config {
+    /// Validate all layers into a Config (flags > env > file). Returns warnings (unknown file
+    /// keys with a did-you-mean, ignored keys, an overridden `CONFIRM_FAIL`).
+    pub fn from_sources(s: &Sources) -> Result<(Config, Vec<Warning>)> {
+        load::resolve(s, "the env file")
+    }
+
+    /// Read the `--env` file with dotenvy (without modifying the process environment), take
+    /// the real process environment and the flags, and validate them all.
+    pub fn load(
+        env_file: Option<&Path>,
+        flags: Vec<(&'static str, String)>,
+    ) -> Result<(Config, Vec<Warning>)> {
+        let file = match env_file {
+            Some(p) => load::read_env_file(p)?,
+            None => Vec::new(),
+        };
+        // Lossy, so a non-UTF-8 value reaches the validator and is reported, not skipped.
+        let env = |k: &str| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned());
+        let label = env_file.map_or_else(String::new, |p| p.display().to_string());
+        load::resolve(
+            &Sources {
+                file,
+                env: &env,
+                flags,
+            },
+            &label,
+        )
+    }
+}

@@ -1,0 +1,511 @@
+//! Layering and validation: raw `KEY=value` pairs from the env file, the process environment
+//! and flags become one [`Config`]. Each key is looked up flag → environment → file, empty
+//! values counting as unset, and parsed once with the helpers in [`super::parse`].
+
+use super::keys::{self, METADATA_KEYS, SECRET_KEYS};
+use super::parse::*;
+use super::{Api, Config, ExperimentType, Secret, Sources, Warning};
+use crate::error::{Error, Result};
+use crate::load::arrivals::ArrivalKind;
+use crate::search::{ConfirmPolicy, Threshold};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where a value came from, in rising priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Layer {
+    File,
+    Env,
+    Flag,
+}
+
+impl Layer {
+    fn describe(self, file_label: &str) -> String {
+        match self {
+            Layer::File => file_label.to_string(),
+            Layer::Env => "the environment".to_string(),
+            Layer::Flag => "a command-line flag".to_string(),
+        }
+    }
+}
+
+/// One key's winning value, trimmed and non-empty.
+struct Raw {
+    value: String,
+    layer: Layer,
+}
+
+/// The three sources, looked up per key with the precedence rules applied.
+struct Layers<'s, 'a> {
+    src: &'s Sources<'a>,
+    /// Last occurrence wins, as when a shell sources the file.
+    file: HashMap<&'s str, &'s str>,
+}
+
+fn non_empty(v: &str) -> Option<String> {
+    let v = v.trim();
+    (!v.is_empty()).then(|| v.to_string())
+}
+
+impl<'s, 'a> Layers<'s, 'a> {
+    fn new(src: &'s Sources<'a>) -> Self {
+        let file = src
+            .file
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        Layers { src, file }
+    }
+
+    fn get(&self, key: &str) -> Option<Raw> {
+        let flag = self
+            .src
+            .flags
+            .iter()
+            .rev()
+            .filter(|(k, _)| *k == key)
+            .find_map(|(_, v)| non_empty(v));
+        if let Some(value) = flag {
+            return Some(Raw {
+                value,
+                layer: Layer::Flag,
+            });
+        }
+        // Only known keys are read from the environment, so stray variables never leak in.
+        if keys::is_known(key)
+            && let Some(value) = (self.src.env)(key).as_deref().and_then(non_empty)
+        {
+            return Some(Raw {
+                value,
+                layer: Layer::Env,
+            });
+        }
+        self.file
+            .get(key)
+            .and_then(|v| non_empty(v))
+            .map(|value| Raw {
+                value,
+                layer: Layer::File,
+            })
+    }
+
+    /// The key parsed by `parse`, or None when it is unset everywhere.
+    fn opt<T>(&self, key: &str, parse: impl Fn(&str, &str) -> Result<T>) -> Result<Option<T>> {
+        self.get(key).map(|r| parse(key, &r.value)).transpose()
+    }
+
+    /// The key parsed by `parse`, or `default` when it is unset everywhere.
+    fn or<T>(&self, key: &str, default: T, parse: impl Fn(&str, &str) -> Result<T>) -> Result<T> {
+        Ok(self.opt(key, parse)?.unwrap_or(default))
+    }
+
+    /// The raw value for messages, or the default marked as such.
+    fn shown(&self, key: &str, default: &str) -> String {
+        self.get(key)
+            .map(|r| r.value)
+            .unwrap_or_else(|| format!("{default} (default)"))
+    }
+}
+
+fn missing(key: &str, hint: &str) -> Error {
+    Error::MissingKey {
+        key: key.to_string(),
+        hint: hint.to_string(),
+    }
+}
+
+fn duration_where(
+    expected: &'static str,
+    ok: impl Fn(Duration) -> bool,
+) -> impl Fn(&str, &str) -> Result<Duration> {
+    move |key, value| {
+        let d = parse_duration(key, value)?;
+        if ok(d) {
+            Ok(d)
+        } else {
+            Err(Error::config(key, value, expected))
+        }
+    }
+}
+
+fn positive_duration(key: &str, value: &str) -> Result<Duration> {
+    duration_where("a positive duration like 30s, 5m or 1800 (seconds)", |d| {
+        !d.is_zero()
+    })(key, value)
+}
+
+fn f64_where(expected: &'static str, ok: fn(f64) -> bool) -> impl Fn(&str, &str) -> Result<f64> {
+    move |key, value| parse_f64_where(key, value, expected, ok)
+}
+
+/// Validate all layers; `file_label` names the env file in warnings.
+pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warning>)> {
+    let l = Layers::new(s);
+    let mut warnings = Vec::new();
+
+    let mut seen_unknown: Vec<&str> = Vec::new();
+    for (k, _) in &s.file {
+        if keys::is_known(k) || seen_unknown.contains(&k.as_str()) {
+            continue;
+        }
+        seen_unknown.push(k);
+        let hint = keys::suggest(k)
+            .map(|near| format!(" (did you mean {near}?)"))
+            .unwrap_or_default();
+        warnings.push(Warning(format!("unknown key {k} in {file_label}{hint}")));
+    }
+
+    let url = l.opt("URL", parse_url)?.ok_or_else(|| {
+        missing(
+            "URL",
+            "set URL to the server's host:port or base URL, e.g. URL=gpu06:9000, or pass --url",
+        )
+    })?;
+    let sizes = l.opt("TOKENS_LIST", parse_tokens_list)?.ok_or_else(|| {
+        missing(
+            "TOKENS_LIST",
+            "set TOKENS_LIST to a comma list of in:out token counts, e.g. TOKENS_LIST=16:16,128:128, or pass --tokens-list",
+        )
+    })?;
+
+    let api = l.or("API", Api::Completions, parse_api)?;
+    // OPENAI_API_KEY wins over API_KEY whatever layers they come from: it is the specific name.
+    let api_key = l
+        .get("OPENAI_API_KEY")
+        .or_else(|| l.get("API_KEY"))
+        .map(|r| Secret::new(r.value));
+    let model = l.get("MODEL").map(|r| r.value);
+
+    let duration = l.or("DURATION", Duration::from_secs(1800), positive_duration)?;
+    let req_min_start = l.or("REQ_MIN_START", vec![60.0], |k, v| {
+        parse_f64_list(
+            k,
+            v,
+            "a comma list of positive numbers (requests/minute)",
+            |x| x > 0.0,
+        )
+    })?;
+    if req_min_start.len() > sizes.len() {
+        warnings.push(Warning(format!(
+            "REQ_MIN_START has {} values for {} TOKENS_LIST entries; the extra ones are ignored",
+            req_min_start.len(),
+            sizes.len()
+        )));
+    }
+    let multiplier = l.or(
+        "REQ_MIN_INCREASE_MULTIPLIER",
+        2.0,
+        f64_where("a number greater than 1", |x| x > 1.0),
+    )?;
+
+    let relative = l.or("THRESHOLD_TYPE", true, parse_threshold_is_relative)?;
+    let threshold = if relative {
+        Threshold::Relative(l.or(
+            "STOP_THRESHOLD",
+            0.1,
+            f64_where(
+                "a number > 0 and < 1 when THRESHOLD_TYPE is relative (a share of the upper rate)",
+                |x| x > 0.0 && x < 1.0,
+            ),
+        )?)
+    } else {
+        Threshold::Absolute(l.or(
+            "STOP_THRESHOLD",
+            10.0,
+            f64_where(
+                "a number > 0 when THRESHOLD_TYPE is absolute (requests/minute)",
+                |x| x > 0.0,
+            ),
+        )?)
+    };
+
+    let cooldown = l.or("COOLDOWN", Duration::from_secs(180), parse_duration)?;
+    let filter_buffer = l.or("FILTER_BUFFER", Duration::from_secs(300), parse_duration)?;
+    if filter_buffer.saturating_mul(2) >= duration {
+        return Err(Error::config(
+            "FILTER_BUFFER",
+            l.shown("FILTER_BUFFER", "300"),
+            format!(
+                "less than half of DURATION={:?}, because 2 x FILTER_BUFFER is cut from every \
+                 iteration; lower FILTER_BUFFER or raise DURATION",
+                l.shown("DURATION", "1800")
+            ),
+        ));
+    }
+    let success_rate_pct = l.or(
+        "SUCCESS_RATE",
+        95.0,
+        f64_where("a percentage from 0 to 100", |x| (0.0..=100.0).contains(&x)),
+    )?;
+
+    let additive = l.or("ADDITIVE", false, parse_bool)?;
+    let tokens_list_proportion = match l.opt("TOKENS_LIST_PROPORTION", parse_proportion)? {
+        None => vec![1.0; sizes.len()],
+        Some(w) => {
+            if additive && w.len() != sizes.len() {
+                return Err(Error::config(
+                    "TOKENS_LIST_PROPORTION",
+                    l.shown("TOKENS_LIST_PROPORTION", ""),
+                    format!(
+                        "one weight per TOKENS_LIST entry when ADDITIVE is true: {} weights, not {}",
+                        sizes.len(),
+                        w.len()
+                    ),
+                ));
+            }
+            if !additive {
+                warnings.push(Warning(
+                    "TOKENS_LIST_PROPORTION is ignored because ADDITIVE is false".to_string(),
+                ));
+            }
+            w
+        }
+    };
+
+    let prompts_file = l.opt("PROMPTS_FILE", |k, v| {
+        let p = PathBuf::from(v);
+        if p.is_file() {
+            Ok(p)
+        } else {
+            Err(Error::config(
+                k,
+                v,
+                "the path of an existing, readable file",
+            ))
+        }
+    })?;
+    let experiment_type = l.or(
+        "EXPERIMENT_TYPE",
+        ExperimentType::Mst,
+        parse_experiment_type,
+    )?;
+    let frac_greedy = l.or(
+        "FRAC_GREEDY",
+        1.0,
+        f64_where("a fraction from 0 to 1", |x| (0.0..=1.0).contains(&x)),
+    )?;
+    let sample_size = l.opt("SAMPLE_SIZE", |k, v| {
+        parse_int_where::<u32>(
+            k,
+            v,
+            "a whole number >= 1 (or unset for all distinct)",
+            |n| n >= 1,
+        )
+    })?;
+
+    let request_timeout = l.or(
+        "REQUEST_TIMEOUT",
+        Duration::from_secs(300),
+        positive_duration,
+    )?;
+    let ttft_timeout = l.or("TTFT_TIMEOUT", Duration::from_secs(60), positive_duration)?;
+    let tpot_timeout = l.or("TPOT_TIMEOUT", Duration::from_secs(30), positive_duration)?;
+
+    let arrival = l.or("ARRIVAL", ArrivalKind::Poisson, parse_arrival)?;
+    let seed = l.or("SEED", 0, |k, v| {
+        parse_int_where::<u64>(
+            k,
+            v,
+            "a whole number from 0 to 18446744073709551615",
+            |_| true,
+        )
+    })?;
+    let evaluators = l.or("EVALUATOR", vec!["queue".to_string()], parse_evaluators)?;
+    let queue_growth_max_pct = l.or(
+        "QUEUE_GROWTH_MAX_PCT",
+        100.0,
+        f64_where("a percentage greater than 0", |x| x > 0.0),
+    )?;
+    let queue_growth_min_ms = l.or(
+        "QUEUE_GROWTH_MIN_MS",
+        250.0,
+        f64_where("a number of milliseconds >= 0", |x| x >= 0.0),
+    )?;
+    let throughput_min_pct = l.or(
+        "THROUGHPUT_MIN_PCT",
+        95.0,
+        f64_where("a percentage from 0 to 100", |x| (0.0..=100.0).contains(&x)),
+    )?;
+    let confirm = resolve_confirm(&l, file_label, &mut warnings)?;
+    let max_iterations = l.or("MAX_ITERATIONS", 30, |k, v| {
+        parse_int_where::<u32>(k, v, "a whole number >= 1", |n| n >= 1)
+    })?;
+    let req_min_floor = l.or(
+        "REQ_MIN_FLOOR",
+        1.0,
+        f64_where("a number greater than 0 (requests/minute)", |x| x > 0.0),
+    )?;
+    let drain_timeout = l.or("DRAIN_TIMEOUT", Duration::from_secs(60), parse_duration)?;
+    let output_dir = l
+        .get("OUTPUT_DIR")
+        .map_or_else(|| PathBuf::from("requests"), |r| PathBuf::from(r.value));
+    let job_id = l
+        .get("JOB_ID")
+        .or_else(|| l.get("SLURM_JOB_ID"))
+        .map(|r| r.value);
+    let metadata: BTreeMap<String, String> = METADATA_KEYS
+        .iter()
+        .filter_map(|k| l.get(k).map(|r| (k.to_string(), r.value)))
+        .collect();
+
+    let config = Config {
+        url,
+        api,
+        api_key,
+        model,
+        duration,
+        sizes,
+        req_min_start,
+        multiplier,
+        threshold,
+        cooldown,
+        filter_buffer,
+        success_rate_pct,
+        additive,
+        tokens_list_proportion,
+        prompts_file,
+        experiment_type,
+        frac_greedy,
+        sample_size,
+        request_timeout,
+        ttft_timeout,
+        tpot_timeout,
+        arrival,
+        seed,
+        evaluators,
+        queue_growth_max_pct,
+        queue_growth_min_ms,
+        throughput_min_pct,
+        confirm,
+        max_iterations,
+        req_min_floor,
+        drain_timeout,
+        output_dir,
+        job_id,
+        metadata,
+    };
+    Ok((config, warnings))
+}
+
+/// `TOKENS_LIST_PROPORTION`: non-negative weights, not all zero.
+pub fn parse_proportion(key: &str, value: &str) -> Result<Vec<f64>> {
+    let expected = "a comma list of non-negative weights, not all zero";
+    let w = parse_f64_list(key, value, expected, |x| x >= 0.0)?;
+    if w.iter().all(|x| *x == 0.0) {
+        return Err(Error::config(key, value, expected));
+    }
+    Ok(w)
+}
+
+/// `CONFIRM` against the old `CONFIRM_FAIL`. When both are set at different layers the higher
+/// layer wins (a `--confirm` flag must beat an old `.env`); at the same layer a disagreement is
+/// an error, since there is no telling which one the user meant.
+fn resolve_confirm(
+    l: &Layers,
+    file_label: &str,
+    warnings: &mut Vec<Warning>,
+) -> Result<ConfirmPolicy> {
+    let confirm = l.get("CONFIRM");
+    let fail = l.get("CONFIRM_FAIL");
+    let from_bool = |b: bool| {
+        if b {
+            ConfirmPolicy::Fail
+        } else {
+            ConfirmPolicy::None
+        }
+    };
+    match (confirm, fail) {
+        (None, None) => Ok(ConfirmPolicy::Fail),
+        (Some(c), None) => parse_confirm("CONFIRM", &c.value),
+        (None, Some(f)) => parse_bool("CONFIRM_FAIL", &f.value).map(from_bool),
+        (Some(c), Some(f)) => {
+            let policy = parse_confirm("CONFIRM", &c.value)?;
+            let confirm_fail = parse_bool("CONFIRM_FAIL", &f.value)?;
+            // `both` confirms fails too, so it agrees with CONFIRM_FAIL=true.
+            let agree = (policy != ConfirmPolicy::None) == confirm_fail;
+            if agree {
+                return Ok(policy);
+            }
+            let (winner, policy) = match c.layer.cmp(&f.layer) {
+                std::cmp::Ordering::Greater => ("CONFIRM", policy),
+                std::cmp::Ordering::Less => ("CONFIRM_FAIL", from_bool(confirm_fail)),
+                std::cmp::Ordering::Equal => {
+                    return Err(Error::config(
+                        "CONFIRM",
+                        c.value,
+                        format!(
+                            "a policy that agrees with CONFIRM_FAIL={:?} (true means fail, \
+                             false means none); set only one of CONFIRM and CONFIRM_FAIL",
+                            f.value
+                        ),
+                    ));
+                }
+            };
+            warnings.push(Warning(format!(
+                "CONFIRM={:?} from {} and CONFIRM_FAIL={:?} from {} disagree; {winner} wins",
+                c.value,
+                c.layer.describe(file_label),
+                f.value,
+                f.layer.describe(file_label),
+            )));
+            Ok(policy)
+        }
+    }
+}
+
+/// Read the env file's pairs in file order without touching the process environment.
+pub(super) fn read_env_file(path: &Path) -> Result<Vec<(String, String)>> {
+    let fail = |reason: String| Error::EnvFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let iter = dotenvy::from_path_iter(path).map_err(|e| fail(describe(path, e)))?;
+    iter.map(|item| item.map_err(|e| fail(describe(path, e))))
+        .collect()
+}
+
+/// A dotenvy error as a sentence, with the line number and text when there is one. A line that
+/// sets a secret is shown without its value.
+fn describe(path: &Path, e: dotenvy::Error) -> String {
+    match e {
+        dotenvy::Error::LineParse(line, index) => {
+            let number = std::fs::read_to_string(path)
+                .ok()
+                .and_then(|text| text.find(&line).map(|at| text[..at].lines().count() + 1));
+            // An open quote makes dotenvy swallow the following lines, which may hold a
+            // secret: show only the first one.
+            let first = line.lines().next().unwrap_or("");
+            let shown = redact_line(first);
+            let place = number.map_or_else(|| "a line".to_string(), |n| format!("line {n}"));
+            if index <= first.len() {
+                format!("{place} ({shown}) cannot be parsed at column {}", index + 1)
+            } else {
+                format!(
+                    "{place} ({shown}) cannot be parsed: its value runs past the end of the line (a quote left open?)"
+                )
+            }
+        }
+        dotenvy::Error::Io(io) => io.to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn redact_line(line: &str) -> String {
+    let body = line.trim_start();
+    let body = body.strip_prefix("export ").unwrap_or(body).trim_start();
+    let name: String = body
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    // Also covers misspelt secret names (OPENAI_API_KY=...): better too discreet than leaking.
+    let upper = name.to_ascii_uppercase();
+    let secretish = ["KEY", "TOKEN", "SECRET", "PASSWORD"]
+        .iter()
+        .any(|w| upper.contains(w));
+    if SECRET_KEYS.contains(&name.as_str()) || secretish {
+        format!("{name}=***")
+    } else {
+        format!("{:?}", line.trim_end())
+    }
+}
