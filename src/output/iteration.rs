@@ -1,0 +1,389 @@
+//! The five files of one iteration, written as one folder:
+//! `<output_dir>/<in>_<out>/<timestamp>/{output.csv, first_half.csv, second_half.csv,
+//! results.csv, results.json}`. The old tool's columns come first in every CSV, so its readers
+//! keep working; ours follow.
+
+use super::{
+    csv_bytes, fmt_micros_as_s, fmt_ms, fmt_offset_s, fmt_opt, offset_s, output_error, write_atomic,
+};
+use crate::error::Result;
+use crate::evaluate::Verdict;
+use crate::load::iteration::{Completion, IterationMeta};
+use crate::load::record::{ErrorKind, RequestRecord};
+use crate::metrics::{Halves, IterationSummary, request_metrics};
+use crate::stats::Distribution;
+use serde::Serialize;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Everything written for one iteration.
+pub struct IterationFiles<'a> {
+    pub meta: &'a IterationMeta,
+    pub records: &'a [RequestRecord],
+    pub summary: &'a IterationSummary,
+    pub verdict: &'a Verdict,
+    pub halves: &'a Halves,
+}
+
+/// Columns of `output.csv` and the halves, in order: the old tool's seven, then ours.
+pub const OUTPUT_COLUMNS: [&str; 23] = [
+    "received_timestamp",
+    "complete_response_time",
+    "success_rate",
+    "success",
+    "worker_idx",
+    "request_idx",
+    "global_request_id",
+    "intended_send_s",
+    "actual_send_s",
+    "schedule_lag_ms",
+    "ttft_ms",
+    "tpot_ms",
+    "itl_mean_ms",
+    "itl_max_ms",
+    "ntpot_ms",
+    "e2e_ms",
+    "input_tokens",
+    "server_prompt_tokens",
+    "output_tokens",
+    "requested_output_tokens",
+    "http_status",
+    "error_kind",
+    "error_detail",
+];
+
+/// The old tool's `results.csv` columns, which open ours in this order.
+pub const RESULTS_OLD_COLUMNS: [&str; 13] = [
+    "MODEL_USED",
+    "INPUT_TOKENS",
+    "OUTPUT_TOKENS",
+    "REQ_MIN",
+    "EVALUATION",
+    "DURATION",
+    "TOTAL_REQUESTS",
+    "SUCCESS_RATE",
+    "PROMPT_TOKEN_COUNT",
+    "PROMPT_TEXT",
+    "MEDIAN_RESPONSE_TOKENS",
+    "JOB_ID",
+    "STAGE",
+];
+
+/// How many characters of the sample prompt `PROMPT_TEXT` keeps.
+const PROMPT_TEXT_CHARS: usize = 200;
+
+/// Writes `<output_dir>/<size_dir>/<timestamp>/{output.csv, first_half.csv, second_half.csv,
+/// results.csv, results.json}` and returns the folder.
+///
+/// The folder is built as `.<name>.partial` and renamed when all five files are written, so a
+/// folder that exists is complete. `<timestamp>` is `meta.started_at` as `%Y-%m-%d_%H-%M-%S`;
+/// when that folder exists, `_2`, `_3`, … is appended (an existing folder is never touched).
+/// Any failure is an [`crate::error::Error::Output`] naming the path.
+pub fn write_iteration(output_dir: &Path, files: &IterationFiles) -> Result<PathBuf> {
+    let size_dir = output_dir.join(files.meta.size.dir_name());
+    fs::create_dir_all(&size_dir).map_err(|e| output_error(&size_dir, e))?;
+    let stamp = files
+        .meta
+        .started_at
+        .format("%Y-%m-%d_%H-%M-%S")
+        .to_string();
+    let name = free_folder_name(&size_dir, &stamp)?;
+    let partial = size_dir.join(format!(".{name}.partial"));
+    let target = size_dir.join(&name);
+    if partial.exists() {
+        // Left by a crashed run under the exact name we are about to use: it was never complete.
+        fs::remove_dir_all(&partial).map_err(|e| output_error(&partial, e))?;
+    }
+    fs::create_dir(&partial).map_err(|e| output_error(&partial, e))?;
+    let written = write_files(&partial, files)
+        .and_then(|()| fs::rename(&partial, &target).map_err(|e| output_error(&target, e)));
+    if let Err(e) = written {
+        // Only our own unfinished folder is removed; the error that matters is `e`.
+        let _ = fs::remove_dir_all(&partial);
+        return Err(e);
+    }
+    Ok(target)
+}
+
+/// `stamp`, or `stamp_2`, `stamp_3`, … : the first name not yet taken in `dir`.
+fn free_folder_name(dir: &Path, stamp: &str) -> Result<String> {
+    if !dir.join(stamp).exists() {
+        return Ok(stamp.to_string());
+    }
+    (2..10_000)
+        .map(|n| format!("{stamp}_{n}"))
+        .find(|name| !dir.join(name).exists())
+        .ok_or_else(|| output_error(&dir.join(stamp), "every suffix up to _9999 is taken"))
+}
+
+fn write_files(dir: &Path, files: &IterationFiles) -> Result<()> {
+    let mut order: Vec<usize> = (0..files.records.len()).collect();
+    order.sort_by_key(|&i| files.records[i].request_idx);
+    write_requests_csv(&dir.join("output.csv"), files, &order)?;
+    write_requests_csv(
+        &dir.join("first_half.csv"),
+        files,
+        &by_request_idx(files.records, &files.halves.first),
+    )?;
+    write_requests_csv(
+        &dir.join("second_half.csv"),
+        files,
+        &by_request_idx(files.records, &files.halves.second),
+    )?;
+    let path = dir.join("results.csv");
+    let (header, row) = results_row(files)
+        .into_iter()
+        .unzip::<_, _, Vec<_>, Vec<_>>();
+    write_atomic(&path, &csv_bytes(&header, &[row], &path)?)?;
+    let path = dir.join("results.json");
+    let json = serde_json::to_vec(&results_json(files)).map_err(|e| output_error(&path, e))?;
+    write_atomic(&path, &json)
+}
+
+/// Valid indices of `picked`, ordered by request index.
+fn by_request_idx(records: &[RequestRecord], picked: &[usize]) -> Vec<usize> {
+    let mut v: Vec<usize> = picked
+        .iter()
+        .copied()
+        .filter(|&i| i < records.len())
+        .collect();
+    v.sort_by_key(|&i| records[i].request_idx);
+    v
+}
+
+fn write_requests_csv(path: &Path, files: &IterationFiles, order: &[usize]) -> Result<()> {
+    let rows: Vec<Vec<String>> = order
+        .iter()
+        .map(|&i| request_row(files, &files.records[i]))
+        .collect();
+    write_atomic(path, &csv_bytes(&OUTPUT_COLUMNS, &rows, path)?)
+}
+
+/// One `output.csv` row, in [`OUTPUT_COLUMNS`] order.
+fn request_row(files: &IterationFiles, r: &RequestRecord) -> Vec<String> {
+    let m = request_metrics(r);
+    // The same instant `complete_response_time` runs to, so received = send + that time.
+    let received = match (r.success(), r.last_token()) {
+        (true, Some(last)) => last,
+        _ => r.end,
+    };
+    let epoch_us =
+        i128::from(files.meta.started_at.timestamp_micros()) + received.as_micros() as i128;
+    vec![
+        fmt_micros_as_s(epoch_us),
+        fmt_ms(Some(m.e2e_ms)),
+        format!("{:?}", files.summary.success_rate_pct),
+        if r.success() { "True" } else { "False" }.to_string(),
+        "0".to_string(),
+        r.request_idx.to_string(),
+        format!("{}-{}", files.meta.iteration, r.request_idx),
+        fmt_offset_s(r.intended_send),
+        fmt_offset_s(r.actual_send),
+        fmt_ms(Some(m.schedule_lag_ms)),
+        fmt_ms(m.ttft_ms),
+        fmt_ms(m.tpot_ms),
+        fmt_ms(m.itl_mean_ms),
+        fmt_ms(m.itl_max_ms),
+        fmt_ms(m.ntpot_ms),
+        fmt_ms(Some(m.e2e_ms)),
+        r.input_tokens.to_string(),
+        fmt_opt(r.server_prompt_tokens),
+        r.output_tokens.to_string(),
+        r.requested_output_tokens.to_string(),
+        fmt_opt(r.http_status),
+        fmt_opt(r.error),
+        r.error_detail.clone().unwrap_or_default(),
+    ]
+}
+
+fn upper_snake(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn bool_upper(b: bool) -> String {
+    if b { "TRUE" } else { "FALSE" }.to_string()
+}
+
+/// The `results.csv` columns and values, in order (see `docs/output-files.md`).
+fn results_row(files: &IterationFiles) -> Vec<(String, String)> {
+    let (meta, s, verdict) = (files.meta, files.summary, files.verdict);
+    let job_id = meta
+        .labels
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("JOB_ID"))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let prompt_text: String = meta.sample_prompt.chars().take(PROMPT_TEXT_CHARS).collect();
+    let old = [
+        meta.model.clone(),
+        meta.size.input.to_string(),
+        meta.size.output.to_string(),
+        meta.req_min.to_string(),
+        bool_upper(verdict.sustainable),
+        meta.duration.as_secs_f64().to_string(),
+        s.requests.to_string(),
+        format!("{:?}", s.success_rate_pct),
+        meta.prompt_token_count.to_string(),
+        prompt_text,
+        fmt_opt(s.median_response_tokens),
+        job_id,
+        meta.stage.number().to_string(),
+    ];
+    let mut cols: Vec<(String, String)> = RESULTS_OLD_COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .zip(old)
+        .collect();
+    let mut push = |name: &str, value: String| cols.push((name.to_string(), value));
+    let (completion, completion_reason) = match &meta.completion {
+        Completion::Complete => ("COMPLETE", String::new()),
+        Completion::AbortedEarly(r) => ("ABORTED_EARLY", r.clone()),
+        Completion::Interrupted(r) => ("INTERRUPTED", r.clone()),
+    };
+    push("ITERATION", meta.iteration.to_string());
+    push("STARTED_AT", meta.started_at.to_rfc3339());
+    push("COMPLETION", completion.to_string());
+    push("COMPLETION_REASON", completion_reason);
+    push("VERDICT_REASON", verdict.reason.clone());
+    push("ACHIEVED_REQ_S", s.req_per_s.to_string());
+    push("TARGET_REQ_S", s.target_send_rate_req_s.to_string());
+    push(
+        "ACHIEVED_SEND_REQ_S",
+        s.achieved_send_rate_req_s.to_string(),
+    );
+    push("INPUT_TOKENS_S", s.input_tokens_per_s.to_string());
+    push("OUTPUT_TOKENS_S", s.output_tokens_per_s.to_string());
+    push("FAILED", s.failed.to_string());
+    for kind in ErrorKind::ALL {
+        let count = s.errors_by_kind.get(kind.as_str()).copied().unwrap_or(0);
+        push(
+            &format!("ERRORS_{}", upper_snake(kind.as_str())),
+            count.to_string(),
+        );
+    }
+    let dists: [(&str, &Option<Distribution>); 5] = [
+        ("TTFT", &s.ttft_ms),
+        ("TPOT", &s.tpot_ms),
+        ("ITL", &s.itl_ms),
+        ("NTPOT", &s.ntpot_ms),
+        ("E2E", &s.e2e_ms),
+    ];
+    for (name, d) in dists {
+        push(&format!("{name}_P50_MS"), fmt_ms(d.map(|d| d.p50)));
+        push(&format!("{name}_P90_MS"), fmt_ms(d.map(|d| d.p90)));
+        push(&format!("{name}_P99_MS"), fmt_ms(d.map(|d| d.p99)));
+    }
+    let lag = &s.schedule_lag_ms;
+    push("LAG_P50_MS", fmt_ms(lag.map(|d| d.p50)));
+    push("LAG_P99_MS", fmt_ms(lag.map(|d| d.p99)));
+    push("LAG_MAX_MS", fmt_ms(lag.map(|d| d.max)));
+    push(
+        "PROMPT_TOKENS_MISMATCH",
+        s.prompt_tokens_mismatch.to_string(),
+    );
+    for c in &verdict.criteria {
+        let prefix = upper_snake(&c.name);
+        for (figure, value) in &c.figures {
+            push(
+                &format!("{prefix}_{}", upper_snake(figure)),
+                value.to_string(),
+            );
+        }
+        push(&format!("{prefix}_PASSED"), bool_upper(c.passed));
+    }
+    for (key, value) in &meta.labels {
+        let column = key.to_ascii_uppercase();
+        // JOB_ID already has its old column; a label never shadows a column we computed.
+        if !cols.iter().any(|(c, _)| *c == column) {
+            cols.push((column, value.clone()));
+        }
+    }
+    cols
+}
+
+#[derive(Serialize)]
+struct ResultsJson<'a> {
+    meta: &'a IterationMeta,
+    summary: &'a IterationSummary,
+    verdict: &'a Verdict,
+    halves: HalvesJson,
+    requests: Vec<RequestJson<'a>>,
+}
+
+/// The halves' window (s from t0) and how many records each half holds.
+#[derive(Serialize)]
+struct HalvesJson {
+    window_start_s: f64,
+    window_end_s: f64,
+    midpoint_s: f64,
+    first: usize,
+    second: usize,
+}
+
+/// One request with every token's arrival time, seconds from t0.
+#[derive(Serialize)]
+struct RequestJson<'a> {
+    request_idx: u64,
+    intended_send_s: f64,
+    actual_send_s: f64,
+    first_token_s: Option<f64>,
+    end_s: f64,
+    token_times_s: Vec<f64>,
+    input_tokens: u32,
+    server_prompt_tokens: Option<u32>,
+    output_tokens: u32,
+    requested_output_tokens: u32,
+    http_status: Option<u16>,
+    error: Option<ErrorKind>,
+    error_detail: Option<&'a str>,
+}
+
+fn results_json<'a>(files: &IterationFiles<'a>) -> ResultsJson<'a> {
+    let h = files.halves;
+    let mut requests: Vec<RequestJson<'a>> = files
+        .records
+        .iter()
+        .map(|r| RequestJson {
+            request_idx: r.request_idx,
+            intended_send_s: offset_s(r.intended_send),
+            actual_send_s: offset_s(r.actual_send),
+            first_token_s: r.first_token.map(offset_s),
+            end_s: offset_s(r.end),
+            token_times_s: r
+                .token_offsets_us
+                .iter()
+                .map(|us| offset_s(r.actual_send + Duration::from_micros(u64::from(*us))))
+                .collect(),
+            input_tokens: r.input_tokens,
+            server_prompt_tokens: r.server_prompt_tokens,
+            output_tokens: r.output_tokens,
+            requested_output_tokens: r.requested_output_tokens,
+            http_status: r.http_status,
+            error: r.error,
+            error_detail: r.error_detail.as_deref(),
+        })
+        .collect();
+    requests.sort_by_key(|r| r.request_idx);
+    ResultsJson {
+        meta: files.meta,
+        summary: files.summary,
+        verdict: files.verdict,
+        halves: HalvesJson {
+            window_start_s: offset_s(h.window_start),
+            window_end_s: offset_s(h.window_end),
+            midpoint_s: offset_s(h.midpoint),
+            first: h.first.len(),
+            second: h.second.len(),
+        },
+        requests,
+    }
+}

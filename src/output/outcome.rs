@@ -1,0 +1,151 @@
+//! The answer for one size: `<output_dir>/<in>_<out>/mst.json` (everything about that size's
+//! search) and one row per finished size in `<output_dir>/summary.csv`, so the MST never lives
+//! only on the console (a failure of the old tool).
+
+use super::{csv_bytes, fmt_opt, output_error, write_atomic};
+use crate::error::Result;
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// One iteration of a size's search, as listed in `mst.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IterationBrief {
+    /// 1-based iteration number within the size.
+    pub iteration: u32,
+    /// Search stage, 1 (ramp) or 2 (bisection).
+    pub stage: u8,
+    /// Offered rate, requests/minute.
+    pub req_min: f64,
+    /// 1 for the first run at this rate, 2 for its confirmation re-run.
+    pub attempt: u32,
+    /// The verdict; None when the iteration was unusable (interrupted, no data).
+    pub sustainable: Option<bool>,
+    /// Why (the verdict's reason, or why it was unusable).
+    pub reason: String,
+    /// The iteration's folder, relative to the size folder.
+    pub folder: String,
+    /// Successful completions per second over the iteration (`summary.req_per_s`).
+    pub achieved_req_s: f64,
+}
+
+/// How one size's search ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SizeOutcome {
+    /// The size as given in `TOKENS_LIST` (`in:out`).
+    pub size: String,
+    /// Input side of the size (`a` or `a-b`).
+    pub input_tokens: String,
+    /// Output side of the size (`a` or `a-b`).
+    pub output_tokens: String,
+    /// Model name.
+    pub model: String,
+    /// The MST in requests/minute: the highest sustainable rate; None when none was found.
+    pub mst_req_min: Option<f64>,
+    /// Successful completions per second achieved at that rate.
+    pub mst_req_s: Option<f64>,
+    /// Final lower bound of the bisection (requests/minute).
+    pub lower_req_min: Option<f64>,
+    /// Final upper bound: the lowest confirmed unsustainable rate (requests/minute).
+    pub upper_req_min: Option<f64>,
+    /// Why the search stopped (machine-readable, e.g. `converged`, `max-iterations`).
+    pub stop: String,
+    /// Why, in a sentence.
+    pub reason: String,
+    /// Every iteration run for this size, in order.
+    pub iterations: Vec<IterationBrief>,
+    /// Wall-clock start of the size's search (RFC 3339).
+    pub started_at: String,
+    /// Wall-clock end of the size's search (RFC 3339).
+    pub finished_at: String,
+    /// Seconds from start to finish, cooldowns included.
+    pub wall_time_s: f64,
+    /// `JOB_ID`, when given.
+    pub job_id: Option<String>,
+    /// The evaluators that judged every iteration.
+    pub evaluators: Vec<String>,
+}
+
+/// Columns of `summary.csv`, in order.
+pub const SUMMARY_COLUMNS: [&str; 16] = [
+    "SIZE",
+    "INPUT_TOKENS",
+    "OUTPUT_TOKENS",
+    "MODEL",
+    "MST_REQ_MIN",
+    "MST_REQ_S",
+    "LOWER_REQ_MIN",
+    "UPPER_REQ_MIN",
+    "STOP",
+    "REASON",
+    "ITERATIONS",
+    "STARTED_AT",
+    "FINISHED_AT",
+    "WALL_TIME_S",
+    "JOB_ID",
+    "EVALUATORS",
+];
+
+/// Writes `<output_dir>/<size_dir_name>/mst.json` (pretty-printed) atomically; returns its path.
+pub fn write_size_outcome(
+    output_dir: &Path,
+    size_dir_name: &str,
+    outcome: &SizeOutcome,
+) -> Result<PathBuf> {
+    let dir = output_dir.join(size_dir_name);
+    fs::create_dir_all(&dir).map_err(|e| output_error(&dir, e))?;
+    let path = dir.join("mst.json");
+    let mut json = serde_json::to_vec_pretty(outcome).map_err(|e| output_error(&path, e))?;
+    json.push(b'\n');
+    write_atomic(&path, &json)?;
+    Ok(path)
+}
+
+/// Adds one row for `outcome` to `<output_dir>/summary.csv`, writing the header when the file
+/// is new. The whole file (old rows included) is rewritten through a temporary file, so it is
+/// never half-written. A file whose header is not ours is left alone and reported as an error.
+pub fn append_summary(output_dir: &Path, outcome: &SizeOutcome) -> Result<()> {
+    fs::create_dir_all(output_dir).map_err(|e| output_error(output_dir, e))?;
+    let path = output_dir.join("summary.csv");
+    let header = csv_bytes(&SUMMARY_COLUMNS, &[], &path)?;
+    let mut content = match fs::read(&path) {
+        Ok(old) if !old.is_empty() => old,
+        Ok(_) => header.clone(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => header.clone(),
+        Err(e) => return Err(output_error(&path, e)),
+    };
+    if !content.starts_with(&header) {
+        return Err(output_error(
+            &path,
+            "its header differs from this version's summary columns; move it away to start a \
+             new one",
+        ));
+    }
+    if content.last() != Some(&b'\n') {
+        content.push(b'\n');
+    }
+    let none: [&str; 0] = [];
+    content.extend(csv_bytes(&none, &[summary_row(outcome)], &path)?);
+    write_atomic(&path, &content)
+}
+
+fn summary_row(o: &SizeOutcome) -> Vec<String> {
+    vec![
+        o.size.clone(),
+        o.input_tokens.clone(),
+        o.output_tokens.clone(),
+        o.model.clone(),
+        fmt_opt(o.mst_req_min),
+        fmt_opt(o.mst_req_s),
+        fmt_opt(o.lower_req_min),
+        fmt_opt(o.upper_req_min),
+        o.stop.clone(),
+        o.reason.clone(),
+        o.iterations.len().to_string(),
+        o.started_at.clone(),
+        o.finished_at.clone(),
+        o.wall_time_s.to_string(),
+        o.job_id.clone().unwrap_or_default(),
+        o.evaluators.join("+"),
+    ]
+}

@@ -1,0 +1,369 @@
+//! Writers against a temporary directory: files read back with the csv crate and serde_json.
+
+use super::*;
+use crate::error::Error;
+use crate::evaluate::{Criterion, Verdict};
+use crate::metrics::tests::{sample_meta, sample_records};
+use crate::metrics::{halves, summarize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(label: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "mst-output-test-{}-{label}-{n}",
+            std::process::id()
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn verdict() -> Verdict {
+    let figures: BTreeMap<String, f64> = [
+        ("slope_ms_per_s".to_string(), 0.25),
+        ("p_value".to_string(), 0.5),
+    ]
+    .into_iter()
+    .collect();
+    Verdict::from_criteria(vec![
+        Criterion {
+            name: "queue_delay_trend".to_string(),
+            passed: true,
+            figures,
+            detail: "queueing delay is flat".to_string(),
+        },
+        Criterion {
+            name: "success_rate".to_string(),
+            passed: false,
+            figures: [("success_rate_pct".to_string(), 50.0)]
+                .into_iter()
+                .collect(),
+            detail: "only 50% of requests succeeded".to_string(),
+        },
+    ])
+}
+
+/// Writes the sample iteration into `dir` and returns the folder and the halves used.
+fn write_sample(dir: &Path) -> Result<(PathBuf, crate::metrics::Halves)> {
+    let meta = sample_meta();
+    let records = sample_records();
+    let summary = summarize(&meta, &records);
+    let verdict = verdict();
+    let h = halves(&records, meta.filter_buffer);
+    let files = IterationFiles {
+        meta: &meta,
+        records: &records,
+        summary: &summary,
+        verdict: &verdict,
+        halves: &h,
+    };
+    write_iteration(dir, &files).map(|p| (p, h))
+}
+
+fn read_csv(path: &Path) -> (Vec<String>, Vec<BTreeMap<String, String>>) {
+    let mut rdr = csv::Reader::from_path(path).expect("open csv");
+    let header: Vec<String> = rdr
+        .headers()
+        .expect("header")
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let rows = rdr
+        .records()
+        .map(|r| {
+            let r = r.expect("row");
+            header
+                .iter()
+                .cloned()
+                .zip(r.iter().map(str::to_string))
+                .collect()
+        })
+        .collect();
+    (header, rows)
+}
+
+fn request_idxs(rows: &[BTreeMap<String, String>]) -> Vec<usize> {
+    rows.iter()
+        .map(|r| r["request_idx"].parse().expect("index"))
+        .collect()
+}
+
+#[test]
+fn output_csv_has_one_row_per_record_with_the_specified_columns() {
+    let tmp = TempDir::new("output");
+    let (folder, _) = write_sample(&tmp.0).expect("write");
+    assert_eq!(
+        folder,
+        tmp.0.join("100_4").join("2024-06-11_14-30-05"),
+        "folder named after size and start time"
+    );
+    let (header, rows) = read_csv(&folder.join("output.csv"));
+    assert_eq!(header, OUTPUT_COLUMNS);
+    assert_eq!(rows.len(), 6);
+    assert_eq!(request_idxs(&rows), vec![0, 1, 2, 3, 4, 5]);
+
+    let r0 = &rows[0];
+    let t0_us = sample_meta().started_at.timestamp_micros();
+    // Last token at 10 + 250 ms.
+    let expected_received = (t0_us + 260_000) as f64 / 1e6;
+    let received: f64 = r0["received_timestamp"].parse().expect("float");
+    assert!((received - expected_received).abs() < 1e-6);
+    assert_eq!(r0["complete_response_time"], "250.000");
+    assert_eq!(r0["success_rate"], "50.0");
+    assert_eq!(r0["success"], "True");
+    assert_eq!(r0["worker_idx"], "0");
+    assert_eq!(r0["global_request_id"], "3-0");
+    assert_eq!(r0["actual_send_s"], "0.010000");
+    assert_eq!(r0["tpot_ms"], "50.000");
+    assert_eq!(r0["itl_max_ms"], "100.000");
+    assert_eq!(r0["server_prompt_tokens"], "100");
+    assert_eq!(r0["error_kind"], "");
+
+    let failed = &rows[2];
+    assert_eq!(failed["success"], "False");
+    assert_eq!(failed["error_kind"], "timeout-itl");
+    assert_eq!(failed["complete_response_time"], "330.000");
+    assert_eq!(failed["server_prompt_tokens"], "");
+    let connect = &rows[3];
+    assert_eq!(connect["ttft_ms"], "");
+    assert_eq!(connect["http_status"], "");
+    assert_eq!(rows[5]["error_kind"], "rate-limited");
+    assert_eq!(rows[5]["http_status"], "429");
+}
+
+#[test]
+fn halves_files_are_disjoint_and_match_halves() {
+    let tmp = TempDir::new("halves");
+    let (folder, h) = write_sample(&tmp.0).expect("write");
+    let (h1, first) = read_csv(&folder.join("first_half.csv"));
+    let (h2, second) = read_csv(&folder.join("second_half.csv"));
+    assert_eq!(h1, OUTPUT_COLUMNS);
+    assert_eq!(h2, OUTPUT_COLUMNS);
+    let records = sample_records();
+    let want = |idx: &[usize]| -> Vec<usize> {
+        idx.iter()
+            .map(|&i| records[i].request_idx as usize)
+            .collect()
+    };
+    assert_eq!(request_idxs(&first), want(&h.first));
+    assert_eq!(request_idxs(&second), want(&h.second));
+    assert_eq!(request_idxs(&first), vec![1, 2]);
+    assert_eq!(request_idxs(&second), vec![3, 4]);
+}
+
+#[test]
+fn results_csv_has_one_row_and_opens_with_the_old_columns() {
+    let tmp = TempDir::new("results");
+    let (folder, _) = write_sample(&tmp.0).expect("write");
+    let (header, rows) = read_csv(&folder.join("results.csv"));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(header[..RESULTS_OLD_COLUMNS.len()], RESULTS_OLD_COLUMNS);
+    let mut unique = header.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), header.len(), "no duplicate column");
+    let row = &rows[0];
+    assert_eq!(row["MODEL_USED"], "test-model");
+    assert_eq!(row["INPUT_TOKENS"], "100");
+    assert_eq!(row["REQ_MIN"], "60");
+    assert_eq!(row["EVALUATION"], "FALSE");
+    assert_eq!(row["DURATION"], "6");
+    assert_eq!(row["TOTAL_REQUESTS"], "6");
+    assert_eq!(row["PROMPT_TEXT"].chars().count(), 200);
+    assert_eq!(row["MEDIAN_RESPONSE_TOKENS"], "1");
+    assert_eq!(row["JOB_ID"], "job-42");
+    assert_eq!(row["STAGE"], "2");
+    assert_eq!(row["COMPLETION"], "COMPLETE");
+    assert_eq!(row["ERRORS_RATE_LIMITED"], "1");
+    assert_eq!(row["ERRORS_STREAM_CUT"], "0");
+    assert_eq!(row["E2E_P50_MS"], "80.000");
+    assert_eq!(row["LAG_MAX_MS"], "10.000");
+    assert_eq!(row["QUEUE_DELAY_TREND_SLOPE_MS_PER_S"], "0.25");
+    assert_eq!(row["QUEUE_DELAY_TREND_PASSED"], "TRUE");
+    assert_eq!(row["SUCCESS_RATE_PASSED"], "FALSE");
+    assert_eq!(row["GPUS"], "2");
+    assert_eq!(row["VERDICT_REASON"], "only 50% of requests succeeded");
+}
+
+#[test]
+fn results_json_parses_with_every_token_time() {
+    let tmp = TempDir::new("json");
+    let (folder, _) = write_sample(&tmp.0).expect("write");
+    let text = fs::read_to_string(folder.join("results.json")).expect("read");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(v["meta"]["iteration"], 3);
+    assert_eq!(v["summary"]["succeeded"], 3);
+    assert_eq!(v["verdict"]["sustainable"], false);
+    assert_eq!(v["halves"]["first"], 2);
+    assert_eq!(v["halves"]["second"], 2);
+    assert_eq!(v["halves"]["midpoint_s"], 2.6375);
+    let requests = v["requests"].as_array().expect("requests");
+    assert_eq!(requests.len(), 6);
+    assert_eq!(
+        requests[0]["token_times_s"],
+        serde_json::json!([0.11, 0.16, 0.16, 0.26])
+    );
+    assert_eq!(requests[2]["error"], "timeout-itl");
+    assert_eq!(requests[3]["first_token_s"], serde_json::Value::Null);
+    // The whole meta deserialises back into its type.
+    let meta: crate::load::iteration::IterationMeta =
+        serde_json::from_value(v["meta"].clone()).expect("meta");
+    assert_eq!(meta, sample_meta());
+}
+
+#[test]
+fn no_partial_folder_remains_and_a_second_write_gets_a_suffix() {
+    let tmp = TempDir::new("suffix");
+    let (first, _) = write_sample(&tmp.0).expect("write");
+    let before = fs::read(first.join("output.csv")).expect("read");
+    fs::write(first.join("marker"), b"first").expect("marker");
+    let (second, _) = write_sample(&tmp.0).expect("write again");
+    assert_eq!(second, tmp.0.join("100_4").join("2024-06-11_14-30-05_2"));
+    let (third, _) = write_sample(&tmp.0).expect("write a third time");
+    assert_eq!(third, tmp.0.join("100_4").join("2024-06-11_14-30-05_3"));
+    assert_eq!(fs::read(first.join("output.csv")).expect("read"), before);
+    assert_eq!(fs::read(first.join("marker")).expect("marker"), b"first");
+    let mut names: Vec<String> = fs::read_dir(tmp.0.join("100_4"))
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "2024-06-11_14-30-05",
+            "2024-06-11_14-30-05_2",
+            "2024-06-11_14-30-05_3"
+        ]
+    );
+    for folder in [&first, &second] {
+        let mut files: Vec<String> = fs::read_dir(folder)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "marker")
+            .collect();
+        files.sort();
+        assert_eq!(
+            files,
+            [
+                "first_half.csv",
+                "output.csv",
+                "results.csv",
+                "results.json",
+                "second_half.csv"
+            ]
+        );
+    }
+}
+
+#[test]
+fn write_into_a_path_blocked_by_a_file_is_an_output_error() {
+    let tmp = TempDir::new("blocked");
+    // The size folder's name is taken by a plain file.
+    fs::write(tmp.0.join("100_4"), b"not a directory").expect("block");
+    match write_sample(&tmp.0) {
+        Err(Error::Output { path, reason }) => {
+            assert!(path.starts_with(&tmp.0), "{path:?}");
+            assert!(!reason.is_empty());
+        }
+        other => panic!("expected an output error, got {other:?}"),
+    }
+    let blocked = TempDir::new("blocked-summary");
+    let file = blocked.0.join("plain");
+    fs::write(&file, b"x").expect("file");
+    assert!(matches!(
+        append_summary(&file, &outcome("1:1")),
+        Err(Error::Output { .. })
+    ));
+}
+
+fn outcome(size: &str) -> SizeOutcome {
+    SizeOutcome {
+        size: size.to_string(),
+        input_tokens: "100".to_string(),
+        output_tokens: "4".to_string(),
+        model: "test-model".to_string(),
+        mst_req_min: Some(96.0),
+        mst_req_s: Some(1.55),
+        lower_req_min: Some(96.0),
+        upper_req_min: Some(104.0),
+        stop: "converged".to_string(),
+        reason: "gap 8 req/min, within 10%".to_string(),
+        iterations: vec![IterationBrief {
+            iteration: 1,
+            stage: 1,
+            req_min: 60.0,
+            attempt: 1,
+            sustainable: Some(true),
+            reason: "all criteria passed".to_string(),
+            folder: "2024-06-11_14-30-05".to_string(),
+            achieved_req_s: 0.98,
+        }],
+        started_at: "2024-06-11T14:30:05+00:00".to_string(),
+        finished_at: "2024-06-11T15:30:05+00:00".to_string(),
+        wall_time_s: 3600.0,
+        job_id: None,
+        evaluators: vec!["queue".to_string(), "success".to_string()],
+    }
+}
+
+#[test]
+fn summary_csv_gets_its_header_once_and_one_row_per_size() {
+    let tmp = TempDir::new("summary");
+    append_summary(&tmp.0, &outcome("100:4")).expect("first");
+    let mut second = outcome("200:8");
+    second.mst_req_min = None;
+    append_summary(&tmp.0, &second).expect("second");
+    let (header, rows) = read_csv(&tmp.0.join("summary.csv"));
+    assert_eq!(header, SUMMARY_COLUMNS);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["SIZE"], "100:4");
+    assert_eq!(rows[0]["MST_REQ_MIN"], "96");
+    assert_eq!(rows[0]["EVALUATORS"], "queue+success");
+    assert_eq!(rows[1]["SIZE"], "200:8");
+    assert_eq!(rows[1]["MST_REQ_MIN"], "");
+    let text = fs::read_to_string(tmp.0.join("summary.csv")).expect("read");
+    assert_eq!(text.matches("SIZE,").count(), 1);
+}
+
+#[test]
+fn summary_csv_with_a_foreign_header_is_left_alone() {
+    let tmp = TempDir::new("foreign");
+    let path = tmp.0.join("summary.csv");
+    fs::write(&path, "A,B\n1,2\n").expect("write");
+    assert!(matches!(
+        append_summary(&tmp.0, &outcome("1:1")),
+        Err(Error::Output { .. })
+    ));
+    assert_eq!(fs::read_to_string(&path).expect("read"), "A,B\n1,2\n");
+}
+
+#[test]
+fn mst_json_round_trips() {
+    let tmp = TempDir::new("mst");
+    let o = outcome("100:4");
+    let path = write_size_outcome(&tmp.0, "100_4", &o).expect("write");
+    assert_eq!(path, tmp.0.join("100_4").join("mst.json"));
+    let back: SizeOutcome =
+        serde_json::from_str(&fs::read_to_string(&path).expect("read")).expect("parse");
+    assert_eq!(back, o);
+    let leftovers: Vec<_> = fs::read_dir(tmp.0.join("100_4"))
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(leftovers, vec![std::ffi::OsString::from("mst.json")]);
+}
