@@ -115,24 +115,16 @@ fn missing(key: &str, hint: &str) -> Error {
     }
 }
 
-fn duration_where(
-    expected: &'static str,
-    ok: impl Fn(Duration) -> bool,
-) -> impl Fn(&str, &str) -> Result<Duration> {
-    move |key, value| {
-        let d = parse_duration(key, value)?;
-        if ok(d) {
-            Ok(d)
-        } else {
-            Err(Error::config(key, value, expected))
-        }
-    }
-}
-
 fn positive_duration(key: &str, value: &str) -> Result<Duration> {
-    duration_where("a positive duration like 30s, 5m or 1800 (seconds)", |d| {
-        !d.is_zero()
-    })(key, value)
+    let d = parse_duration(key, value)?;
+    if d.is_zero() {
+        return Err(Error::config(
+            key,
+            value,
+            "a positive duration like 30s, 5m or 1800 (seconds)",
+        ));
+    }
+    Ok(d)
 }
 
 fn f64_where(expected: &'static str, ok: fn(f64) -> bool) -> impl Fn(&str, &str) -> Result<f64> {
@@ -386,16 +378,6 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         metadata,
     };
     Ok((config, warnings))
-}
-
-/// `TOKENS_LIST_PROPORTION`: non-negative weights, not all zero.
-pub fn parse_proportion(key: &str, value: &str) -> Result<Vec<f64>> {
-    let expected = "a comma list of non-negative weights, not all zero";
-    let w = parse_f64_list(key, value, expected, |x| x >= 0.0)?;
-    if w.iter().all(|x| *x == 0.0) {
-        return Err(Error::config(key, value, expected));
-    }
-    Ok(w)
 }
 
 /// `CONFIRM` against the old `CONFIRM_FAIL`. When both are set at different layers the higher

@@ -11,7 +11,6 @@ mod parse;
 mod tests;
 
 pub use keys::{KNOWN_KEYS, suggest as suggest_key};
-pub use load::parse_proportion;
 pub use parse::*;
 
 use crate::error::Result;

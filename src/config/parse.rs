@@ -103,6 +103,16 @@ pub fn parse_f64_list(
         .collect()
 }
 
+/// `TOKENS_LIST_PROPORTION`: non-negative weights, not all zero.
+pub fn parse_proportion(key: &str, value: &str) -> Result<Vec<f64>> {
+    let expected = "a comma list of non-negative weights, not all zero";
+    let w = parse_f64_list(key, value, expected, |x| x >= 0.0)?;
+    if w.iter().all(|x| *x == 0.0) {
+        return Err(Error::config(key, value, expected));
+    }
+    Ok(w)
+}
+
 /// One side of a `TOKENS_LIST` entry: `n` or `a-b`, with 1 ≤ a ≤ b.
 fn parse_token_range(s: &str) -> Option<TokenRange> {
     let s = s.trim();
