@@ -90,6 +90,9 @@ async fn search_two_sizes_end_to_end_finds_the_analytic_capacity() {
         .await
         .expect("search runs");
     assert_eq!(report.outcomes.len(), 2);
+    // Tolerance: 1.7-s steady windows cannot resolve the last ~10% below capacity (near it,
+    // queueing swings more within a window than it drifts), and a fail confirmed by a passing
+    // re-run counts as a pass, so the answer may sit a little above or well below capacity.
 
     let mut rows_total = 0u64;
     for (outcome, (&(i, o), cap)) in report.outcomes.iter().zip(sizes.iter().zip(&caps)) {
@@ -97,7 +100,7 @@ async fn search_two_sizes_end_to_end_finds_the_analytic_capacity() {
             .mst_req_min
             .unwrap_or_else(|| panic!("{}: no MST: {}", outcome.size, outcome.reason));
         assert!(
-            mst >= 0.5 * cap && mst <= 1.05 * cap,
+            mst >= 0.6 * cap && mst <= 1.10 * cap,
             "{}: MST {mst:.1} req/min vs analytic capacity {cap:.1}",
             outcome.size
         );
@@ -188,7 +191,7 @@ async fn search_two_sizes_end_to_end_finds_the_analytic_capacity() {
     let (h, rows) = read_csv(&out.join("summary.csv"));
     assert_eq!(rows.len(), 2);
     for (row, outcome) in rows.iter().zip(&report.outcomes) {
-        let v: f64 = row[col(&h, "mst_req_min")].parse().unwrap();
+        let v: f64 = row[col(&h, "MST_REQ_MIN")].parse().unwrap();
         assert_eq!(Some(v), outcome.mst_req_min);
     }
     server.shutdown().await;
