@@ -1,1 +1,3 @@
 //! Command-line types (clap) only; no logic.
+
+pub mod simulate;
