@@ -102,8 +102,11 @@ impl SimulateArgs {
             model: self.model.clone(),
             eos_mean_tokens: self.eos_mean_tokens,
         };
-        cfg.validate()
-            .map_err(|e| format!("--{}", e.replace('_', "-")))?;
+        // The engine names the field (`step_fixed_ms = …`); the user typed the flag.
+        cfg.validate().map_err(|e| match e.split_once(' ') {
+            Some((field, rest)) => format!("--{} {rest}", field.replace('_', "-")),
+            None => e,
+        })?;
         Ok(cfg)
     }
 
