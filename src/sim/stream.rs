@@ -177,6 +177,9 @@ impl SseState {
         let mid = self.req.midpoint();
         if self.cut_at == Some(self.sent) {
             self.done = true;
+            // hyper drops its unflushed output when a body fails; give the tokens before the
+            // cut time to reach the client, as they would from a server that dies.
+            tokio::time::sleep(Duration::from_millis(10)).await;
             return Some(Err(io::Error::other("simulated cut")));
         }
         if self.sent == mid {

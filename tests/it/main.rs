@@ -1,1 +1,3 @@
 //! The one integration-test binary: real HTTP against the simulator on loopback.
+
+mod sim;
