@@ -1,1 +1,353 @@
-//! The embedded LLM-server simulator.
+//! The embedded LLM-server simulator: an OpenAI-compatible streaming server that behaves like a
+//! continuous-batching engine (vLLM-style) and whose capacity is known in closed form
+//! ([`capacity`]), so every other part of mst-search can be tested against a known answer.
+//!
+//! - `engine`: the batch state machine and the task that steps it on a virtual clock;
+//! - `server`: axum routes, streaming, fault injection per request;
+//! - `wire`: request parsing and response JSON shapes;
+//! - `tokenizer`: a deterministic tokenizer and the chat template;
+//! - `faults`, `capacity`, `metrics`: what their names say; `cmd`: the `simulate` subcommand.
+
+mod capacity;
+pub mod cmd;
+mod engine;
+mod faults;
+mod listener;
+mod metrics;
+mod server;
+mod stream;
+pub mod tokenizer;
+mod wire;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use capacity::{Capacity, capacity};
+pub use faults::FaultConfig;
+
+/// The engine's parameters. All times are MODEL milliseconds, before `time_scale`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineConfig {
+    /// Fixed cost of every step.
+    pub step_fixed_ms: f64,
+    /// Cost per running sequence in a step.
+    pub step_per_seq_ms: f64,
+    /// Cost per prompt token admitted (prefilled) in a step.
+    pub step_per_prefill_token_ms: f64,
+    /// Largest batch.
+    pub max_num_seqs: u32,
+    /// KV budget in tokens; a running sequence reserves `prompt + max_tokens`.
+    pub kv_cache_tokens: u64,
+    /// Largest `prompt + max_tokens` of one request.
+    pub max_model_len: u32,
+    /// Bound of the waiting queue; a request beyond it gets HTTP 429.
+    pub max_waiting: usize,
+    /// Speed-up of model time: 10.0 runs 10 times faster than model time.
+    pub time_scale: f64,
+    /// Seed of every random draw (output lengths, words, faults).
+    pub seed: u64,
+    /// Served model id.
+    pub model: String,
+    /// Mean output length (geometric) when a request does not set `ignore_eos`.
+    pub eos_mean_tokens: f64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            step_fixed_ms: 8.0,
+            step_per_seq_ms: 0.1,
+            step_per_prefill_token_ms: 0.02,
+            max_num_seqs: 256,
+            kv_cache_tokens: 200_000,
+            max_model_len: 32_768,
+            max_waiting: 100_000,
+            time_scale: 1.0,
+            seed: 0,
+            model: "sim-model".to_string(),
+            eos_mean_tokens: 200.0,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Checks every field; the message names the option, the value and what is expected.
+    pub fn validate(&self) -> Result<(), String> {
+        let times = [
+            ("step_fixed_ms", self.step_fixed_ms),
+            ("step_per_seq_ms", self.step_per_seq_ms),
+            ("step_per_prefill_token_ms", self.step_per_prefill_token_ms),
+        ];
+        for (name, v) in times {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!(
+                    "{name} = {v}: expected a non-negative number of milliseconds"
+                ));
+            }
+        }
+        if self.max_num_seqs == 0 {
+            return Err("max_num_seqs = 0: expected at least 1 sequence".to_string());
+        }
+        if self.kv_cache_tokens < 2 {
+            return Err(format!(
+                "kv_cache_tokens = {}: expected at least 2 tokens (one prompt and one output token)",
+                self.kv_cache_tokens
+            ));
+        }
+        if self.max_model_len < 2 {
+            return Err(format!(
+                "max_model_len = {}: expected at least 2 tokens",
+                self.max_model_len
+            ));
+        }
+        if self.max_waiting == 0 {
+            return Err(
+                "max_waiting = 0: expected room for at least 1 waiting request".to_string(),
+            );
+        }
+        if !(self.time_scale.is_finite() && self.time_scale > 0.0) {
+            return Err(format!(
+                "time_scale = {}: expected a positive finite number",
+                self.time_scale
+            ));
+        }
+        if self.model.trim().is_empty() {
+            return Err(format!(
+                "model = {:?}: expected a non-empty model id",
+                self.model
+            ));
+        }
+        if !(self.eos_mean_tokens.is_finite() && self.eos_mean_tokens >= 1.0) {
+            return Err(format!(
+                "eos_mean_tokens = {}: expected a mean output length of at least 1 token",
+                self.eos_mean_tokens
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A snapshot of the engine and server counters.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct SimStats {
+    /// Sequences in the batch.
+    pub running: u32,
+    /// Requests queued for admission.
+    pub waiting: usize,
+    /// Largest `waiting` seen since start.
+    pub max_waiting_seen: usize,
+    /// Requests handed to the engine since start.
+    pub total_requests: u64,
+    /// Requests answered with an error status (bad request, injected fault, full queue).
+    pub rejected_requests: u64,
+    /// Requests that ran to their length.
+    pub finished_requests: u64,
+    /// Requests aborted because their client went away.
+    pub aborted_requests: u64,
+    /// Output tokens generated since start.
+    pub tokens_generated: u64,
+    /// Prompt tokens prefilled since start.
+    pub prompt_tokens: u64,
+    /// KV tokens reserved by running sequences.
+    pub kv_used_tokens: u64,
+    /// `kv_used_tokens / kv_cache_tokens`, 0..=1.
+    pub kv_usage: f64,
+}
+
+/// A running simulator: engine task plus HTTP server on one address.
+pub struct SimServer {
+    addr: SocketAddr,
+    cfg: Arc<EngineConfig>,
+    shared: Arc<engine::Shared>,
+    faults: Arc<Mutex<FaultConfig>>,
+    refuse_tx: mpsc::UnboundedSender<Duration>,
+    cancel: CancellationToken,
+    engine_task: JoinHandle<()>,
+    server_task: JoinHandle<()>,
+}
+
+impl SimServer {
+    /// Starts on `127.0.0.1` with a free port.
+    pub async fn start(cfg: EngineConfig, faults: FaultConfig) -> anyhow::Result<SimServer> {
+        Self::start_on(cfg, faults, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts on `addr` (port 0 picks a free port).
+    pub async fn start_on(
+        cfg: EngineConfig,
+        faults: FaultConfig,
+        addr: SocketAddr,
+    ) -> anyhow::Result<SimServer> {
+        cfg.validate()
+            .map_err(|e| anyhow::anyhow!("invalid simulator configuration: {e}"))?;
+        faults
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid fault configuration: {e}"))?;
+        let tcp = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let addr = tcp.local_addr().context("cannot read the bound address")?;
+        let cfg = Arc::new(cfg);
+        let shared = Arc::new(engine::Shared::default());
+        let cancel = CancellationToken::new();
+        let (submit_tx, submit_rx) = mpsc::unbounded_channel();
+        let engine_task = tokio::spawn(engine::run(
+            (*cfg).clone(),
+            submit_rx,
+            shared.clone(),
+            cancel.child_token(),
+        ));
+        let faults_cell = Arc::new(Mutex::new(faults.clone()));
+        let (refuse_tx, refuse_rx) = mpsc::unbounded_channel();
+        let listener = listener::RefusableListener::new(tcp, addr, refuse_rx);
+        let app = server::router(server::AppState::new(
+            cfg.clone(),
+            shared.clone(),
+            submit_tx,
+            faults_cell.clone(),
+        ));
+        let stop = cancel.child_token();
+        let server_task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!("simulator server stopped: {e}");
+            }
+        });
+        let server = SimServer {
+            addr,
+            cfg,
+            shared,
+            faults: faults_cell,
+            refuse_tx,
+            cancel,
+            engine_task,
+            server_task,
+        };
+        server.schedule_refusal(&faults);
+        Ok(server)
+    }
+
+    fn schedule_refusal(&self, faults: &FaultConfig) {
+        if let Some((at, dur)) = faults.refuse {
+            let tx = self.refuse_tx.clone();
+            let cancel = self.cancel.child_token();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = cancel.cancelled() => {}
+                    _ = tokio::time::sleep(Duration::from_secs_f64(at)) => {
+                        let _ = tx.send(Duration::from_secs_f64(dur));
+                    }
+                }
+            });
+        }
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The engine configuration it runs with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// Replaces the faults for requests that arrive from now on; a `refuse` schedule in them
+    /// starts counting now.
+    pub fn set_faults(&self, faults: FaultConfig) {
+        self.schedule_refusal(&faults);
+        if let Ok(mut f) = self.faults.lock() {
+            *f = faults;
+        }
+    }
+
+    /// Closes the listener (new connections get ECONNREFUSED) and the open connections, then
+    /// listens on the same port again after `d`.
+    pub fn refuse_connections_for(&self, d: Duration) {
+        let _ = self.refuse_tx.send(d);
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> SimStats {
+        let s = &self.shared;
+        let kv_used_tokens = s.kv_used.load(Ordering::Relaxed);
+        SimStats {
+            running: s.running.load(Ordering::Relaxed),
+            waiting: s.waiting.load(Ordering::Relaxed),
+            max_waiting_seen: s.max_waiting_seen.load(Ordering::Relaxed),
+            total_requests: s.total_requests.load(Ordering::Relaxed),
+            rejected_requests: s.rejected_requests.load(Ordering::Relaxed),
+            finished_requests: s.finished_stop.load(Ordering::Relaxed)
+                + s.finished_length.load(Ordering::Relaxed),
+            aborted_requests: s.aborted.load(Ordering::Relaxed),
+            tokens_generated: s.tokens_generated.load(Ordering::Relaxed),
+            prompt_tokens: s.prompt_tokens.load(Ordering::Relaxed),
+            kv_used_tokens,
+            kv_usage: kv_used_tokens as f64 / self.cfg.kv_cache_tokens as f64,
+        }
+    }
+
+    /// Stops the engine (open streams end without `[DONE]`) and the server.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        let _ = self.engine_task.await;
+        let server_task = self.server_task;
+        let abort = server_task.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(2), server_task)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
+}
+
+/// Runs a simulator on `addr` until Ctrl-C or SIGTERM.
+pub async fn serve_forever(
+    cfg: EngineConfig,
+    faults: FaultConfig,
+    addr: SocketAddr,
+) -> anyhow::Result<()> {
+    let server = SimServer::start_on(cfg, faults, addr).await?;
+    tracing::info!("simulator listening on {}", server.url());
+    wait_for_signal().await;
+    tracing::info!("simulator shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

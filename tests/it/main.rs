@@ -1,2 +1,4 @@
 //! The one integration-test binary: real HTTP against the simulator on loopback.
+
 mod search;
+mod sim;

@@ -1,0 +1,257 @@
+//! The HTTP side: vLLM's OpenAI-compatible routes over the engine, with per-request faults.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rand::RngExt;
+use rand_distr::{Distribution, Geometric};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::engine::{Shared, Submit};
+use super::faults::{self, FaultConfig};
+use super::stream::Generation;
+use super::wire::{self, ApiError, Endpoint};
+use super::{EngineConfig, metrics, tokenizer};
+
+/// Requests without `max_tokens` get vLLM's completions default.
+pub(crate) const DEFAULT_MAX_TOKENS: u64 = 16;
+
+pub(crate) struct AppState {
+    cfg: Arc<EngineConfig>,
+    shared: Arc<Shared>,
+    submit: mpsc::UnboundedSender<Submit>,
+    faults: Arc<Mutex<FaultConfig>>,
+    next_request: AtomicU64,
+    created: u64,
+}
+
+impl AppState {
+    pub fn new(
+        cfg: Arc<EngineConfig>,
+        shared: Arc<Shared>,
+        submit: mpsc::UnboundedSender<Submit>,
+        faults: Arc<Mutex<FaultConfig>>,
+    ) -> Arc<Self> {
+        let created = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Arc::new(AppState {
+            cfg,
+            shared,
+            submit,
+            faults,
+            next_request: AtomicU64::new(0),
+            created,
+        })
+    }
+}
+
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/health", get(|| async { StatusCode::OK }))
+        .route("/v1/models", get(models))
+        .route("/v1/completions", post(completions))
+        .route("/v1/chat/completions", post(chat))
+        .route("/tokenize", post(tokenize))
+        .route("/detokenize", post(detokenize))
+        .route("/metrics", get(metrics_text))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
+        .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
+        .with_state(state)
+}
+
+async fn models(State(st): State<Arc<AppState>>) -> Response {
+    axum::Json(json!({
+        "object": "list",
+        "data": [{
+            "id": st.cfg.model, "object": "model", "created": st.created,
+            "owned_by": "mst-search", "root": st.cfg.model, "parent": null,
+            "max_model_len": st.cfg.max_model_len,
+        }],
+    }))
+    .into_response()
+}
+
+async fn metrics_text(State(st): State<Arc<AppState>>) -> Response {
+    let body = metrics::render(&st.shared, &st.cfg.model, st.cfg.kv_cache_tokens);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn tokenize(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
+    match wire::parse_tokenize(&body) {
+        Ok(ids) => axum::Json(json!({
+            "count": ids.len(), "max_model_len": st.cfg.max_model_len, "tokens": ids, "token_strs": null,
+        }))
+        .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn detokenize(body: Bytes) -> Response {
+    match wire::parse_detokenize(&body) {
+        Ok(ids) => axum::Json(json!({"prompt": tokenizer::detokenize(&ids)})).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn completions(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
+    generate(&st, Endpoint::Completions, &body).await
+}
+
+async fn chat(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
+    generate(&st, Endpoint::Chat, &body).await
+}
+
+async fn generate(st: &AppState, endpoint: Endpoint, body: &[u8]) -> Response {
+    match admit(st, endpoint, body) {
+        Ok(g) if g.0 => g.1.into_sse(),
+        Ok(g) => g.1.into_body().await,
+        Err(e) => {
+            st.shared.rejected_requests.fetch_add(1, Ordering::Relaxed);
+            e.into_response()
+        }
+    }
+}
+
+/// Validates the request, draws its faults and length, and hands it to the engine.
+fn admit(st: &AppState, endpoint: Endpoint, body: &[u8]) -> Result<(bool, Generation), ApiError> {
+    let arrival = SystemTime::now();
+    let n = st.next_request.fetch_add(1, Ordering::Relaxed);
+    let cfg = &st.cfg;
+    let req = wire::parse_generation(endpoint, body)?;
+    if let Some(m) = req.model.as_ref().filter(|m| **m != cfg.model) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("The model `{m}` does not exist."),
+        ));
+    }
+    if req.prompt_tokens == 0 {
+        return Err(ApiError::bad_request(
+            "the prompt is empty: expected at least one token",
+        ));
+    }
+    let max_tokens = req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+    if max_tokens == 0 {
+        return Err(ApiError::bad_request(
+            "`max_tokens` = 0: expected at least 1",
+        ));
+    }
+    if req.min_tokens > max_tokens {
+        return Err(ApiError::bad_request(format!(
+            "`min_tokens` = {} is larger than `max_tokens` = {max_tokens}",
+            req.min_tokens
+        )));
+    }
+    let total = req.prompt_tokens as u64 + max_tokens;
+    if total > u64::from(cfg.max_model_len) {
+        return Err(ApiError::bad_request(format!(
+            "This model's maximum context length is {} tokens. However, you requested {total} tokens \
+             ({} in the messages, {max_tokens} in the completion). Please reduce the length of the \
+             messages or completion.",
+            cfg.max_model_len, req.prompt_tokens
+        )));
+    }
+    if total > cfg.kv_cache_tokens {
+        return Err(ApiError::bad_request(format!(
+            "the request needs {total} KV-cache tokens but the cache holds {}: reduce the prompt or max_tokens",
+            cfg.kv_cache_tokens
+        )));
+    }
+    // Both fit in u32: bounded by max_model_len above.
+    let (prompt_tokens, max_tokens) = (req.prompt_tokens as u32, max_tokens as u32);
+
+    let mut rng = faults::request_rng(cfg.seed, n);
+    let drawn = match st.faults.lock() {
+        Ok(f) => f.draw(&mut rng),
+        Err(_) => faults::Drawn::default(),
+    };
+    match drawn.status {
+        Some(500) => {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "simulated internal server error",
+            ));
+        }
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "simulated rate limit",
+            ));
+        }
+        None => {}
+    }
+    let n_out = if req.ignore_eos {
+        max_tokens
+    } else {
+        let natural = Geometric::new(1.0 / cfg.eos_mean_tokens).map_or(0, |g| g.sample(&mut rng));
+        let lo = (req.min_tokens as u32).max(1);
+        natural
+            .saturating_add(1)
+            .clamp(u64::from(lo), u64::from(max_tokens)) as u32
+    };
+    let words = faults::request_rng(cfg.seed ^ 0x5eed_f00d, rng.random());
+
+    let queued = st.shared.waiting.fetch_add(1, Ordering::Relaxed);
+    if queued >= cfg.max_waiting {
+        st.shared.waiting.fetch_sub(1, Ordering::Relaxed);
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("the waiting queue is full ({} requests)", cfg.max_waiting),
+        ));
+    }
+    st.shared
+        .max_waiting_seen
+        .fetch_max(queued + 1, Ordering::Relaxed);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let submit = Submit {
+        prompt_tokens,
+        max_tokens,
+        output_len: n_out,
+        tx,
+    };
+    if st.submit.send(submit).is_err() {
+        st.shared.waiting.fetch_sub(1, Ordering::Relaxed);
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the simulator engine stopped",
+        ));
+    }
+    st.shared.total_requests.fetch_add(1, Ordering::Relaxed);
+    let prefix = match endpoint {
+        Endpoint::Completions => "cmpl",
+        Endpoint::Chat => "chatcmpl",
+    };
+    let generation = Generation {
+        endpoint,
+        id: format!("{prefix}-{n:016x}"),
+        model: cfg.model.clone(),
+        created: arrival
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        rx,
+        prompt_tokens,
+        n_out,
+        finish_reason: if n_out < max_tokens { "stop" } else { "length" },
+        faults: drawn,
+        words,
+        arrival,
+        include_usage: req.include_usage,
+        continuous_usage: req.continuous_usage,
+    };
+    Ok((req.stream, generation))
+}
