@@ -55,13 +55,19 @@ pub async fn run(args: DemoArgs, interrupt: CancellationToken) -> anyhow::Result
         ("DRAIN_TIMEOUT", "2s".into()),
         ("TOKENS_LIST", sizes.join(",")),
         ("REQ_MIN_START", starts.join(",")),
-        ("QUEUE_GROWTH_MIN_MS", format!("{}", 250.0 / args.time_scale)),
+        (
+            "QUEUE_GROWTH_MIN_MS",
+            format!("{}", 250.0 / args.time_scale),
+        ),
         ("MAX_ITERATIONS", "16".into()),
         ("OUTPUT_DIR", out.display().to_string()),
     ];
     let no_env = |_: &str| None;
     let sources = Sources {
-        file: pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        file: pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
         env: &no_env,
         flags: Vec::new(),
     };

@@ -37,7 +37,7 @@ fn main() -> ExitCode {
             Some(Command::Demo(args)) => mst_search::demo::run(args, interrupt)
                 .await
                 .map(|r| report_code(&r)),
-            Some(Command::Run(args)) => run(args, interrupt).await,
+            Some(Command::Run(args)) => run(*args, interrupt).await,
             None => run(cli.run, interrupt).await,
         };
         match result {

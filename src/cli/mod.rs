@@ -9,7 +9,12 @@ use std::path::PathBuf;
 
 /// Find the maximum sustainable throughput of an OpenAI-compatible LLM server.
 #[derive(Parser, Debug)]
-#[command(name = "mst-search", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "mst-search",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -22,7 +27,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the search (the default).
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Serve the simulated LLM server until stopped, or print its capacity.
     Simulate(simulate::SimulateArgs),
     /// Run a complete two-size search against the in-process simulator.

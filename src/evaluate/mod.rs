@@ -99,7 +99,11 @@ pub fn build(cfg: &Config) -> Result<Box<dyn Evaluator>> {
         });
     }
     match parts.len() {
-        0 => Err(Error::config("EVALUATOR", "", format!("one of {}", NAMES.join(", ")))),
+        0 => Err(Error::config(
+            "EVALUATOR",
+            "",
+            format!("one of {}", NAMES.join(", ")),
+        )),
         1 => Ok(parts.remove(0)),
         _ => Ok(Box::new(AllOf(parts))),
     }

@@ -269,7 +269,12 @@ fn delay_samples(records: &[RequestRecord], w0: Duration, w1: Duration) -> Vec<(
         .collect()
 }
 
-fn delay_trend(records: &[RequestRecord], w0: Duration, w1: Duration, s: &QueueSettings) -> Criterion {
+fn delay_trend(
+    records: &[RequestRecord],
+    w0: Duration,
+    w1: Duration,
+    s: &QueueSettings,
+) -> Criterion {
     let samples = delay_samples(records, w0, w1);
     let t = trend(
         &samples,
@@ -288,7 +293,10 @@ fn backlog_samples(records: &[RequestRecord], w0: Duration, w1: Duration) -> Vec
     if b <= a {
         return Vec::new();
     }
-    let mut starts: Vec<f64> = records.iter().map(|r| r.actual_send.as_secs_f64()).collect();
+    let mut starts: Vec<f64> = records
+        .iter()
+        .map(|r| r.actual_send.as_secs_f64())
+        .collect();
     let mut ends: Vec<f64> = records.iter().map(|r| r.end.as_secs_f64()).collect();
     starts.sort_by(f64::total_cmp);
     ends.sort_by(f64::total_cmp);
@@ -302,7 +310,12 @@ fn backlog_samples(records: &[RequestRecord], w0: Duration, w1: Duration) -> Vec
         .collect()
 }
 
-fn backlog_trend(records: &[RequestRecord], w0: Duration, w1: Duration, s: &QueueSettings) -> Criterion {
+fn backlog_trend(
+    records: &[RequestRecord],
+    w0: Duration,
+    w1: Duration,
+    s: &QueueSettings,
+) -> Criterion {
     let sent_in_window = records
         .iter()
         .filter(|r| r.intended_send >= w0 && r.intended_send < w1)

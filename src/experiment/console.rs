@@ -19,7 +19,12 @@ pub struct LiveProgress {
 
 impl LiveProgress {
     /// Start showing `progress` for an iteration of `duration` labelled `label`.
-    pub fn start(label: String, duration: Duration, progress: Arc<Progress>, quiet: bool) -> LiveProgress {
+    pub fn start(
+        label: String,
+        duration: Duration,
+        progress: Arc<Progress>,
+        quiet: bool,
+    ) -> LiveProgress {
         let started = Instant::now();
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(

@@ -68,12 +68,21 @@ pub async fn run(cfg: Config, opts: RunOptions, interrupt: CancellationToken) ->
         ttft_timeout: cfg.ttft_timeout,
         tpot_timeout: cfg.tpot_timeout,
     };
-    let info = OpenAiClient::new(client_cfg.clone())?.probe(PROBE_WITHIN).await?;
+    let info = OpenAiClient::new(client_cfg.clone())?
+        .probe(PROBE_WITHIN)
+        .await?;
     if client_cfg.model.is_empty() {
-        client_cfg.model = info.models.first().cloned().ok_or_else(|| Error::MissingKey {
-            key: "MODEL".into(),
-            hint: format!("{}/v1/models lists no model; set MODEL to the served model's name", cfg.url),
-        })?;
+        client_cfg.model = info
+            .models
+            .first()
+            .cloned()
+            .ok_or_else(|| Error::MissingKey {
+                key: "MODEL".into(),
+                hint: format!(
+                    "{}/v1/models lists no model; set MODEL to the served model's name",
+                    cfg.url
+                ),
+            })?;
     }
     let client = Arc::new(OpenAiClient::new(client_cfg.clone())?);
     let (workload, mut warnings) = Workload::prepare(&client, &cfg).await?;
@@ -183,8 +192,14 @@ impl Driver<'_> {
                 progress.clone(),
                 self.opts.quiet,
             );
-            let (meta, records) =
-                run_iteration(self.client.clone(), self.workload.clone(), &plan, self.interrupt, progress).await;
+            let (meta, records) = run_iteration(
+                self.client.clone(),
+                self.workload.clone(),
+                &plan,
+                self.interrupt,
+                progress,
+            )
+            .await;
             drop(live);
             let judged = self.judge(&meta, &records);
             let folder = output::write_iteration(
@@ -199,7 +214,10 @@ impl Driver<'_> {
             )?;
             if let Completion::Interrupted(why) = &meta.completion {
                 return Err(Error::Interrupted {
-                    signal: format!("a signal ({why}); the partial iteration is in {}", folder.display()),
+                    signal: format!(
+                        "a signal ({why}); the partial iteration is in {}",
+                        folder.display()
+                    ),
                 });
             }
             if !self.opts.quiet {
@@ -340,7 +358,11 @@ fn iteration_line(meta: &IterationMeta, attempt: u32, j: &Judged) -> String {
         meta.size,
         meta.stage.number(),
         meta.iteration,
-        if attempt > 1 { format!(" (confirm {attempt})") } else { String::new() },
+        if attempt > 1 {
+            format!(" (confirm {attempt})")
+        } else {
+            String::new()
+        },
         meta.req_min,
         s.req_per_s,
         console::opt(s.ttft_ms.as_ref().map(|d| d.p50), 1),

@@ -75,7 +75,9 @@ impl Collector<'_> {
             // request sent.
             Err(e) => {
                 let (idx, intended, input, output) =
-                    self.owners.remove(&e.id()).unwrap_or((u64::MAX, Duration::ZERO, 0, 0));
+                    self.owners
+                        .remove(&e.id())
+                        .unwrap_or((u64::MAX, Duration::ZERO, 0, 0));
                 let now = self.t0.elapsed();
                 RequestRecord {
                     request_idx: idx,
@@ -150,7 +152,8 @@ pub async fn run_iteration<C: LlmClient>(
             let rec = client.send(&spec, slot, &cancel).await;
             (tokio::task::id(), rec)
         });
-        col.owners.insert(handle.id(), (idx, *offset, input, output));
+        col.owners
+            .insert(handle.id(), (idx, *offset, input, output));
         progress.sent.fetch_add(1, Ordering::Relaxed);
         while let Some(joined) = set.try_join_next() {
             col.take(joined);

@@ -17,32 +17,100 @@ pub fn unit(seed: u64, index: u64) -> f64 {
 }
 
 const SUBJECTS: &[&str] = &[
-    "the engineer", "a small team", "the scheduler", "our cluster", "the river", "an old map",
-    "the committee", "every student", "the night shift", "a careful reader", "the garden",
-    "the compiler", "a quiet village", "the storm", "the archive", "the new model", "my neighbour",
-    "the orchestra", "a tired courier", "the market", "the lighthouse keeper", "the report",
+    "the engineer",
+    "a small team",
+    "the scheduler",
+    "our cluster",
+    "the river",
+    "an old map",
+    "the committee",
+    "every student",
+    "the night shift",
+    "a careful reader",
+    "the garden",
+    "the compiler",
+    "a quiet village",
+    "the storm",
+    "the archive",
+    "the new model",
+    "my neighbour",
+    "the orchestra",
+    "a tired courier",
+    "the market",
+    "the lighthouse keeper",
+    "the report",
 ];
 const VERBS: &[&str] = &[
-    "measured", "described", "rebuilt", "ignored", "followed", "questioned", "painted",
-    "calculated", "borrowed", "explained", "delayed", "discovered", "repaired", "counted",
-    "translated", "watched", "balanced", "recorded", "shared", "tested", "planned", "folded",
+    "measured",
+    "described",
+    "rebuilt",
+    "ignored",
+    "followed",
+    "questioned",
+    "painted",
+    "calculated",
+    "borrowed",
+    "explained",
+    "delayed",
+    "discovered",
+    "repaired",
+    "counted",
+    "translated",
+    "watched",
+    "balanced",
+    "recorded",
+    "shared",
+    "tested",
+    "planned",
+    "folded",
 ];
 const OBJECTS: &[&str] = &[
-    "the evening traffic", "a long list of numbers", "three wooden bridges", "the failing disk",
-    "an unfinished letter", "the cost of bread", "every open window", "the winter harvest",
-    "a strange signal", "the queue of requests", "two forgotten songs", "the broken clock",
-    "the price of copper", "a pile of receipts", "the coastline", "seven green lanterns",
-    "the budget for next year", "a handful of seeds", "the latency graph", "the mountain road",
+    "the evening traffic",
+    "a long list of numbers",
+    "three wooden bridges",
+    "the failing disk",
+    "an unfinished letter",
+    "the cost of bread",
+    "every open window",
+    "the winter harvest",
+    "a strange signal",
+    "the queue of requests",
+    "two forgotten songs",
+    "the broken clock",
+    "the price of copper",
+    "a pile of receipts",
+    "the coastline",
+    "seven green lanterns",
+    "the budget for next year",
+    "a handful of seeds",
+    "the latency graph",
+    "the mountain road",
 ];
 const TAILS: &[&str] = &[
-    "before the sun went down", "with unusual patience", "while the rain continued",
-    "for reasons nobody wrote down", "in under an hour", "despite the noise outside",
-    "as the deadline approached", "without asking for help", "after a short argument",
-    "because the numbers did not agree", "on the second attempt", "near the old station",
+    "before the sun went down",
+    "with unusual patience",
+    "while the rain continued",
+    "for reasons nobody wrote down",
+    "in under an hour",
+    "despite the noise outside",
+    "as the deadline approached",
+    "without asking for help",
+    "after a short argument",
+    "because the numbers did not agree",
+    "on the second attempt",
+    "near the old station",
 ];
 const JOINERS: &[&str] = &[
-    "Later,", "Meanwhile,", "In the end,", "Surprisingly,", "At first,", "Afterwards,",
-    "Even so,", "By morning,", "Once again,", "For a while,",
+    "Later,",
+    "Meanwhile,",
+    "In the end,",
+    "Surprisingly,",
+    "At first,",
+    "Afterwards,",
+    "Even so,",
+    "By morning,",
+    "Once again,",
+    "For a while,",
 ];
 
 /// Generate about `words` words of prose; the same seed gives the same text.
@@ -54,7 +122,7 @@ pub fn generate(seed: u64, words: usize) -> String {
     while count < words {
         let base = i * 8;
         let mut sentence = String::new();
-        if mix(seed, base) % 3 == 0 {
+        if mix(seed, base).is_multiple_of(3) {
             sentence.push_str(pick(JOINERS, base + 1));
             sentence.push(' ');
             sentence.push_str(pick(SUBJECTS, base + 2));
@@ -70,11 +138,11 @@ pub fn generate(seed: u64, words: usize) -> String {
         sentence.push_str(pick(VERBS, base + 3));
         sentence.push(' ');
         sentence.push_str(pick(OBJECTS, base + 4));
-        if mix(seed, base + 5) % 2 == 0 {
+        if mix(seed, base + 5).is_multiple_of(2) {
             sentence.push(' ');
             sentence.push_str(pick(TAILS, base + 6));
         }
-        if mix(seed, base + 7) % 5 == 0 {
+        if mix(seed, base + 7).is_multiple_of(5) {
             sentence.push_str(&format!(", item {}", mix(seed, base + 8) % 10_000));
         }
         sentence.push_str(". ");
