@@ -300,7 +300,7 @@ fn env_file_loads_and_reports_errors() {
 #[test]
 fn env_example_is_valid_and_documents_every_key() {
     let example = include_str!("../../../.env.example");
-    let docs = include_str!("../../../docs/env-keys.md");
+    let docs = include_str!("../../../README.md");
     for key in KNOWN_KEYS {
         assert!(
             example.contains(&format!("{key}=")),
@@ -308,7 +308,7 @@ fn env_example_is_valid_and_documents_every_key() {
         );
         assert!(
             docs.contains(&format!("| `{key}` |")),
-            "docs/env-keys.md lacks {key}"
+            "README.md lacks {key}"
         );
     }
     let path = temp_file("example.env", example);
