@@ -91,9 +91,9 @@ pub async fn run(args: DemoArgs, interrupt: CancellationToken) -> anyhow::Result
         );
     }
     println!(
-        "\nThe MST sits below the analytic capacity by design: near capacity a short iteration \
-         cannot tell a slow queue from a growing one, and the search keeps the highest rate it \
-         could show to be sustainable."
+        "\nNear capacity a short iteration cannot tell a slow queue from a growing one, so the \
+         MST lands within about 10% of the analytic capacity, usually below it (README: \"What \
+         short iterations cannot do\")."
     );
     server.shutdown().await;
     Ok(report)

@@ -224,3 +224,49 @@ async fn unreachable_server_is_a_clear_error_within_seconds() {
     assert_eq!(err.exit_code(), mst_search::error::exit_code::UNREACHABLE);
     assert!(!out.exists(), "no files for a run that never started");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_fails_every_request_stops_the_size_with_a_reason() {
+    let faults = FaultConfig {
+        http_500_rate: 1.0,
+        ..FaultConfig::default()
+    };
+    let server = SimServer::start(engine(), faults).await.unwrap();
+    let out = fresh_dir("all-failed");
+    let cfg = config(&[
+        ("URL", server.url()),
+        ("TOKENS_LIST", "16:16,32:32".into()),
+        ("REQ_MIN_START", "1200".into()),
+        ("DURATION", "1s".into()),
+        ("FILTER_BUFFER", "0.1s".into()),
+        ("COOLDOWN", "0s".into()),
+        ("OUTPUT_DIR", out.display().to_string()),
+    ]);
+    let report = experiment::run(cfg, RunOptions { quiet: true }, CancellationToken::new())
+        .await
+        .expect("a failing server is data, not a tool error");
+    assert!(report.incomplete(), "exit code 1 for an unusable search");
+    for outcome in &report.outcomes {
+        assert_eq!(outcome.stop, "unusable", "{outcome:?}");
+        assert_eq!(
+            outcome.iterations.len(),
+            1,
+            "no walking down against a dead server"
+        );
+        assert_eq!(outcome.mst_req_min, None);
+        assert!(outcome.reason.contains("failed"), "{}", outcome.reason);
+        let it = &outcome.iterations[0];
+        assert_eq!(it.sustainable, None);
+        let dir = out.join(outcome.size.replace(':', "_")).join(&it.folder);
+        let (h, rows) = read_csv(&dir.join("output.csv"));
+        assert!(!rows.is_empty());
+        let kind = col(&h, "error_kind");
+        let status = col(&h, "http_status");
+        for row in &rows {
+            assert_eq!(row[kind], "http-status");
+            assert_eq!(row[status], "500");
+        }
+    }
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&out);
+}
