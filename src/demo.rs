@@ -3,7 +3,7 @@
 //! can judge its answer against the truth.
 
 use crate::cli::DemoArgs;
-use crate::config::{Config, Sources};
+use crate::config::Config;
 use crate::experiment::{self, RunOptions, RunReport};
 use crate::sim::{EngineConfig, FaultConfig, SimServer, capacity};
 use anyhow::Context;
@@ -47,7 +47,7 @@ pub async fn run(args: DemoArgs, interrupt: CancellationToken) -> anyhow::Result
     // floor is scaled with time like everything else.
     let starts: Vec<String> = caps.iter().map(|c| format!("{:.0}", c / 4.0)).collect();
     let sizes: Vec<String> = DEMO_SIZES.iter().map(|(i, o)| format!("{i}:{o}")).collect();
-    let pairs = [
+    let pairs: [(&str, String); 10] = [
         ("URL", server.url()),
         ("DURATION", args.duration.clone()),
         ("FILTER_BUFFER", "0.5s".into()),
@@ -62,16 +62,7 @@ pub async fn run(args: DemoArgs, interrupt: CancellationToken) -> anyhow::Result
         ("MAX_ITERATIONS", "16".into()),
         ("OUTPUT_DIR", out.display().to_string()),
     ];
-    let no_env = |_: &str| None;
-    let sources = Sources {
-        file: pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
-        env: &no_env,
-        flags: Vec::new(),
-    };
-    let (cfg, _) = Config::from_sources(&sources).context("demo configuration")?;
+    let (cfg, _) = Config::from_pairs(&pairs).context("demo configuration")?;
     println!(
         "demo: simulator at {} (time scale {}x), results in {}",
         server.url(),

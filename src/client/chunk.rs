@@ -54,8 +54,8 @@ pub struct ChunkInfo {
 
 /// Parse one SSE `data:` payload (not `[DONE]`). `Err` means the chunk is malformed.
 pub fn parse(data: &str) -> Result<ChunkInfo, String> {
-    let chunk: Chunk<'_> =
-        serde_json::from_str(data).map_err(|e| format!("malformed chunk ({e}): {}", clip(data)))?;
+    let chunk: Chunk<'_> = serde_json::from_str(data)
+        .map_err(|e| format!("malformed chunk ({e}): {}", super::clip(data, 120)))?;
     let mut info = ChunkInfo {
         usage: chunk.usage,
         ..ChunkInfo::default()
@@ -112,14 +112,6 @@ impl TokenCounter {
     pub fn total(&self) -> u32 {
         self.usage_completion.unwrap_or(self.counted)
     }
-}
-
-fn clip(s: &str) -> &str {
-    let mut end = s.len().min(120);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 #[cfg(test)]

@@ -274,6 +274,15 @@ pub(crate) fn describe_reqwest_error(e: &reqwest::Error) -> String {
     s
 }
 
+/// The first `max` bytes of `s`, cut at a character boundary (for error details).
+pub(crate) fn clip(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// rustls needs one process-wide crypto provider; we build with `ring` only.
 fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();

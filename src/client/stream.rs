@@ -3,7 +3,7 @@
 //! Every path ends in exactly one `RequestRecord`.
 
 use super::chunk::{self, TokenCounter};
-use super::{Cancel, OpenAiClient, Prompt, RequestSpec, Slot, describe_reqwest_error};
+use super::{Cancel, OpenAiClient, Prompt, RequestSpec, Slot, clip, describe_reqwest_error};
 use crate::config::Api;
 use crate::load::record::{ErrorKind, RequestRecord};
 use eventsource_stream::Eventsource;
@@ -270,14 +270,6 @@ async fn non_streaming(
 
 fn offset_us(from: Instant, to: Instant) -> u32 {
     u32::try_from(to.saturating_duration_since(from).as_micros()).unwrap_or(u32::MAX)
-}
-
-fn clip(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 #[cfg(test)]

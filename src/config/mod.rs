@@ -199,6 +199,20 @@ impl Config {
         load::resolve(s, "the env file")
     }
 
+    /// A configuration from `(KEY, value)` pairs only, as if they were an env file and nothing
+    /// else were set: for configurations built in code (the demo, tests).
+    pub fn from_pairs(pairs: &[(&str, String)]) -> Result<(Config, Vec<Warning>)> {
+        let no_env = |_: &str| None;
+        Config::from_sources(&Sources {
+            file: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            env: &no_env,
+            flags: Vec::new(),
+        })
+    }
+
     /// Read the `--env` file with dotenvy (without modifying the process environment), take
     /// the real process environment and the flags, and validate them all.
     pub fn load(

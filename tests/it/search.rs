@@ -1,6 +1,6 @@
 //! End to end: a real search over HTTP against the simulator, two sizes, scaled time.
 
-use mst_search::config::{Config, Sources};
+use mst_search::config::Config;
 use mst_search::experiment::{self, RunOptions};
 use mst_search::sim::{EngineConfig, FaultConfig, SimServer, capacity};
 use std::collections::BTreeSet;
@@ -26,16 +26,7 @@ fn fresh_dir(name: &str) -> PathBuf {
 }
 
 fn config(pairs: &[(&str, String)]) -> Config {
-    let no_env = |_: &str| None;
-    let sources = Sources {
-        file: pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
-        env: &no_env,
-        flags: Vec::new(),
-    };
-    Config::from_sources(&sources).expect("valid test config").0
+    Config::from_pairs(pairs).expect("valid test config").0
 }
 
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
