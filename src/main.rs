@@ -4,6 +4,7 @@
 use clap::Parser;
 use mst_search::cli::{Cli, Command};
 use mst_search::error::{Error, exit_code};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
@@ -15,6 +16,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -31,9 +33,14 @@ fn main() -> ExitCode {
         let interrupt = CancellationToken::new();
         spawn_signal_watch(interrupt.clone());
         let result = match cli.command {
-            Some(Command::Simulate(args)) => {
-                mst_search::sim::cmd::run(args).await.map(|_| exit_code::OK)
-            }
+            // The simulator's errors are about its options or its port: usage errors.
+            Some(Command::Simulate(args)) => match mst_search::sim::cmd::run(args).await {
+                Ok(()) => Ok(exit_code::OK),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return exit_code::USAGE;
+                }
+            },
             Some(Command::Demo(args)) => mst_search::demo::run(args, interrupt)
                 .await
                 .map(|r| report_code(&r)),

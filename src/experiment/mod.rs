@@ -52,13 +52,7 @@ const PROBE_WITHIN: Duration = Duration::from_secs(5);
 pub async fn run(cfg: Config, opts: RunOptions, interrupt: CancellationToken) -> Result<RunReport> {
     // Everything that can be wrong with the configuration is found before any traffic.
     let evaluator = evaluate::build(&cfg)?;
-    if cfg.additive {
-        return Err(Error::config(
-            "ADDITIVE",
-            "TRUE",
-            "FALSE: mixed searches are not implemented yet (planned in the workloads issue)",
-        ));
-    }
+    refuse_unimplemented(&cfg)?;
     let mut client_cfg = ClientConfig {
         base_url: cfg.url.clone(),
         api: cfg.api,
@@ -136,6 +130,33 @@ pub async fn run(cfg: Config, opts: RunOptions, interrupt: CancellationToken) ->
         warnings.push(Warning("prompt lengths were approximate".into()));
     }
     Ok(RunReport { outcomes, warnings })
+}
+
+/// Keys that are read and validated but whose feature is not built yet: refusing them beats
+/// silently measuring something else than what was asked.
+fn refuse_unimplemented(cfg: &Config) -> Result<()> {
+    if cfg.additive {
+        return Err(Error::config(
+            "ADDITIVE",
+            "TRUE",
+            "FALSE: mixed searches are not implemented yet (planned with the workloads issue)",
+        ));
+    }
+    if let Some(path) = &cfg.prompts_file {
+        return Err(Error::config(
+            "PROMPTS_FILE",
+            path.display().to_string(),
+            "unset: dataset replay is not implemented yet (planned with the workloads issue)",
+        ));
+    }
+    if cfg.experiment_type == crate::config::ExperimentType::Mit {
+        return Err(Error::config(
+            "EXPERIMENT_TYPE",
+            "MIT",
+            "MST: the MIT (throughput plateau) mode is not implemented yet (planned with the evaluators issue)",
+        ));
+    }
+    Ok(())
 }
 
 fn workload_exact(w: &Workload) -> bool {

@@ -1,4 +1,5 @@
 //! The one integration-test binary: real HTTP against the simulator on loopback.
 
+mod cli;
 mod search;
 mod sim;
