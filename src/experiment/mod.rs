@@ -79,7 +79,7 @@ pub async fn run(cfg: Config, opts: RunOptions, interrupt: CancellationToken) ->
             })?;
     }
     let client = Arc::new(OpenAiClient::new(client_cfg.clone())?);
-    let (workload, mut warnings) = Workload::prepare(&client, &cfg).await?;
+    let (workload, warnings) = Workload::prepare(&client, &cfg).await?;
     for w in &warnings {
         tracing::warn!("{}", w.0);
     }
@@ -126,9 +126,6 @@ pub async fn run(cfg: Config, opts: RunOptions, interrupt: CancellationToken) ->
         outcomes.push(outcome);
     }
     print!("{}", console::table(&outcomes));
-    if !workload_exact(&ctx.workload) {
-        warnings.push(Warning("prompt lengths were approximate".into()));
-    }
     Ok(RunReport { outcomes, warnings })
 }
 
@@ -157,10 +154,6 @@ fn refuse_unimplemented(cfg: &Config) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-fn workload_exact(w: &Workload) -> bool {
-    w.exact()
 }
 
 struct Driver<'a> {
