@@ -112,35 +112,7 @@ impl SimulateArgs {
 
     /// The fault configuration, validated; errors name the flag.
     pub fn faults(&self) -> Result<FaultConfig, String> {
-        let rates = [
-            ("--fault-500-rate", self.fault_500_rate),
-            ("--fault-429-rate", self.fault_429_rate),
-            ("--fault-cut-rate", self.fault_cut_rate),
-            ("--fault-malformed-rate", self.fault_malformed_rate),
-            ("--fault-stall-rate", self.fault_stall_rate),
-        ];
-        for (flag, v) in rates {
-            if !(0.0..=1.0).contains(&v) {
-                return Err(format!(
-                    "{flag} {v}: expected a probability between 0 and 1"
-                ));
-            }
-        }
-        let secs = [
-            ("--fault-stall-secs", Some(self.fault_stall_secs)),
-            ("--fault-refuse-at", self.fault_refuse_at),
-            ("--fault-refuse-for", self.fault_refuse_for),
-        ];
-        for (flag, v) in secs {
-            if let Some(v) = v
-                && !(v.is_finite() && v >= 0.0)
-            {
-                return Err(format!(
-                    "{flag} {v}: expected a non-negative number of seconds"
-                ));
-            }
-        }
-        Ok(FaultConfig {
+        let faults = FaultConfig {
             http_500_rate: self.fault_500_rate,
             http_429_rate: self.fault_429_rate,
             cut_rate: self.fault_cut_rate,
@@ -148,8 +120,17 @@ impl SimulateArgs {
             malformed_rate: self.fault_malformed_rate,
             stall_rate: self.fault_stall_rate,
             stall_secs: self.fault_stall_secs,
+            // clap makes the two refuse flags require each other.
             refuse: self.fault_refuse_at.zip(self.fault_refuse_for),
-        })
+        };
+        // Fields map to flags: `http_500_rate` → `--fault-500-rate`, `refuse_at` → `--fault-refuse-at`.
+        faults.validate_labelled(|field| {
+            format!(
+                "--fault-{}",
+                field.trim_start_matches("http_").replace('_', "-")
+            )
+        })?;
+        Ok(faults)
     }
 
     /// The `--capacity IN:OUT` request shape, if given.

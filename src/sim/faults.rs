@@ -38,6 +38,12 @@ impl FaultConfig {
     /// Checks every rate and duration; the message names the option, the value and what is
     /// expected.
     pub fn validate(&self) -> Result<(), String> {
+        self.validate_labelled(|field| format!("fault {field} ="))
+    }
+
+    /// [`FaultConfig::validate`] with each field (`http_500_rate`, …, `refuse_at`,
+    /// `refuse_for`) named by `label`, so a command line can name its own flags.
+    pub fn validate_labelled(&self, label: impl Fn(&str) -> String) -> Result<(), String> {
         let rates = [
             ("http_500_rate", self.http_500_rate),
             ("http_429_rate", self.http_429_rate),
@@ -48,23 +54,27 @@ impl FaultConfig {
         for (name, v) in rates {
             if !(0.0..=1.0).contains(&v) {
                 return Err(format!(
-                    "fault {name} = {v}: expected a probability between 0 and 1"
+                    "{} {v}: expected a probability between 0 and 1",
+                    label(name)
                 ));
             }
         }
-        if !(self.stall_secs.is_finite() && self.stall_secs >= 0.0) {
-            return Err(format!(
-                "fault stall_secs = {}: expected a non-negative number of seconds",
-                self.stall_secs
-            ));
-        }
-        if let Some((at, dur)) = self.refuse {
-            for (name, v) in [("refuse at", at), ("refuse for", dur)] {
-                if !(v.is_finite() && v >= 0.0) {
-                    return Err(format!(
-                        "fault {name} = {v}: expected a non-negative number of seconds"
-                    ));
-                }
+        let refuse = self
+            .refuse
+            .map_or([None, None], |(at, dur)| [Some(at), Some(dur)]);
+        let secs = [
+            ("stall_secs", Some(self.stall_secs)),
+            ("refuse_at", refuse[0]),
+            ("refuse_for", refuse[1]),
+        ];
+        for (name, v) in secs {
+            if let Some(v) = v
+                && !(v.is_finite() && v >= 0.0)
+            {
+                return Err(format!(
+                    "{} {v}: expected a non-negative number of seconds",
+                    label(name)
+                ));
             }
         }
         Ok(())
