@@ -130,6 +130,10 @@ pub struct IterationSummary {
     pub median_response_tokens: Option<f64>,
     /// Requests whose server-reported prompt tokens differ from the tokens the workload asked for.
     pub prompt_tokens_mismatch: u64,
+    /// Successful requests the server answered without streaming (token times unknown).
+    pub not_streamed: u64,
+    /// Successful requests without server usage (output tokens counted one per text chunk).
+    pub usage_missing: u64,
 }
 
 fn per_s(count: f64, seconds: f64) -> f64 {
@@ -147,6 +151,7 @@ pub fn summarize(meta: &IterationMeta, records: &[RequestRecord]) -> IterationSu
     let mut lag = Vec::with_capacity(records.len());
     let mut out_tokens = Vec::new();
     let (mut input_sum, mut output_sum, mut mismatch) = (0u64, 0u64, 0u64);
+    let (mut not_streamed, mut usage_missing) = (0u64, 0u64);
     for r in records {
         let m = request_metrics(r);
         lag.push(m.schedule_lag_ms);
@@ -163,6 +168,8 @@ pub fn summarize(meta: &IterationMeta, records: &[RequestRecord]) -> IterationSu
         e2e.push(m.e2e_ms);
         itl.extend(itl_ms(r));
         out_tokens.push(f64::from(r.output_tokens));
+        not_streamed += u64::from(!r.streamed);
+        usage_missing += u64::from(r.server_prompt_tokens.is_none());
         input_sum += u64::from(r.input_tokens);
         output_sum += u64::from(r.output_tokens);
     }
@@ -195,6 +202,8 @@ pub fn summarize(meta: &IterationMeta, records: &[RequestRecord]) -> IterationSu
         schedule_lag_ms: distribution(&lag),
         median_response_tokens: crate::stats::percentile(&out_tokens, 50.0),
         prompt_tokens_mismatch: mismatch,
+        not_streamed,
+        usage_missing,
     }
 }
 

@@ -81,6 +81,12 @@ pub struct SimulateArgs {
     /// For this many seconds.
     #[arg(long, allow_negative_numbers = true, requires = "fault_refuse_at")]
     pub fault_refuse_for: Option<f64>,
+    /// Answer with one JSON body even when a stream was asked for.
+    #[arg(long)]
+    pub ignore_stream: bool,
+    /// Leave `usage` out of streamed responses.
+    #[arg(long)]
+    pub omit_usage: bool,
     /// Print the analytic capacity for IN:OUT tokens per request and exit.
     #[arg(long, value_name = "IN:OUT")]
     pub capacity: Option<String>,
@@ -122,6 +128,8 @@ impl SimulateArgs {
             stall_secs: self.fault_stall_secs,
             // clap makes the two refuse flags require each other.
             refuse: self.fault_refuse_at.zip(self.fault_refuse_for),
+            ignore_stream: self.ignore_stream,
+            omit_usage: self.omit_usage,
         };
         // Fields map to flags: `http_500_rate` → `--fault-500-rate`, `refuse_at` → `--fault-refuse-at`.
         faults.validate_labelled(|field| {

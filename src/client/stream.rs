@@ -102,6 +102,7 @@ pub(super) async fn send(
         http_status: None,
         error: None,
         error_detail: None,
+        streamed: true,
     };
     let mut counter = TokenCounter::default();
     let outcome = if cancel.is_cancelled() {
@@ -264,6 +265,7 @@ async fn non_streaming(
     rec.first_token = Some(now.saturating_duration_since(sent_at) + rec.actual_send);
     rec.token_offsets_us
         .extend(std::iter::repeat_n(offset_us(sent_at, now), n as usize));
+    rec.streamed = false;
     rec.error_detail = Some("server did not stream: token times are all the end time".into());
     Ok(())
 }

@@ -108,9 +108,11 @@ pub fn success_rate(records: &[RequestRecord], min_pct: f64) -> Criterion {
 /// Poisson slices at its edges and fail healthy short iterations by chance. An overloaded server
 /// still cannot complete more than its capacity in any window, so the shift hides nothing.
 fn throughput(records: &[RequestRecord], w0: Duration, w1: Duration, min_pct: f64) -> Criterion {
+    // Successful requests only, on both sides: failures are the success-rate criterion's
+    // business, and counting them here would fail an iteration twice for one cause.
     let sent = records
         .iter()
-        .filter(|r| r.intended_send >= w0 && r.intended_send < w1)
+        .filter(|r| r.success() && r.intended_send >= w0 && r.intended_send < w1)
         .count();
     let latencies: Vec<f64> = records
         .iter()

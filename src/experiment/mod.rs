@@ -216,6 +216,7 @@ impl Driver<'_> {
             .await;
             drop(live);
             let judged = self.judge(&meta, &records);
+            warn_about_measurement(&judged.summary);
             let folder = output::write_iteration(
                 &cfg.output_dir,
                 &IterationFiles {
@@ -338,6 +339,25 @@ struct Judged {
     halves: metrics::Halves,
     verdict: Verdict,
     observation: Observation,
+}
+
+/// Responses that were measured less precisely than asked: said once per iteration, and
+/// counted in results.csv (`NOT_STREAMED`, `USAGE_MISSING`).
+fn warn_about_measurement(s: &IterationSummary) {
+    if s.not_streamed > 0 {
+        tracing::warn!(
+            "{} of {} successful requests were answered without streaming: their TTFT equals the end-to-end latency",
+            s.not_streamed,
+            s.succeeded
+        );
+    }
+    if s.usage_missing > 0 {
+        tracing::warn!(
+            "{} of {} successful requests carried no usage: output tokens were counted one per text chunk",
+            s.usage_missing,
+            s.succeeded
+        );
+    }
 }
 
 fn error_breakdown(summary: &IterationSummary) -> String {

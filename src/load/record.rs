@@ -102,6 +102,14 @@ pub struct RequestRecord {
     pub error: Option<ErrorKind>,
     /// Human-readable detail of the failure (never contains credentials).
     pub error_detail: Option<String>,
+    /// False when the server answered with one body although a stream was asked for: then
+    /// every token time is the end time, and TTFT equals the end-to-end latency.
+    #[serde(default = "streamed_default")]
+    pub streamed: bool,
+}
+
+fn streamed_default() -> bool {
+    true
 }
 
 impl RequestRecord {

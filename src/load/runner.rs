@@ -93,6 +93,7 @@ impl Collector<'_> {
                     http_status: None,
                     error: Some(ErrorKind::Cancelled),
                     error_detail: Some(format!("client task failed: {e}")),
+                    streamed: true,
                 }
             }
         };

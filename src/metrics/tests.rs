@@ -39,6 +39,7 @@ pub(crate) fn record(
         http_status: Some(200),
         error,
         error_detail: error.map(|k| format!("failed: {k}")),
+        streamed: true,
     }
 }
 

@@ -290,6 +290,8 @@ fn results_row(files: &IterationFiles) -> Vec<(String, String)> {
         "PROMPT_TOKENS_MISMATCH",
         s.prompt_tokens_mismatch.to_string(),
     );
+    push("NOT_STREAMED", s.not_streamed.to_string());
+    push("USAGE_MISSING", s.usage_missing.to_string());
     for c in &verdict.criteria {
         let prefix = upper_snake(&c.name);
         for (figure, value) in &c.figures {

@@ -196,6 +196,12 @@ pub(crate) struct Shared {
     pub finished_stop: AtomicU64,
     pub finished_length: AtomicU64,
     pub aborted: AtomicU64,
+    /// Requests whose drawn faults included each kind (see [`super::FaultCounts`]).
+    pub fault_500: AtomicU64,
+    pub fault_429: AtomicU64,
+    pub fault_cut: AtomicU64,
+    pub fault_malformed: AtomicU64,
+    pub fault_stall: AtomicU64,
 }
 
 /// Runs the engine until `cancel` fires or every sender of `rx` is gone.

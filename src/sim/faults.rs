@@ -32,6 +32,11 @@ pub struct FaultConfig {
     /// Refuse connections `at` seconds after start `for` seconds: `(at, for)` (CLI schedule;
     /// at run time use `SimServer::refuse_connections_for`).
     pub refuse: Option<(f64, f64)>,
+    /// Answer every request with one JSON body even when it asked for a stream, like a server
+    /// or proxy that ignores `stream: true`.
+    pub ignore_stream: bool,
+    /// Never put `usage` in a streamed response, like servers that ignore `stream_options`.
+    pub omit_usage: bool,
 }
 
 impl FaultConfig {

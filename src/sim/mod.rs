@@ -159,6 +159,20 @@ pub struct SimStats {
     pub kv_used_tokens: u64,
     /// `kv_used_tokens / kv_cache_tokens`, 0..=1.
     pub kv_usage: f64,
+    /// Faults injected since start, so a test can reconcile the client's error counts with
+    /// what the server actually did.
+    pub faults: FaultCounts,
+}
+
+/// How many requests got each injected fault. A request counts once per fault it drew; stream
+/// faults (cut, malformed, stall) count only for requests that were answered with a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FaultCounts {
+    pub http_500: u64,
+    pub http_429: u64,
+    pub cut: u64,
+    pub malformed: u64,
+    pub stall: u64,
 }
 
 /// A running simulator: engine task plus HTTP server on one address.
@@ -298,6 +312,13 @@ impl SimServer {
             prompt_tokens: s.prompt_tokens.load(Ordering::Relaxed),
             kv_used_tokens,
             kv_usage: kv_used_tokens as f64 / self.cfg.kv_cache_tokens as f64,
+            faults: FaultCounts {
+                http_500: s.fault_500.load(Ordering::Relaxed),
+                http_429: s.fault_429.load(Ordering::Relaxed),
+                cut: s.fault_cut.load(Ordering::Relaxed),
+                malformed: s.fault_malformed.load(Ordering::Relaxed),
+                stall: s.fault_stall.load(Ordering::Relaxed),
+            },
         }
     }
 

@@ -176,18 +176,20 @@ fn admit(st: &AppState, endpoint: Endpoint, body: &[u8]) -> Result<(bool, Genera
     let (prompt_tokens, max_tokens) = (req.prompt_tokens as u32, max_tokens as u32);
 
     let mut rng = faults::request_rng(cfg.seed, n);
-    let drawn = match st.faults.lock() {
-        Ok(f) => f.draw(&mut rng),
-        Err(_) => faults::Drawn::default(),
+    let (drawn, ignore_stream, omit_usage) = match st.faults.lock() {
+        Ok(f) => (f.draw(&mut rng), f.ignore_stream, f.omit_usage),
+        Err(_) => (faults::Drawn::default(), false, false),
     };
     match drawn.status {
         Some(500) => {
+            st.shared.fault_500.fetch_add(1, Ordering::Relaxed);
             return Err(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "simulated internal server error",
             ));
         }
         Some(_) => {
+            st.shared.fault_429.fetch_add(1, Ordering::Relaxed);
             return Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "simulated rate limit",
@@ -232,6 +234,7 @@ fn admit(st: &AppState, endpoint: Endpoint, body: &[u8]) -> Result<(bool, Genera
         ));
     }
     st.shared.total_requests.fetch_add(1, Ordering::Relaxed);
+    count_stream_faults(&st.shared, &drawn);
     let prefix = match endpoint {
         Endpoint::Completions => "cmpl",
         Endpoint::Chat => "chatcmpl",
@@ -250,8 +253,20 @@ fn admit(st: &AppState, endpoint: Endpoint, body: &[u8]) -> Result<(bool, Genera
         faults: drawn,
         words,
         arrival,
-        include_usage: req.include_usage,
-        continuous_usage: req.continuous_usage,
+        include_usage: req.include_usage && !omit_usage,
+        continuous_usage: req.continuous_usage && !omit_usage,
     };
-    Ok((req.stream, generation))
+    Ok((req.stream && !ignore_stream, generation))
+}
+
+/// Counts the stream faults of a request the engine accepted, for [`super::SimStats::faults`].
+fn count_stream_faults(shared: &Shared, drawn: &faults::Drawn) {
+    let bump = |c: &AtomicU64, on: bool| {
+        if on {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    bump(&shared.fault_cut, drawn.cut_after.is_some());
+    bump(&shared.fault_malformed, drawn.malformed);
+    bump(&shared.fault_stall, drawn.stall.is_some());
 }
