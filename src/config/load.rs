@@ -452,13 +452,23 @@ pub(super) fn read_env_file(path: &Path) -> Result<Vec<(String, String)>> {
 fn describe(path: &Path, e: dotenvy::Error) -> String {
     match e {
         dotenvy::Error::LineParse(line, index) => {
-            let number = std::fs::read_to_string(path)
-                .ok()
-                .and_then(|text| text.find(&line).map(|at| text[..at].lines().count() + 1));
+            // dotenvy hands over the rest of the line from the value on; show the whole line
+            // so the key is named, and count columns from its start.
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let found = text.find(&line).map(|at| {
+                let start = text[..at].rfind('\n').map_or(0, |nl| nl + 1);
+                (text[..start].lines().count() + 1, start, at - start)
+            });
+            let number = found.map(|(n, _, _)| n);
+            let (whole, lead) = match found {
+                Some((_, start, lead)) => (&text[start..], lead),
+                None => (line.as_str(), 0),
+            };
             // An open quote makes dotenvy swallow the following lines, which may hold a
             // secret: show only the first one.
-            let first = line.lines().next().unwrap_or("");
+            let first = whole.lines().next().unwrap_or("");
             let shown = redact_line(first);
+            let index = index + lead;
             let place = number.map_or_else(|| "a line".to_string(), |n| format!("line {n}"));
             if index <= first.len() {
                 format!("{place} ({shown}) cannot be parsed at column {}", index + 1)

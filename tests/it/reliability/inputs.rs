@@ -1,1 +1,329 @@
+//! Faults of the surroundings rather than the server: bad `.env` values, a server that is not
+//! there, an output directory that cannot be written, and a secret that must not leak.
 
+use super::*;
+use mst_search::config::KNOWN_KEYS;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// Runs the binary off the async runtime, so an in-process simulator keeps serving.
+async fn mst(args: Vec<String>, env: Vec<(&'static str, String)>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_mst-search"))
+            .args(&args)
+            .envs(env)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("the binary runs")
+    })
+    .await
+    .expect("the blocking task ends")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn env_file(dir: &Path, body: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let p = dir.join("test.env");
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+/// Keys whose value is free text (names, secrets, paths, labels): no value is wrong in itself.
+const FREE_TEXT: &[&str] = &[
+    "OPENAI_API_KEY",
+    "API_KEY",
+    "MODEL",
+    "OUTPUT_DIR",
+    "JOB_ID",
+    "SLURM_JOB_ID",
+    "GPUS",
+    "CPUS",
+    "NODE",
+];
+
+/// One wrong value per key that has a grammar.
+const BAD: &[(&str, &str)] = &[
+    ("URL", "http://"),
+    ("API", "grpc"),
+    ("DURATION", "ten minutes"),
+    ("TOKENS_LIST", "200:abc"),
+    ("REQ_MIN_START", "-5"),
+    ("REQ_MIN_INCREASE_MULTIPLIER", "0.5"),
+    ("THRESHOLD_TYPE", "sideways"),
+    ("STOP_THRESHOLD", "-1"),
+    ("COOLDOWN", "soon"),
+    ("FILTER_BUFFER", "-3s"),
+    ("SUCCESS_RATE", "120"),
+    ("ADDITIVE", "maybe"),
+    ("TOKENS_LIST_PROPORTION", "0.5,x"),
+    ("PROMPTS_FILE", "/nonexistent/prompts.jsonl"),
+    ("EXPERIMENT_TYPE", "MAX"),
+    ("FRAC_GREEDY", "1.5"),
+    ("SAMPLE_SIZE", "-2"),
+    ("REQUEST_TIMEOUT", "0s"),
+    ("TTFT_TIMEOUT", "never"),
+    ("TPOT_TIMEOUT", "-1s"),
+    ("ARRIVAL", "burst"),
+    ("SEED", "seven"),
+    ("EVALUATOR", "vibes"),
+    ("QUEUE_GROWTH_MAX_PCT", "-10"),
+    ("QUEUE_GROWTH_MIN_MS", "x"),
+    ("THROUGHPUT_MIN_PCT", "101"),
+    ("CONFIRM", "always"),
+    ("CONFIRM_FAIL", "perhaps"),
+    ("MAX_ITERATIONS", "0"),
+    ("REQ_MIN_FLOOR", "-1"),
+    ("DRAIN_TIMEOUT", "forever"),
+];
+
+/// Every key either has a wrong value tested here or is declared free text, so a key added
+/// later cannot skip validation unnoticed.
+#[test]
+fn every_key_rejects_a_bad_value_naming_key_value_and_expectation() {
+    for key in KNOWN_KEYS {
+        assert!(
+            FREE_TEXT.contains(key) || BAD.iter().any(|(k, _)| k == key),
+            "{key}: add a wrong value to BAD or declare it free text"
+        );
+    }
+    for (key, value) in BAD {
+        let mut pairs = vec![
+            ("URL", "127.0.0.1:8000".to_string()),
+            ("TOKENS_LIST", "16:16".to_string()),
+        ];
+        pairs.retain(|(k, _)| k != key);
+        pairs.push((key, value.to_string()));
+        // Evaluator names are checked by the evaluator registry, before traffic like the rest.
+        let checked = Config::from_pairs(&pairs)
+            .and_then(|(cfg, _)| mst_search::evaluate::build(&cfg).map(|_| ()));
+        let err = match checked {
+            Ok(()) => panic!("{key}={value} was accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            err.contains(key) && err.contains(value) && err.contains("expected"),
+            "{key}={value}: the message must name key, value and expectation: {err}"
+        );
+    }
+}
+
+/// A wrong value in the env file: exit 2 with the key named, and not one request sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_env_file_exits_2_and_sends_nothing() {
+    let server = SimServer::start(engine(), FaultConfig::default())
+        .await
+        .unwrap();
+    let dir = fresh_dir("bad-env");
+    let out_dir = dir.join("requests");
+    // The second is a line dotenvy itself cannot parse (an unquoted space).
+    for (key, value) in [("SUCCESS_RATE", "120"), ("DURATION", "ten minutes")] {
+        let f = env_file(
+            &dir,
+            &format!(
+                "URL={}\nTOKENS_LIST=16:16\nOUTPUT_DIR={}\n{key}={value}\n",
+                server.url(),
+                out_dir.display()
+            ),
+        );
+        let out = mst(vec!["--env".into(), f.display().to_string()], vec![]).await;
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains(key), "{}", text(&out));
+    }
+    assert_eq!(received(&server.stats()), 0, "nothing may be sent");
+    assert!(!out_dir.exists(), "nothing may be written");
+    server.shutdown().await;
+}
+
+/// No server at the URL: exit 3 naming the URL within seconds, and no iteration files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_not_listening_exits_3_within_seconds_without_files() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = fresh_dir("down");
+    let out_dir = dir.join("requests");
+    let f = env_file(
+        &dir,
+        &format!(
+            "URL=127.0.0.1:{port}\nTOKENS_LIST=16:16\nOUTPUT_DIR={}\n",
+            out_dir.display()
+        ),
+    );
+    let clock = Instant::now();
+    let out = mst(vec!["--env".into(), f.display().to_string()], vec![]).await;
+    assert!(
+        clock.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        clock.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        text(&out)
+    );
+    assert!(iteration_dirs(&out_dir).is_empty());
+}
+
+/// `OUTPUT_DIR` is a file: exit 5 naming the path, before any traffic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_output_dir_blocked_by_a_file_exits_5_before_traffic() {
+    let server = SimServer::start(engine(), FaultConfig::default())
+        .await
+        .unwrap();
+    let dir = fresh_dir("blocked");
+    std::fs::create_dir_all(&dir).unwrap();
+    let blocker = dir.join("requests");
+    std::fs::write(&blocker, "a file in the way\n").unwrap();
+    let f = env_file(
+        &dir,
+        &format!(
+            "URL={}\nTOKENS_LIST=16:16\nOUTPUT_DIR={}\n",
+            server.url(),
+            blocker.display()
+        ),
+    );
+    let out = mst(vec!["--env".into(), f.display().to_string()], vec![]).await;
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(
+        text(&out).contains(&blocker.display().to_string()),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        received(&server.stats()),
+        0,
+        "no traffic before the output is writable"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&blocker).unwrap(),
+        "a file in the way\n",
+        "the file in the way is left alone"
+    );
+    server.shutdown().await;
+}
+
+/// The disk fills while an iteration is written (a 64 KiB tmpfs): exit 5 naming the path, and
+/// nothing half-written that looks complete. Needs root to mount; CI sets MST_REQUIRE_TMPFS=1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_exits_5_and_leaves_nothing_that_looks_complete() {
+    let dir = fresh_dir("full");
+    let mnt = dir.join("small");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&mnt)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !mounted {
+        assert!(
+            std::env::var_os("MST_REQUIRE_TMPFS").is_none(),
+            "MST_REQUIRE_TMPFS is set but a tmpfs cannot be mounted"
+        );
+        eprintln!("SKIPPED a_full_disk_exits_5…: cannot mount a tmpfs (needs root)");
+        return;
+    }
+    let server = SimServer::start(engine(), FaultConfig::default())
+        .await
+        .unwrap();
+    let out_dir = mnt.join("requests");
+    let cap = capacity(server.config(), SIZE.0, SIZE.1).req_per_min;
+    let f = env_file(
+        &dir,
+        &format!(
+            "URL={}\nTOKENS_LIST={}:{}\nREQ_MIN_START={:.0}\nDURATION=3s\nFILTER_BUFFER=0.5s\n\
+             DRAIN_TIMEOUT=1s\nCOOLDOWN=0s\nMAX_ITERATIONS=2\nOUTPUT_DIR={}\n",
+            server.url(),
+            SIZE.0,
+            SIZE.1,
+            cap * 0.5,
+            out_dir.display()
+        ),
+    );
+    let out = mst(vec!["--env".into(), f.display().to_string()], vec![]).await;
+    // Look before unmounting: the tmpfs takes its contents with it.
+    let complete = iteration_dirs(&out_dir);
+    let outcome_written = out_dir
+        .join(format!("{}_{}", SIZE.0, SIZE.1))
+        .join("mst.json")
+        .exists();
+    let _ = Command::new("umount").arg(&mnt).output();
+    server.shutdown().await;
+    eprintln!("{}", text(&out));
+    assert!(
+        complete.is_empty(),
+        "folders that look complete: {complete:?}"
+    );
+    assert!(
+        !outcome_written,
+        "no outcome for a search that could not write"
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(
+        text(&out).contains(&out_dir.display().to_string()),
+        "{}",
+        text(&out)
+    );
+}
+
+/// The API key never appears in a log line or in any file of the output tree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_key_is_in_no_log_line_and_no_file() {
+    const SECRET: &str = "sk-reliability-secret-7f3a9c";
+    let server = SimServer::start(engine(), FaultConfig::default())
+        .await
+        .unwrap();
+    let dir = fresh_dir("secret");
+    let out_dir = dir.join("requests");
+    let cap = capacity(server.config(), SIZE.0, SIZE.1).req_per_min;
+    let f = env_file(
+        &dir,
+        &format!(
+            "URL={}\nTOKENS_LIST={}:{}\nREQ_MIN_START={:.0}\nDURATION=2s\nFILTER_BUFFER=0.4s\n\
+             DRAIN_TIMEOUT=1s\nCOOLDOWN=0s\nMAX_ITERATIONS=2\nOUTPUT_DIR={}\nAPI_KEY={SECRET}\n",
+            server.url(),
+            SIZE.0,
+            SIZE.1,
+            cap * 0.3,
+            out_dir.display()
+        ),
+    );
+    let out = mst(
+        vec!["--env".into(), f.display().to_string()],
+        vec![
+            ("OPENAI_API_KEY", SECRET.to_string()),
+            ("RUST_LOG", "debug".into()),
+        ],
+    )
+    .await;
+    server.shutdown().await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains(SECRET), "the key was printed");
+    let mut files = 0;
+    let mut stack = vec![out_dir.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                files += 1;
+                let bytes = std::fs::read(e.path()).unwrap();
+                assert!(
+                    !String::from_utf8_lossy(&bytes).contains(SECRET),
+                    "{} holds the key",
+                    e.path().display()
+                );
+            }
+        }
+    }
+    assert!(files >= 7, "the run wrote its files ({files})");
+}
