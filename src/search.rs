@@ -30,8 +30,13 @@
 //! * **Iteration cap**: every observation is an iteration, re-runs included. When
 //!   `max_iterations` have been observed and the last one did not end the search, it ends with
 //!   [`StopKind::IterationCap`] and the MST is `lower` (possibly none).
-//! * **Unusable** observations (every request failed, server down) end the search at once with
-//!   [`StopKind::Unusable`], the MST `lower`, and the given reason.
+//! * **Outage** observations (the server was unreachable for part of the iteration, or every
+//!   request failed) are no verdict on capacity: the same rate and attempt is run again, up to
+//!   `outage_retries` times in a row; one more outage ends the search with
+//!   [`StopKind::Unusable`]. Any judged iteration resets the count. Outages count towards the
+//!   iteration cap.
+//! * **Unusable** observations end the search at once with [`StopKind::Unusable`], the MST
+//!   `lower`, and the given reason.
 //!
 //! A configuration that cannot be searched (start rate not a positive finite number, multiplier
 //! not above 1, negative or non-finite threshold or floor) ends the search before the first run
@@ -95,6 +100,9 @@ pub struct SearchConfig {
     pub max_iterations: u32,
     /// Walking down stops below this rate: no sustainable rate found (`REQ_MIN_FLOOR`).
     pub min_req_min: f64,
+    /// Outages in a row that are run again before the search gives up (`RETRY_ON_OUTAGE`).
+    #[serde(default)]
+    pub outage_retries: u32,
 }
 
 /// What one iteration showed, as judged by the evaluators.
@@ -105,7 +113,13 @@ pub enum Observation {
     Sustainable,
     /// The server fell behind the rate.
     Unsustainable,
-    /// Nothing can be judged (e.g. every request failed, server down); ends the search.
+    /// The server was not there (connections refused) or every request failed: no verdict on
+    /// capacity. The same run is repeated, within `outage_retries`.
+    Outage {
+        /// What happened, as a sentence for the user.
+        reason: String,
+    },
+    /// Nothing can be judged; ends the search at once.
     Unusable {
         /// Why, as a sentence for the user.
         reason: String,
@@ -191,6 +205,9 @@ pub struct Search {
     upper: Option<f64>,
     history: Vec<HistoryEntry>,
     outcome: Option<SearchOutcome>,
+    /// Outages observed since the last judged iteration.
+    #[serde(default)]
+    outages_in_a_row: u32,
 }
 
 /// Rates are kept to 2 decimals, as the old tool's files show them.
@@ -245,6 +262,7 @@ impl Search {
             upper: None,
             history: Vec::new(),
             outcome: None,
+            outages_in_a_row: 0,
             cfg,
         };
         if let Some(problem) = config_problem(&search.cfg) {
@@ -286,9 +304,25 @@ impl Search {
             attempt: self.pending.len() as u32 + 1,
             observation: obs.clone(),
         });
+        if !matches!(obs, Observation::Outage { .. }) {
+            self.outages_in_a_row = 0;
+        }
         match obs {
             Observation::Sustainable => self.pending.push(true),
             Observation::Unsustainable => self.pending.push(false),
+            Observation::Outage { reason } => {
+                self.outages_in_a_row += 1;
+                if self.outages_in_a_row > self.cfg.outage_retries {
+                    let (n, rate) = (self.outages_in_a_row, self.rate);
+                    self.finish(
+                        StopKind::Unusable,
+                        format!(
+                            "{n} iteration(s) in a row at {rate} req/min were outages, more than RETRY_ON_OUTAGE allows; the last: {reason}"
+                        ),
+                    );
+                    return self.current();
+                }
+            }
             Observation::Unusable { reason } => {
                 let rate = self.rate;
                 self.finish(

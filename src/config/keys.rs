@@ -37,6 +37,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "MAX_ITERATIONS",
     "REQ_MIN_FLOOR",
     "DRAIN_TIMEOUT",
+    "RETRY_ON_OUTAGE",
+    "OUTAGE_WAIT",
     "OUTPUT_DIR",
     "JOB_ID",
     "SLURM_JOB_ID",

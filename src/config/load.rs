@@ -329,6 +329,10 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         f64_where("a number greater than 0 (requests/minute)", |x| x > 0.0),
     )?;
     let drain_timeout = l.or("DRAIN_TIMEOUT", Duration::from_secs(60), parse_duration)?;
+    let retry_on_outage = l.or("RETRY_ON_OUTAGE", 2, |k, v| {
+        parse_int_where::<u32>(k, v, "a whole number >= 0", |_| true)
+    })?;
+    let outage_wait = l.or("OUTAGE_WAIT", Duration::from_secs(300), parse_duration)?;
     let output_dir = l
         .get("OUTPUT_DIR")
         .map_or_else(|| PathBuf::from("requests"), |r| PathBuf::from(r.value));
@@ -373,6 +377,8 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         max_iterations,
         req_min_floor,
         drain_timeout,
+        retry_on_outage,
+        outage_wait,
         output_dir,
         job_id,
         metadata,

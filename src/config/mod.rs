@@ -166,6 +166,10 @@ pub struct Config {
     pub req_min_floor: f64,
     /// `DRAIN_TIMEOUT`: how long in-flight requests may finish after `DURATION`.
     pub drain_timeout: Duration,
+    /// `RETRY_ON_OUTAGE`: outage iterations in a row that are run again before a size gives up.
+    pub retry_on_outage: u32,
+    /// `OUTAGE_WAIT`: after an outage, how long to wait for the server to answer again.
+    pub outage_wait: Duration,
     /// `OUTPUT_DIR`: where `<in>_<out>/…` folders go (default `requests`).
     pub output_dir: PathBuf,
     /// `JOB_ID`: run label copied into results (defaults to `SLURM_JOB_ID` when set).

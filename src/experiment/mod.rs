@@ -10,7 +10,7 @@ use crate::config::{Config, SizeSpec, Warning};
 use crate::error::{Error, Result};
 use crate::evaluate::{self, EvalInput, Evaluator, Verdict};
 use crate::load::iteration::{Completion, IterationMeta};
-use crate::load::record::RequestRecord;
+use crate::load::record::{ErrorKind, RequestRecord};
 use crate::load::runner::{IterationPlan, Progress, iteration_seed, run_iteration};
 use crate::metrics::{self, IterationSummary};
 use crate::output::{self, IterationBrief, IterationFiles, SizeOutcome};
@@ -176,6 +176,7 @@ impl Driver<'_> {
             confirm: cfg.confirm,
             max_iterations: cfg.max_iterations,
             min_req_min: cfg.req_min_floor,
+            outage_retries: cfg.retry_on_outage,
         });
         let started = chrono::Local::now();
         let clock = Instant::now();
@@ -225,6 +226,7 @@ impl Driver<'_> {
                     summary: &judged.summary,
                     verdict: &judged.verdict,
                     halves: &judged.halves,
+                    judgement: judged.word(),
                 },
             )?;
             if let Completion::Interrupted(why) = &meta.completion {
@@ -244,7 +246,7 @@ impl Driver<'_> {
                 req_min: run.req_min,
                 attempt: run.attempt,
                 sustainable: match judged.observation {
-                    Observation::Unusable { .. } => None,
+                    Observation::Unusable { .. } | Observation::Outage { .. } => None,
                     _ => Some(judged.verdict.sustainable),
                 },
                 reason: judged.verdict.reason.clone(),
@@ -254,7 +256,11 @@ impl Driver<'_> {
                     .unwrap_or_default(),
                 achieved_req_s: judged.summary.req_per_s,
             });
+            let was_outage = matches!(judged.observation, Observation::Outage { .. });
             let next = search.observe(judged.observation);
+            if was_outage && matches!(next, Step::Run(_)) {
+                self.wait_for_server().await?;
+            }
             if matches!(next, Step::Run(_)) && !cfg.cooldown.is_zero() {
                 tokio::select! {
                     _ = tokio::time::sleep(cfg.cooldown) => {}
@@ -284,6 +290,28 @@ impl Driver<'_> {
         })
     }
 
+    /// After an outage: ask `/v1/models` until the server answers or `OUTAGE_WAIT` runs out.
+    /// Either way the search goes on; a server still down makes the next iteration an outage
+    /// too, and `RETRY_ON_OUTAGE` bounds how often that may happen.
+    async fn wait_for_server(&self) -> Result<()> {
+        let started = Instant::now();
+        let within = self.cfg.outage_wait.max(Duration::from_millis(100));
+        let answered = tokio::select! {
+            r = self.client.probe(within) => r,
+            _ = self.interrupt.cancelled() => {
+                return Err(Error::Interrupted { signal: "a signal while waiting for the server".into() });
+            }
+        };
+        match answered {
+            Ok(_) => tracing::info!(
+                "after the outage the server answered within {:.1} s",
+                started.elapsed().as_secs_f64()
+            ),
+            Err(e) => tracing::warn!("{e}; running the iteration anyway (OUTAGE_WAIT has passed)"),
+        }
+        Ok(())
+    }
+
     fn labels(&self) -> BTreeMap<String, String> {
         let mut labels = self.cfg.metadata.clone();
         if let Some(job) = &self.cfg.job_id {
@@ -292,16 +320,15 @@ impl Driver<'_> {
         labels
     }
 
-    /// Summary, halves and verdict of one iteration. An iteration in which every request failed
-    /// says nothing about capacity: it is `Unusable` and stops the size's search.
+    /// Summary, halves and verdict of one iteration. An iteration in which the server could not
+    /// be reached or every request failed says nothing about capacity: it is an `Outage`, run
+    /// again within `RETRY_ON_OUTAGE`.
     fn judge(&self, meta: &IterationMeta, records: &[RequestRecord]) -> Judged {
         let summary = metrics::summarize(meta, records);
         let halves = metrics::halves(records, meta.filter_buffer);
-        let all_failed = !records.is_empty() && records.iter().all(|r| !r.success());
-        let (verdict, observation) = if all_failed {
+        let (verdict, observation) = if let Some(what) = outage(records, &summary) {
             let reason = format!(
-                "every one of the {} requests failed ({}); this says nothing about capacity",
-                records.len(),
+                "{what} ({}); this says nothing about capacity",
                 error_breakdown(&summary)
             );
             (
@@ -310,7 +337,7 @@ impl Driver<'_> {
                     criteria: Vec::new(),
                     reason: reason.clone(),
                 },
-                Observation::Unusable { reason },
+                Observation::Outage { reason },
             )
         } else {
             let verdict = self.evaluator.evaluate(&EvalInput {
@@ -341,6 +368,18 @@ struct Judged {
     observation: Observation,
 }
 
+impl Judged {
+    /// The one word for what the search made of the iteration (console and `JUDGEMENT`).
+    fn word(&self) -> &'static str {
+        match self.observation {
+            Observation::Unusable { .. } => "UNUSABLE",
+            Observation::Outage { .. } => "OUTAGE",
+            _ if self.verdict.sustainable => "PASS",
+            _ => "FAIL",
+        }
+    }
+}
+
 /// Responses that were measured less precisely than asked: said once per iteration, and
 /// counted in results.csv (`NOT_STREAMED`, `USAGE_MISSING`).
 fn warn_about_measurement(s: &IterationSummary) {
@@ -358,6 +397,34 @@ fn warn_about_measurement(s: &IterationSummary) {
             s.succeeded
         );
     }
+}
+
+/// Share of requests refused at connect from which an iteration is an outage: a live server,
+/// however overloaded, accepts connections; one that refuses them is down or restarting.
+const OUTAGE_CONNECT_SHARE: f64 = 0.01;
+
+/// Why an iteration is an outage, if it is one.
+fn outage(records: &[RequestRecord], summary: &IterationSummary) -> Option<String> {
+    if records.is_empty() {
+        return None;
+    }
+    if summary.succeeded == 0 {
+        return Some(format!(
+            "every one of the {} requests failed",
+            records.len()
+        ));
+    }
+    let refused = summary
+        .errors_by_kind
+        .get(ErrorKind::Connect.as_str())
+        .copied()
+        .unwrap_or(0);
+    (refused as f64 >= OUTAGE_CONNECT_SHARE * records.len() as f64).then(|| {
+        format!(
+            "the server refused {refused} of {} connections",
+            records.len()
+        )
+    })
 }
 
 fn error_breakdown(summary: &IterationSummary) -> String {
@@ -382,11 +449,7 @@ fn stop_name(outcome: &SearchOutcome) -> &'static str {
 
 fn iteration_line(meta: &IterationMeta, attempt: u32, j: &Judged) -> String {
     let s = &j.summary;
-    let verdict = match j.observation {
-        Observation::Unusable { .. } => "UNUSABLE",
-        _ if j.verdict.sustainable => "PASS",
-        _ => "FAIL",
-    };
+    let verdict = j.word();
     format!(
         "{} stage {} #{}{} {:>9.1} req/min: achieved {:.2} req/s, TTFT p50 {} ms, TPOT p50 {} ms, failed {}/{} -> {verdict}: {}",
         meta.size,

@@ -24,6 +24,9 @@ pub struct IterationFiles<'a> {
     pub summary: &'a IterationSummary,
     pub verdict: &'a Verdict,
     pub halves: &'a Halves,
+    /// What the search made of the iteration: `PASS`, `FAIL`, `OUTAGE` (no verdict on
+    /// capacity), … — the console line's word, written as `JUDGEMENT`.
+    pub judgement: &'a str,
 }
 
 /// Columns of `output.csv` and the halves, in order: the old tool's seven, then ours.
@@ -253,6 +256,7 @@ fn results_row(files: &IterationFiles) -> Vec<(String, String)> {
     push("STARTED_AT", meta.started_at.to_rfc3339());
     push("COMPLETION", completion.to_string());
     push("COMPLETION_REASON", completion_reason);
+    push("JUDGEMENT", files.judgement.to_string());
     push("VERDICT_REASON", verdict.reason.clone());
     push("ACHIEVED_REQ_S", s.req_per_s.to_string());
     push("TARGET_REQ_S", s.target_send_rate_req_s.to_string());
@@ -317,6 +321,7 @@ struct ResultsJson<'a> {
     meta: &'a IterationMeta,
     summary: &'a IterationSummary,
     verdict: &'a Verdict,
+    judgement: &'a str,
     halves: HalvesJson,
     requests: Vec<RequestJson<'a>>,
 }
@@ -379,6 +384,7 @@ fn results_json<'a>(files: &IterationFiles<'a>) -> ResultsJson<'a> {
         meta: files.meta,
         summary: files.summary,
         verdict: files.verdict,
+        judgement: files.judgement,
         halves: HalvesJson {
             window_start_s: offset_s(h.window_start),
             window_end_s: offset_s(h.window_end),

@@ -12,6 +12,7 @@ fn cfg(start: f64, threshold: Threshold, confirm: ConfirmPolicy) -> SearchConfig
         confirm,
         max_iterations: 1000,
         min_req_min: 0.5,
+        outage_retries: 2,
     }
 }
 
@@ -486,4 +487,72 @@ fn serde_shapes_of_observation_and_stop_kind() {
 
 fn json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap()
+}
+
+fn outage() -> Observation {
+    Observation::Outage {
+        reason: "connection refused".into(),
+    }
+}
+
+#[test]
+fn an_outage_reruns_the_same_step_and_is_no_verdict() {
+    let mut s = Search::new(cfg(100.0, Threshold::Absolute(1.0), ConfirmPolicy::None));
+    assert!(matches!(s.observe(Observation::Sustainable), Step::Run(r) if r.req_min == 200.0));
+    // Two outages at 200: the same run is asked for again, bounds unchanged.
+    for _ in 0..2 {
+        match s.observe(outage()) {
+            Step::Run(r) => assert_eq!((r.req_min, r.attempt), (200.0, 1)),
+            done => panic!("{done:?}"),
+        }
+        assert_eq!(s.bounds(), (Some(100.0), None));
+    }
+    // A judged iteration resets the count: two more outages are allowed again.
+    assert!(matches!(s.observe(Observation::Sustainable), Step::Run(r) if r.req_min == 400.0));
+    assert!(matches!(s.observe(outage()), Step::Run(r) if r.req_min == 400.0));
+    assert!(matches!(s.observe(outage()), Step::Run(r) if r.req_min == 400.0));
+    // The third in a row ends the search, keeping what was learnt.
+    match s.observe(outage()) {
+        Step::Done(o) => {
+            assert_eq!(o.stop, StopKind::Unusable);
+            assert_eq!(o.mst_req_min, Some(200.0));
+            assert!(o.reason.contains("3 iteration(s) in a row"), "{}", o.reason);
+            assert!(o.reason.contains("connection refused"), "{}", o.reason);
+            assert_eq!(o.iterations, 7);
+        }
+        run => panic!("{run:?}"),
+    }
+}
+
+#[test]
+fn an_outage_during_a_confirmation_keeps_the_pending_verdict() {
+    let mut s = Search::new(cfg(100.0, Threshold::Absolute(1.0), ConfirmPolicy::Fail));
+    assert!(matches!(s.observe(Observation::Unsustainable), Step::Run(r) if r.attempt == 2));
+    assert!(matches!(s.observe(outage()), Step::Run(r) if r.attempt == 2 && r.req_min == 100.0));
+    // The confirmation then fails: the fail counts and the walk down begins.
+    assert!(matches!(s.observe(Observation::Unsustainable), Step::Run(r) if r.req_min == 50.0));
+}
+
+#[test]
+fn outages_count_towards_the_iteration_cap_and_zero_retries_stop_at_once() {
+    let mut c = cfg(100.0, Threshold::Absolute(1.0), ConfirmPolicy::None);
+    c.outage_retries = 0;
+    let mut s = Search::new(c);
+    assert!(matches!(s.observe(outage()), Step::Done(o) if o.stop == StopKind::Unusable));
+
+    let mut c = cfg(100.0, Threshold::Absolute(1.0), ConfirmPolicy::None);
+    c.max_iterations = 2;
+    let mut s = Search::new(c);
+    s.observe(outage());
+    assert!(matches!(s.observe(outage()), Step::Done(o) if o.stop == StopKind::IterationCap));
+}
+
+#[test]
+fn a_state_saved_before_outage_retries_existed_still_loads() {
+    let s = Search::new(cfg(100.0, Threshold::Absolute(1.0), ConfirmPolicy::None));
+    let mut v = serde_json::to_value(&s).unwrap();
+    v.as_object_mut().unwrap().remove("outages_in_a_row");
+    v["cfg"].as_object_mut().unwrap().remove("outage_retries");
+    let back: Search = serde_json::from_value(v).unwrap();
+    assert_eq!(back.config().outage_retries, 0);
 }

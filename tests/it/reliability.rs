@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 mod counts;
 mod inputs;
+mod outage;
 
 /// Scaled time: the simulator runs 10× faster than the wall clock.
 fn engine() -> EngineConfig {

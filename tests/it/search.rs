@@ -231,6 +231,8 @@ async fn a_server_that_fails_every_request_stops_the_size_with_a_reason() {
         ("DURATION", "1s".into()),
         ("FILTER_BUFFER", "0.1s".into()),
         ("COOLDOWN", "0s".into()),
+        // No re-run of the outage: the size stops at the first all-failed iteration.
+        ("RETRY_ON_OUTAGE", "0".into()),
         ("OUTPUT_DIR", out.display().to_string()),
     ]);
     let report = experiment::run(cfg, RunOptions { quiet: true }, CancellationToken::new())

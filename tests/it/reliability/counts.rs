@@ -192,7 +192,8 @@ async fn servers_that_do_not_stream_or_report_no_usage_are_handled() {
 }
 
 /// Every request waits longer than `TTFT_TIMEOUT` for its first token: all time out by kind,
-/// the iteration ends on time, and the search stops instead of walking down.
+/// each iteration ends on time, and after `RETRY_ON_OUTAGE` re-runs at the same rate the search
+/// stops instead of walking down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_slower_than_the_ttft_timeout_fails_every_request_on_time() {
     let slow = EngineConfig {
@@ -212,6 +213,7 @@ async fn a_server_slower_than_the_ttft_timeout_fails_every_request_on_time() {
             ("REQ_MIN_START", "600".into()),
             ("TTFT_TIMEOUT", "0.5s".into()),
             ("MAX_ITERATIONS", "5".into()),
+            ("RETRY_ON_OUTAGE", "1".into()),
         ],
     );
     let (duration, drain) = (cfg.duration, cfg.drain_timeout);
@@ -230,14 +232,17 @@ async fn a_server_slower_than_the_ttft_timeout_fails_every_request_on_time() {
     assert_eq!(kinds.values().sum::<u64>(), received(&stats));
     let outcome = &report.outcomes[0];
     assert_eq!(outcome.stop, "unusable", "{}", outcome.reason);
+    let rates: Vec<f64> = outcome.iterations.iter().map(|i| i.req_min).collect();
     assert_eq!(
-        outcome.iterations.len(),
-        1,
-        "no walk down against a dead server"
+        rates,
+        [600.0, 600.0],
+        "one retry, no walk down: {}",
+        outcome.reason
     );
+    assert!(outcome.iterations.iter().all(|i| i.sustainable.is_none()));
     assert!(report.incomplete());
     assert!(
-        took < duration + drain + Duration::from_secs(3),
+        took < 2 * (duration + drain) + Duration::from_secs(3),
         "took {took:?}"
     );
 }

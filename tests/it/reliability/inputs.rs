@@ -81,6 +81,8 @@ const BAD: &[(&str, &str)] = &[
     ("MAX_ITERATIONS", "0"),
     ("REQ_MIN_FLOOR", "-1"),
     ("DRAIN_TIMEOUT", "forever"),
+    ("RETRY_ON_OUTAGE", "-1"),
+    ("OUTAGE_WAIT", "later"),
 ];
 
 /// Every key either has a wrong value tested here or is declared free text, so a key added
