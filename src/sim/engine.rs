@@ -202,6 +202,7 @@ pub(crate) struct Shared {
     pub fault_cut: AtomicU64,
     pub fault_malformed: AtomicU64,
     pub fault_stall: AtomicU64,
+    pub dropped_by_refusal: AtomicU64,
 }
 
 /// Runs the engine until `cancel` fires or every sender of `rx` is gone.

@@ -26,6 +26,8 @@ pub(crate) struct RefusableListener {
     refuse_until: Option<Instant>,
     /// Cancelled when a refusal starts; every connection accepted before it watches it.
     generation: CancellationToken,
+    /// Called when a refusal starts, before open connections are closed.
+    on_refuse: Box<dyn Fn() + Send>,
 }
 
 impl RefusableListener {
@@ -33,8 +35,10 @@ impl RefusableListener {
         tcp: TcpListener,
         addr: SocketAddr,
         refuse_rx: mpsc::UnboundedReceiver<Duration>,
+        on_refuse: Box<dyn Fn() + Send>,
     ) -> Self {
         RefusableListener {
+            on_refuse,
             inner: Some(tcp),
             addr,
             refuse_rx,
@@ -45,6 +49,7 @@ impl RefusableListener {
     }
 
     fn start_refusal(&mut self, d: Duration) {
+        (self.on_refuse)();
         self.inner = None;
         self.generation.cancel();
         self.generation = CancellationToken::new();

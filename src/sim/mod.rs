@@ -173,6 +173,9 @@ pub struct FaultCounts {
     pub cut: u64,
     pub malformed: u64,
     pub stall: u64,
+    /// Requests in the engine when a connection refusal started: their connections were
+    /// closed, so each is a cut stream on the client's side.
+    pub dropped_by_refusal: u64,
 }
 
 /// A running simulator: engine task plus HTTP server on one address.
@@ -220,7 +223,16 @@ impl SimServer {
         ));
         let faults_cell = Arc::new(Mutex::new(faults.clone()));
         let (refuse_tx, refuse_rx) = mpsc::unbounded_channel();
-        let listener = listener::RefusableListener::new(tcp, addr, refuse_rx);
+        let counters = shared.clone();
+        let on_refuse = Box::new(move || {
+            // Every request in the engine loses its connection: count them as cut.
+            let open = counters.running.load(Ordering::Relaxed) as u64
+                + counters.waiting.load(Ordering::Relaxed) as u64;
+            counters
+                .dropped_by_refusal
+                .fetch_add(open, Ordering::Relaxed);
+        });
+        let listener = listener::RefusableListener::new(tcp, addr, refuse_rx, on_refuse);
         let app = server::router(server::AppState::new(
             cfg.clone(),
             shared.clone(),
@@ -318,6 +330,7 @@ impl SimServer {
                 cut: s.fault_cut.load(Ordering::Relaxed),
                 malformed: s.fault_malformed.load(Ordering::Relaxed),
                 stall: s.fault_stall.load(Ordering::Relaxed),
+                dropped_by_refusal: s.dropped_by_refusal.load(Ordering::Relaxed),
             },
         }
     }
