@@ -3,3 +3,4 @@
 mod cli;
 mod search;
 mod sim;
+mod workload;
