@@ -423,3 +423,74 @@ async fn malformed_inputs_fail_before_any_traffic() {
     assert!(e.contains("max_model_len") && e.contains(&too_long), "{e}");
     assert_eq!(server.stats().total_requests, 0);
 }
+
+fn read_csv(path: &std::path::Path) -> Vec<BTreeMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+    r.records()
+        .map(|row| {
+            header
+                .iter()
+                .cloned()
+                .zip(row.unwrap().iter().map(str::to_string))
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_additive_run_writes_each_requests_class_and_per_class_figures() {
+    let server = sim().await;
+    let out = std::env::temp_dir().join(format!("mst-it-wl-mix-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let cfg = config(
+        Some(&server),
+        &[
+            ("TOKENS_LIST", "32:4,100-200:8"),
+            ("ADDITIVE", "TRUE"),
+            ("TOKENS_LIST_PROPORTION", "1,3"),
+            ("REQ_MIN_START", "600"),
+            ("DURATION", "2s"),
+            ("FILTER_BUFFER", "0.2s"),
+            ("COOLDOWN", "0s"),
+            ("MAX_ITERATIONS", "1"),
+            ("OUTPUT_DIR", &out.display().to_string()),
+        ],
+    );
+    let report = mst_search::experiment::run(
+        cfg,
+        mst_search::experiment::RunOptions { quiet: true },
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.outcomes.len(), 1, "one mixed search");
+    let size_dir = out.join("32-200_4-8");
+    let iteration = std::fs::read_dir(&size_dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.is_dir())
+        .expect("an iteration folder");
+    let rows = read_csv(&iteration.join("output.csv"));
+    assert!(rows.len() > 5, "{} requests", rows.len());
+    for r in &rows {
+        let input: u32 = r["input_tokens"].parse().unwrap();
+        match r["class"].as_str() {
+            "32:4" => assert_eq!((input, r["requested_output_tokens"].as_str()), (32, "4")),
+            "100-200:8" => {
+                assert!((100..=200).contains(&input) && r["requested_output_tokens"] == "8")
+            }
+            other => panic!("unexpected class {other:?}"),
+        }
+        assert_eq!(r["server_prompt_tokens"], r["input_tokens"]);
+    }
+    let results = &read_csv(&iteration.join("results.csv"))[0];
+    let small: usize = results["CLASS_32_4_REQUESTS"].parse().unwrap();
+    let large: usize = results["CLASS_100_200_8_REQUESTS"].parse().unwrap();
+    assert_eq!(small + large, rows.len());
+    assert_eq!(results["PROMPT_LENGTHS"], "exact (server /tokenize)");
+    assert_eq!(results["PROMPT_TOKENS_MISMATCH"], "0");
+    assert_eq!(results["INPUT_TOKENS_SENT_MIN"], "32");
+    assert!(!results["CLASS_100_200_8_TTFT_P50_MS"].is_empty());
+    let _ = std::fs::remove_dir_all(&out);
+}
