@@ -260,6 +260,15 @@ async fn shared_prefixes_come_in_groups_and_the_rest_is_distinct() {
     assert_eq!(server_prompt_tokens(&c, &spec).await, Some(300));
 }
 
+async fn run_quiet(cfg: Config) -> mst_search::error::Result<mst_search::experiment::RunReport> {
+    mst_search::experiment::run(
+        cfg,
+        mst_search::experiment::RunOptions { quiet: true },
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+}
+
 fn temp_file(name: &str, content: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mst-it-workload-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -412,14 +421,7 @@ async fn malformed_inputs_fail_before_any_traffic() {
             ("OUTPUT_DIR", &out.display().to_string()),
         ],
     );
-    let e = mst_search::experiment::run(
-        cfg,
-        mst_search::experiment::RunOptions { quiet: true },
-        tokio_util::sync::CancellationToken::new(),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let e = run_quiet(cfg).await.unwrap_err().to_string();
     assert!(e.contains("max_model_len") && e.contains(&too_long), "{e}");
     assert_eq!(server.stats().total_requests, 0);
 }
@@ -457,13 +459,7 @@ async fn an_additive_run_writes_each_requests_class_and_per_class_figures() {
             ("OUTPUT_DIR", &out.display().to_string()),
         ],
     );
-    let report = mst_search::experiment::run(
-        cfg,
-        mst_search::experiment::RunOptions { quiet: true },
-        tokio_util::sync::CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let report = run_quiet(cfg).await.unwrap();
     assert_eq!(report.outcomes.len(), 1, "one mixed search");
     let size_dir = out.join("32-200_4-8");
     let iteration = std::fs::read_dir(&size_dir)
