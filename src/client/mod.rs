@@ -59,6 +59,8 @@ pub struct RequestSpec {
     pub prompt: Prompt,
     /// Prompt tokens the workload intended.
     pub input_tokens: u32,
+    /// Index of the `TOKENS_LIST` entry this request was drawn from in an `ADDITIVE` mix.
+    pub class: Option<u16>,
     /// `max_tokens` = `min_tokens`.
     pub output_tokens: u32,
     pub temperature: f64,
@@ -204,8 +206,19 @@ impl OpenAiClient {
     /// Tokenize text with the server's `POST /tokenize` (vLLM). `Ok(None)` when the server
     /// has no such endpoint.
     pub async fn tokenize(&self, text: &str) -> Result<Option<Vec<u32>>> {
-        let url = format!("{}/tokenize", self.cfg.base_url);
         let body = serde_json::json!({"model": self.cfg.model, "prompt": text, "add_special_tokens": false});
+        self.tokenize_body(body).await
+    }
+
+    /// Tokenize chat messages rendered with the served model's chat template, generation
+    /// prompt included, as the chat endpoint will count them. `Ok(None)` without `/tokenize`.
+    pub async fn tokenize_chat(&self, messages: &[ChatMessage]) -> Result<Option<Vec<u32>>> {
+        let body = serde_json::json!({"model": self.cfg.model, "messages": messages, "add_generation_prompt": true});
+        self.tokenize_body(body).await
+    }
+
+    async fn tokenize_body(&self, body: serde_json::Value) -> Result<Option<Vec<u32>>> {
+        let url = format!("{}/tokenize", self.cfg.base_url);
         let resp = self
             .authorized(self.http.post(&url))
             .json(&body)

@@ -96,6 +96,7 @@ pub(super) async fn send(
         token_offsets_us: Vec::with_capacity(spec.output_tokens as usize),
         end: Duration::ZERO,
         input_tokens: spec.input_tokens,
+        class: spec.class,
         requested_output_tokens: spec.output_tokens,
         server_prompt_tokens: None,
         output_tokens: 0,
@@ -283,6 +284,7 @@ mod tests {
         let spec = RequestSpec {
             prompt: Prompt::TokenIds(vec![1, 2, 3]),
             input_tokens: 3,
+            class: None,
             output_tokens: 7,
             temperature: 0.0,
         };
@@ -305,6 +307,7 @@ mod tests {
                 content: "hi".into(),
             }]),
             input_tokens: 1,
+            class: None,
             output_tokens: 2,
             temperature: 1.0,
         };

@@ -37,7 +37,7 @@ struct Raw {
 }
 
 /// The three sources, looked up per key with the precedence rules applied.
-struct Layers<'s, 'a> {
+pub(super) struct Layers<'s, 'a> {
     src: &'s Sources<'a>,
     /// Last occurrence wins, as when a shell sources the file.
     file: HashMap<&'s str, &'s str>,
@@ -91,12 +91,21 @@ impl<'s, 'a> Layers<'s, 'a> {
     }
 
     /// The key parsed by `parse`, or None when it is unset everywhere.
-    fn opt<T>(&self, key: &str, parse: impl Fn(&str, &str) -> Result<T>) -> Result<Option<T>> {
+    pub(super) fn opt<T>(
+        &self,
+        key: &str,
+        parse: impl Fn(&str, &str) -> Result<T>,
+    ) -> Result<Option<T>> {
         self.get(key).map(|r| parse(key, &r.value)).transpose()
     }
 
     /// The key parsed by `parse`, or `default` when it is unset everywhere.
-    fn or<T>(&self, key: &str, default: T, parse: impl Fn(&str, &str) -> Result<T>) -> Result<T> {
+    pub(super) fn or<T>(
+        &self,
+        key: &str,
+        default: T,
+        parse: impl Fn(&str, &str) -> Result<T>,
+    ) -> Result<T> {
         Ok(self.opt(key, parse)?.unwrap_or(default))
     }
 
@@ -125,6 +134,18 @@ fn positive_duration(key: &str, value: &str) -> Result<Duration> {
         ));
     }
     Ok(d)
+}
+
+/// A path that must name an existing file.
+pub(super) fn existing_file(expected: &'static str) -> impl Fn(&str, &str) -> Result<PathBuf> {
+    move |key, value| {
+        let p = PathBuf::from(value);
+        if p.is_file() {
+            Ok(p)
+        } else {
+            Err(Error::config(key, value, expected))
+        }
+    }
 }
 
 fn f64_where(expected: &'static str, ok: fn(f64) -> bool) -> impl Fn(&str, &str) -> Result<f64> {
@@ -255,18 +276,10 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         }
     };
 
-    let prompts_file = l.opt("PROMPTS_FILE", |k, v| {
-        let p = PathBuf::from(v);
-        if p.is_file() {
-            Ok(p)
-        } else {
-            Err(Error::config(
-                k,
-                v,
-                "the path of an existing, readable file",
-            ))
-        }
-    })?;
+    let prompts_file = l.opt(
+        "PROMPTS_FILE",
+        existing_file("the path of an existing, readable file"),
+    )?;
     let experiment_type = l.or(
         "EXPERIMENT_TYPE",
         ExperimentType::Mst,
@@ -340,6 +353,7 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         .get("JOB_ID")
         .or_else(|| l.get("SLURM_JOB_ID"))
         .map(|r| r.value);
+    let workload = super::workload::resolve(&l, &sizes, api, prompts_file.is_some())?;
     let metadata: BTreeMap<String, String> = METADATA_KEYS
         .iter()
         .filter_map(|k| l.get(k).map(|r| (k.to_string(), r.value)))
@@ -382,6 +396,7 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         output_dir,
         job_id,
         metadata,
+        workload,
     };
     Ok((config, warnings))
 }

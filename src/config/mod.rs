@@ -9,9 +9,11 @@ mod load;
 mod parse;
 #[cfg(test)]
 mod tests;
+mod workload;
 
 pub use keys::{KNOWN_KEYS, suggest as suggest_key};
 pub use parse::*;
+pub use workload::WorkloadConfig;
 
 use crate::error::Result;
 use crate::load::arrivals::ArrivalKind;
@@ -176,6 +178,8 @@ pub struct Config {
     pub job_id: Option<String>,
     /// Metadata copied into results: `GPUS`, `CPUS`, `NODE` (and any given).
     pub metadata: BTreeMap<String, String>,
+    /// Workload keys beyond the old tool's (tokenizer, shared prefix, dataset fields).
+    pub workload: WorkloadConfig,
 }
 
 impl Config {

@@ -65,6 +65,7 @@ pub async fn run(cfg: Config, opts: RunOptions, interrupt: CancellationToken) ->
     let info = OpenAiClient::new(client_cfg.clone())?
         .probe(PROBE_WITHIN)
         .await?;
+    crate::workload::check_fits(&cfg.sizes, info.max_model_len)?;
     if client_cfg.model.is_empty() {
         client_cfg.model = info
             .models
@@ -82,6 +83,9 @@ pub async fn run(cfg: Config, opts: RunOptions, interrupt: CancellationToken) ->
     let (workload, warnings) = Workload::prepare(&client, &cfg).await?;
     for w in &warnings {
         tracing::warn!("{}", w.0);
+    }
+    if !opts.quiet && !workload.exact() {
+        println!("WARNING: prompt lengths are {}", workload.lengths_note());
     }
     let workload = Arc::new(workload);
     std::fs::create_dir_all(&cfg.output_dir).map_err(|e| Error::Output {
@@ -109,8 +113,8 @@ pub async fn run(cfg: Config, opts: RunOptions, interrupt: CancellationToken) ->
         interrupt: &interrupt,
     };
     let mut outcomes = Vec::new();
-    for (index, size) in cfg.sizes.iter().enumerate() {
-        let outcome = ctx.search_size(index, *size).await?;
+    for (index, size) in search_units(&cfg) {
+        let outcome = ctx.search_size(index, size).await?;
         output::write_size_outcome(&cfg.output_dir, &size.dir_name(), &outcome)?;
         output::append_summary(&cfg.output_dir, &outcome)?;
         if !opts.quiet {
@@ -129,23 +133,29 @@ pub async fn run(cfg: Config, opts: RunOptions, interrupt: CancellationToken) ->
     Ok(RunReport { outcomes, warnings })
 }
 
+/// What is searched, in order: each `TOKENS_LIST` entry, or with `ADDITIVE` one mixed search
+/// whose size spans all entries (its folder is named after that span; each request's class is
+/// drawn by the workload). The index picks the start rate and seeds the iterations.
+pub fn search_units(cfg: &Config) -> Vec<(usize, SizeSpec)> {
+    if !cfg.additive {
+        return cfg.sizes.iter().copied().enumerate().collect();
+    }
+    let span = |f: fn(&SizeSpec) -> crate::config::TokenRange| crate::config::TokenRange {
+        min: cfg.sizes.iter().map(|s| f(s).min).min().unwrap_or(1),
+        max: cfg.sizes.iter().map(|s| f(s).max).max().unwrap_or(1),
+    };
+    vec![(
+        0,
+        SizeSpec {
+            input: span(|s| s.input),
+            output: span(|s| s.output),
+        },
+    )]
+}
+
 /// Keys that are read and validated but whose feature is not built yet: refusing them beats
 /// silently measuring something else than what was asked.
 fn refuse_unimplemented(cfg: &Config) -> Result<()> {
-    if cfg.additive {
-        return Err(Error::config(
-            "ADDITIVE",
-            "TRUE",
-            "FALSE: mixed searches are not implemented yet (planned with the workloads issue)",
-        ));
-    }
-    if let Some(path) = &cfg.prompts_file {
-        return Err(Error::config(
-            "PROMPTS_FILE",
-            path.display().to_string(),
-            "unset: dataset replay is not implemented yet (planned with the workloads issue)",
-        ));
-    }
     if cfg.experiment_type == crate::config::ExperimentType::Mit {
         return Err(Error::config(
             "EXPERIMENT_TYPE",

@@ -50,6 +50,12 @@ pub struct IterationMeta {
     pub sample_prompt: String,
     /// Prompt token count of that sample (`PROMPT_TOKEN_COUNT`).
     pub prompt_token_count: u32,
+    /// How prompt lengths were made: `exact (…)` or `approximate (…)` (results `PROMPT_LENGTHS`).
+    #[serde(default)]
+    pub prompt_lengths: String,
+    /// In an `ADDITIVE` mix, the name (`in:out`) of each class, by the records' `class` index.
+    #[serde(default)]
+    pub classes: Vec<String>,
     /// Free metadata copied into results (JOB_ID, GPUS, CPUS, NODE, …).
     pub labels: BTreeMap<String, String>,
 }

@@ -92,6 +92,10 @@ pub struct RequestRecord {
     pub input_tokens: u32,
     /// Output tokens requested (`max_tokens`).
     pub requested_output_tokens: u32,
+    /// Index of the `TOKENS_LIST` entry (class) this request was drawn from in an `ADDITIVE`
+    /// mix; None in a search over one size.
+    #[serde(default)]
+    pub class: Option<u16>,
     /// Prompt tokens the server reported in its usage (None when it reported none).
     pub server_prompt_tokens: Option<u32>,
     /// Output tokens received (server usage when present, else counted from chunks).

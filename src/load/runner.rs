@@ -59,7 +59,7 @@ impl Progress {
 
 struct Collector<'a> {
     records: Vec<RequestRecord>,
-    owners: HashMap<tokio::task::Id, (u64, Duration, u32, u32)>,
+    owners: HashMap<tokio::task::Id, (u64, Duration, u32, u32, Option<u16>)>,
     progress: &'a Progress,
     t0: Instant,
 }
@@ -74,10 +74,10 @@ impl Collector<'_> {
             // A request task that panicked still gets its row: the invariant is one record per
             // request sent.
             Err(e) => {
-                let (idx, intended, input, output) =
-                    self.owners
-                        .remove(&e.id())
-                        .unwrap_or((u64::MAX, Duration::ZERO, 0, 0));
+                let (idx, intended, input, output, class) = self
+                    .owners
+                    .remove(&e.id())
+                    .unwrap_or((u64::MAX, Duration::ZERO, 0, 0, None));
                 let now = self.t0.elapsed();
                 RequestRecord {
                     request_idx: idx,
@@ -88,6 +88,7 @@ impl Collector<'_> {
                     end: now,
                     input_tokens: input,
                     requested_output_tokens: output,
+                    class,
                     server_prompt_tokens: None,
                     output_tokens: 0,
                     http_status: None,
@@ -142,7 +143,7 @@ pub async fn run_iteration<C: LlmClient>(
         }
         let idx = i as u64;
         let spec = workload.request(plan.seed, idx, &plan.size);
-        let (input, output) = (spec.input_tokens, spec.output_tokens);
+        let (input, output, class) = (spec.input_tokens, spec.output_tokens, spec.class);
         let slot = Slot {
             request_idx: idx,
             t0,
@@ -154,7 +155,7 @@ pub async fn run_iteration<C: LlmClient>(
             (tokio::task::id(), rec)
         });
         col.owners
-            .insert(handle.id(), (idx, *offset, input, output));
+            .insert(handle.id(), (idx, *offset, input, output, class));
         progress.sent.fetch_add(1, Ordering::Relaxed);
         while let Some(joined) = set.try_join_next() {
             col.take(joined);
@@ -206,6 +207,8 @@ pub async fn run_iteration<C: LlmClient>(
         completion,
         sample_prompt: workload.sample_text(200),
         prompt_token_count: plan.size.input.min,
+        prompt_lengths: workload.lengths_note(),
+        classes: workload.class_names(),
         labels: plan.labels.clone(),
     };
     (meta, records)

@@ -34,6 +34,7 @@ pub(crate) fn record(
         end: dms(end_ms),
         input_tokens: 100,
         requested_output_tokens: 4,
+        class: None,
         server_prompt_tokens: None,
         output_tokens,
         http_status: Some(200),
@@ -92,6 +93,8 @@ pub(crate) fn sample_meta() -> IterationMeta {
         completion: Completion::Complete,
         sample_prompt: "hello world ".repeat(30),
         prompt_token_count: 100,
+        prompt_lengths: "exact (server /tokenize)".to_string(),
+        classes: Vec::new(),
         labels: [
             ("JOB_ID".to_string(), "job-42".to_string()),
             ("gpus".to_string(), "2".to_string()),

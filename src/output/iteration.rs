@@ -30,7 +30,7 @@ pub struct IterationFiles<'a> {
 }
 
 /// Columns of `output.csv` and the halves, in order: the old tool's seven, then ours.
-pub const OUTPUT_COLUMNS: [&str; 23] = [
+pub const OUTPUT_COLUMNS: [&str; 24] = [
     "received_timestamp",
     "complete_response_time",
     "success_rate",
@@ -54,6 +54,7 @@ pub const OUTPUT_COLUMNS: [&str; 23] = [
     "http_status",
     "error_kind",
     "error_detail",
+    "class",
 ];
 
 /// The old tool's `results.csv` columns, which open ours in this order.
@@ -197,6 +198,7 @@ fn request_row(files: &IterationFiles, r: &RequestRecord) -> Vec<String> {
         fmt_opt(r.http_status),
         fmt_opt(r.error),
         r.error_detail.clone().unwrap_or_default(),
+        super::workload::class_name(files.meta, r),
     ]
 }
 
@@ -296,6 +298,9 @@ fn results_row(files: &IterationFiles) -> Vec<(String, String)> {
     );
     push("NOT_STREAMED", s.not_streamed.to_string());
     push("USAGE_MISSING", s.usage_missing.to_string());
+    for (name, value) in super::workload::columns(meta, files.records) {
+        push(&name, value);
+    }
     for c in &verdict.criteria {
         let prefix = upper_snake(&c.name);
         for (figure, value) in &c.figures {
@@ -349,6 +354,9 @@ struct RequestJson<'a> {
     server_prompt_tokens: Option<u32>,
     output_tokens: u32,
     requested_output_tokens: u32,
+    /// Class index in an `ADDITIVE` mix (see `meta.classes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    class: Option<u16>,
     http_status: Option<u16>,
     error: Option<ErrorKind>,
     error_detail: Option<&'a str>,
@@ -374,6 +382,7 @@ fn results_json<'a>(files: &IterationFiles<'a>) -> ResultsJson<'a> {
             server_prompt_tokens: r.server_prompt_tokens,
             output_tokens: r.output_tokens,
             requested_output_tokens: r.requested_output_tokens,
+            class: r.class,
             http_status: r.http_status,
             error: r.error,
             error_detail: r.error_detail.as_deref(),

@@ -8,6 +8,7 @@
 
 mod iteration;
 mod outcome;
+mod workload;
 
 pub use iteration::{IterationFiles, OUTPUT_COLUMNS, RESULTS_OLD_COLUMNS, write_iteration};
 pub use outcome::{

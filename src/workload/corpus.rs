@@ -1,5 +1,37 @@
 //! A corpus of our own: plain English-like prose generated from word lists with a seeded
 //! generator, so prompts are varied natural-looking text without shipping anyone's data.
+//!
+//! The generated text is committed as `requests/corpus.txt` (so users can read what is sent)
+//! and compiled in; a test checks that the file is exactly this generator's output.
+//! Regenerate it with `MST_WRITE_CORPUS=1 cargo test --lib corpus_file`.
+
+/// The committed corpus: `generate(CORPUS_SEED, CORPUS_WORDS)`.
+pub const CORPUS: &str = include_str!("../../requests/corpus.txt");
+/// Seed of the committed corpus.
+pub const CORPUS_SEED: u64 = 2024;
+/// Words in the committed corpus: about 100k tokens for common tokenizers, so even 32k-token
+/// prompts are windows at many different offsets.
+pub const CORPUS_WORDS: usize = 80_000;
+
+/// Capitalised words that open a prompt's lead-in (each measured at the start of a text).
+pub const LEAD_WORDS: &[&str] = &[
+    "Note",
+    "Context",
+    "Summary",
+    "Report",
+    "Background",
+    "Story",
+    "Record",
+    "Draft",
+    "Memo",
+    "Entry",
+    "Notes",
+    "Account",
+    "Chapter",
+    "Excerpt",
+    "Passage",
+    "Document",
+];
 
 /// Deterministic 64-bit mixer (splitmix64): turns (seed, index) into independent-looking draws.
 pub fn mix(seed: u64, index: u64) -> u64 {
@@ -122,6 +154,20 @@ pub fn generate(seed: u64, words: usize) -> String {
     while count < words {
         let base = i * 8;
         let mut sentence = String::new();
+        if mix(seed, base + 9).is_multiple_of(7) {
+            // Now and then a question, so the text is not one sentence shape repeated.
+            sentence.push_str("Why had ");
+            sentence.push_str(pick(SUBJECTS, base + 2));
+            sentence.push(' ');
+            sentence.push_str(pick(VERBS, base + 3));
+            sentence.push(' ');
+            sentence.push_str(pick(OBJECTS, base + 4));
+            sentence.push_str("? ");
+            count += sentence.split_whitespace().count();
+            out.push_str(&sentence);
+            i += 1;
+            continue;
+        }
         if mix(seed, base).is_multiple_of(3) {
             sentence.push_str(pick(JOINERS, base + 1));
             sentence.push(' ');
@@ -143,7 +189,8 @@ pub fn generate(seed: u64, words: usize) -> String {
             sentence.push_str(pick(TAILS, base + 6));
         }
         if mix(seed, base + 7).is_multiple_of(5) {
-            sentence.push_str(&format!(", item {}", mix(seed, base + 8) % 10_000));
+            // Few distinct numbers keep the vocabulary small enough to measure word by word.
+            sentence.push_str(&format!(", item {}", mix(seed, base + 8) % 100));
         }
         sentence.push_str(". ");
         count += sentence.split_whitespace().count();
@@ -163,6 +210,21 @@ mod tests {
         assert_eq!(a, generate(7, 5000));
         assert_ne!(a, generate(8, 5000));
         assert!(a.split_whitespace().count() >= 5000);
+    }
+
+    #[test]
+    fn corpus_file_is_this_generators_output() {
+        let text = generate(CORPUS_SEED, CORPUS_WORDS);
+        if std::env::var_os("MST_WRITE_CORPUS").is_some() {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/requests/corpus.txt");
+            std::fs::write(path, &text).unwrap();
+            return;
+        }
+        assert!(
+            text == CORPUS,
+            "requests/corpus.txt differs from the generator's output"
+        );
+        assert!(CORPUS.split_whitespace().count() >= CORPUS_WORDS);
     }
 
     #[test]

@@ -1,134 +1,393 @@
 //! Prompts of the requested token length, distinct per request by default.
 //!
-//! When the server can tokenize (`POST /tokenize`, vLLM), a generated corpus is tokenized once
-//! and each request gets its own window of token ids at a seeded offset, so lengths are exact and
-//! no two requests share a prefix beyond chance (the old tool sent one identical prompt, which a
-//! prefix cache made free). Otherwise prompts are text of about the requested length and the
-//! run says so.
+//! The project's own corpus (`requests/corpus.txt`) is measured word by word with the best token
+//! source available ([`tokens`]: the server's `/tokenize`, a local `tokenizer.json`, or an
+//! announced approximation) and each request gets its own lead-in and corpus window of exactly
+//! the length drawn for it ([`words`]). The old tool sent one identical prompt, which a prefix
+//! cache made free. `SAMPLE_SIZE` reuses N prompts, `SHARED_PREFIX_TOKENS` + `PREFIX_GROUPS`
+//! share a prefix on purpose, `ADDITIVE` mixes the sizes with weights, and `PROMPTS_FILE`
+//! replays a dataset ([`dataset`]) instead of the corpus.
 
 pub mod corpus;
+pub mod dataset;
+pub mod tokens;
+pub mod words;
 
 use crate::client::{ChatMessage, OpenAiClient, Prompt, RequestSpec};
 use crate::config::{Api, Config, SizeSpec, TokenRange, Warning};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use corpus::{mix, unit};
 use std::sync::Arc;
+use tokens::TokenSource;
+use words::Words;
+
+/// The system message of generated chat prompts (unless a shared prefix takes its place).
+pub const CHAT_SYSTEM: &str = "You are a helpful assistant. Read the text and answer briefly.";
+
+/// How chat prompts are framed: the system message and the template's own tokens.
+#[derive(Debug, Clone)]
+struct ChatFrame {
+    system_tokens: usize,
+    /// Tokens the chat template adds around the messages (measured via `/tokenize`).
+    overhead: usize,
+}
+
+/// The weighted classes of an `ADDITIVE` mix.
+#[derive(Debug, Clone)]
+struct Mix {
+    sizes: Vec<SizeSpec>,
+    /// Cumulative weights, normalised to end at 1.
+    cumulative: Vec<f64>,
+}
+
+impl Mix {
+    fn pick(&self, u: f64) -> usize {
+        self.cumulative
+            .iter()
+            .position(|&c| u < c)
+            .unwrap_or(self.sizes.len() - 1)
+    }
+}
 
 #[derive(Debug)]
-enum Source {
-    /// Token ids of the served model.
-    Ids(Vec<u32>),
-    /// Words; one word is taken as one token (approximate).
-    Words(Vec<String>),
+struct Dataset {
+    entries: Vec<dataset::Entry>,
+    /// Per `TOKENS_LIST` entry, the entries in its input range.
+    pools: Vec<Vec<usize>>,
+    output_from_dataset: bool,
+}
+
+#[derive(Debug)]
+struct Inner {
+    words: Words,
+    source: TokenSource,
+    seed: u64,
+    sample_size: Option<u32>,
+    frac_greedy: f64,
+    prefix_tokens: u32,
+    prefix_groups: u32,
+    chat: Option<ChatFrame>,
+    sizes: Vec<SizeSpec>,
+    mix: Option<Mix>,
+    dataset: Option<Dataset>,
 }
 
 /// Builds each request's prompt and sampling settings.
 #[derive(Debug, Clone)]
 pub struct Workload {
-    source: Arc<Source>,
-    text: Arc<String>,
-    api: Api,
-    seed: u64,
-    sample_size: Option<u32>,
-    frac_greedy: f64,
+    inner: Arc<Inner>,
 }
 
 impl Workload {
-    /// Prepare prompts for inputs up to `max_input` tokens: tokenize the corpus on the server
-    /// when it can; otherwise fall back to words with a warning.
+    /// Pick the token source (server `/tokenize`, else `TOKENIZER`, else approximate) and
+    /// prepare prompts; warnings say when lengths are not exact.
     pub async fn prepare(client: &OpenAiClient, cfg: &Config) -> Result<(Workload, Vec<Warning>)> {
-        let max_input = cfg.sizes.iter().map(|s| s.input.max).max().unwrap_or(1) as usize;
-        // Enough text for many distinct windows of the largest prompt.
-        let words = (max_input * 4).max(20_000);
-        let text = corpus::generate(cfg.seed, words);
+        let source = TokenSource::choose(client, cfg.workload.tokenizer.as_deref()).await?;
+        Workload::with_source(cfg, source).await
+    }
+
+    /// Prepare prompts with a given token source (tests use a local tokenizer this way).
+    pub async fn with_source(
+        cfg: &Config,
+        source: TokenSource,
+    ) -> Result<(Workload, Vec<Warning>)> {
         let mut warnings = Vec::new();
-        let source = match (cfg.api, client.tokenize(&text).await?) {
-            (Api::Completions, Some(ids)) if ids.len() > max_input => Source::Ids(ids),
-            _ => {
-                warnings.push(Warning(
-                    "prompt lengths are approximate (one word taken as one token): the server has no usable /tokenize, or API=chat".into(),
-                ));
-                Source::Words(text.split_whitespace().map(str::to_string).collect())
+        if !source.exact() {
+            warnings.push(Warning(format!("prompt lengths are {}", source.describe())));
+        }
+        let words = Words::measure(&source).await?;
+        let chat = match cfg.api {
+            Api::Chat => Some(chat_frame(&source, &words, &mut warnings).await?),
+            Api::Completions => None,
+        };
+        let dataset = match &cfg.prompts_file {
+            Some(path) => {
+                let lines = dataset::read(path, &cfg.workload.prompts_field)?;
+                let entries = dataset::measure(&lines, &source, cfg.api).await?;
+                let pools = dataset::pools(&entries, &cfg.sizes, path)?;
+                if cfg.workload.output_from_dataset
+                    && let Some(l) = lines.iter().find(|l| l.answer.is_none())
+                {
+                    return Err(Error::config(
+                        "OUTPUT_FROM_DATASET",
+                        "true",
+                        format!(
+                            "an answer on every line of PROMPTS_FILE (ShareGPT's next assistant turn, or an answer/output/response field); line {} has none",
+                            l.number
+                        ),
+                    ));
+                }
+                Some(Dataset {
+                    entries,
+                    pools,
+                    output_from_dataset: cfg.workload.output_from_dataset,
+                })
             }
+            None => None,
+        };
+        if let Some(frame) = &chat {
+            let need = frame.overhead
+                + frame
+                    .system_tokens
+                    .max(cfg.workload.shared_prefix_tokens as usize)
+                + 4;
+            if dataset.is_none()
+                && let Some(s) = cfg.sizes.iter().find(|s| (s.input.min as usize) < need)
+            {
+                return Err(Error::config(
+                    "TOKENS_LIST",
+                    s.to_string(),
+                    format!(
+                        "chat inputs of at least {need} tokens: the chat template adds {} and the system message has {}",
+                        frame.overhead,
+                        frame
+                            .system_tokens
+                            .max(cfg.workload.shared_prefix_tokens as usize)
+                    ),
+                ));
+            }
+        }
+        let mix = cfg.additive.then(|| {
+            let total: f64 = cfg.tokens_list_proportion.iter().sum();
+            let mut acc = 0.0;
+            Mix {
+                sizes: cfg.sizes.clone(),
+                cumulative: cfg
+                    .tokens_list_proportion
+                    .iter()
+                    .map(|w| {
+                        acc += w / total;
+                        acc
+                    })
+                    .collect(),
+            }
+        });
+        let inner = Inner {
+            words,
+            source,
+            seed: cfg.seed,
+            sample_size: cfg.sample_size,
+            frac_greedy: cfg.frac_greedy,
+            prefix_tokens: cfg.workload.shared_prefix_tokens,
+            prefix_groups: cfg.workload.prefix_groups.max(1),
+            chat,
+            sizes: cfg.sizes.clone(),
+            mix,
+            dataset,
         };
         Ok((
             Workload {
-                source: Arc::new(source),
-                text: Arc::new(text),
-                api: cfg.api,
-                seed: cfg.seed,
-                sample_size: cfg.sample_size,
-                frac_greedy: cfg.frac_greedy,
+                inner: Arc::new(inner),
             },
             warnings,
         ))
     }
 
-    /// Whether prompt lengths are exact (token ids) rather than approximate.
+    /// Whether prompt lengths are exact rather than approximate.
     pub fn exact(&self) -> bool {
-        matches!(*self.source, Source::Ids(_))
+        self.inner.source.exact()
     }
 
-    /// The request with index `idx` of an iteration seeded `iteration_seed`.
+    /// How prompt lengths are made (results `PROMPT_LENGTHS`).
+    pub fn lengths_note(&self) -> String {
+        self.inner.source.describe().to_string()
+    }
+
+    /// In an `ADDITIVE` mix, the classes' names (`in:out`) by class index; empty otherwise.
+    pub fn class_names(&self) -> Vec<String> {
+        self.inner
+            .mix
+            .as_ref()
+            .map(|m| m.sizes.iter().map(ToString::to_string).collect())
+            .unwrap_or_default()
+    }
+
+    /// The request with index `idx` of an iteration seeded `iteration_seed`. In an `ADDITIVE`
+    /// mix the class is drawn by weight and `size` is ignored.
     pub fn request(&self, iteration_seed: u64, idx: u64, size: &SizeSpec) -> RequestSpec {
-        let prompt_key = match self.sample_size {
-            Some(n) => idx % u64::from(n.max(1)),
-            None => idx,
+        let w = &*self.inner;
+        let key = mix(iteration_seed, idx);
+        let (class, size) = match &w.mix {
+            Some(m) => {
+                let c = m.pick(unit(key, 4));
+                (Some(c as u16), m.sizes[c])
+            }
+            None => (None, *size),
         };
-        let key = corpus::mix(iteration_seed, idx);
-        let input = draw(size.input, corpus::mix(key, 1));
-        let output = draw(size.output, corpus::mix(key, 2));
+        let class_index = class
+            .map(usize::from)
+            .or_else(|| w.sizes.iter().position(|s| *s == size));
         // With SAMPLE_SIZE the prompt depends only on its slot, across iterations too.
-        let window_seed = match self.sample_size {
-            Some(_) => corpus::mix(self.seed, prompt_key),
-            None => corpus::mix(iteration_seed ^ 0x5eed, prompt_key),
+        let prompt_seed = match w.sample_size {
+            Some(n) => mix(w.seed, idx % u64::from(n.max(1))),
+            None => mix(iteration_seed ^ 0x5eed, idx),
         };
-        let prompt = self.prompt(window_seed, input);
-        let temperature = if corpus::unit(key, 3) < self.frac_greedy {
+        let temperature = if unit(key, 3) < w.frac_greedy {
             0.0
         } else {
             1.0
         };
+        let mut output = draw(size.output, mix(key, 2));
+        let (prompt, input) = match (&w.dataset, class_index) {
+            (Some(d), Some(ci)) => {
+                let pool = &d.pools[ci];
+                let e = &d.entries[pool[(prompt_seed % pool.len() as u64) as usize]];
+                if d.output_from_dataset {
+                    output = e.answer_tokens.unwrap_or(output).max(1);
+                }
+                (e.prompt.clone(), e.tokens)
+            }
+            _ => {
+                let input = draw(size.input, mix(key, 1));
+                (self.prompt(prompt_seed, input as usize), input)
+            }
+        };
         RequestSpec {
             prompt,
             input_tokens: input,
+            class,
             output_tokens: output,
             temperature,
         }
     }
 
-    fn prompt(&self, window_seed: u64, len: u32) -> Prompt {
-        let len = len as usize;
-        match &*self.source {
-            Source::Ids(ids) => {
-                let start = window_start(window_seed, ids.len(), len);
-                Prompt::TokenIds(ids[start..start + len.min(ids.len())].to_vec())
+    /// The shared prefix's seed for a prompt, when prompts share prefixes.
+    fn group_seed(&self, prompt_seed: u64) -> Option<u64> {
+        let w = &*self.inner;
+        (w.prefix_tokens > 0).then(|| {
+            let group = mix(prompt_seed, 7) % u64::from(w.prefix_groups);
+            mix(w.seed ^ 0x9f3e_11a0, group)
+        })
+    }
+
+    fn prompt(&self, seed: u64, len: usize) -> Prompt {
+        let w = &*self.inner;
+        let prefix = self.group_seed(seed);
+        let p = w.prefix_tokens as usize;
+        if let Some(frame) = &w.chat {
+            let (system, system_tokens) = match prefix {
+                Some(g) => (w.words.build_text(g, p, false).text, p),
+                None => (CHAT_SYSTEM.to_string(), frame.system_tokens),
+            };
+            let user_len = len.saturating_sub(frame.overhead + system_tokens).max(1);
+            return Prompt::Chat(vec![
+                ChatMessage {
+                    role: "system".into(),
+                    content: system,
+                },
+                ChatMessage {
+                    role: "user".into(),
+                    content: w.words.build_text(seed, user_len, false).text,
+                },
+            ]);
+        }
+        let exact = w.source.exact();
+        match prefix {
+            Some(g) if exact => {
+                let mut ids = w.words.build_ids(g, p, false).ids;
+                ids.extend(w.words.build_ids(seed, len.saturating_sub(p), true).ids);
+                Prompt::TokenIds(ids)
             }
-            Source::Words(words) => {
-                let start = window_start(window_seed, words.len(), len);
-                let text = words[start..start + len.min(words.len())].join(" ");
-                match self.api {
-                    Api::Chat => Prompt::Chat(vec![ChatMessage {
-                        role: "user".into(),
-                        content: text,
-                    }]),
-                    Api::Completions => Prompt::Text(text),
-                }
+            Some(g) => {
+                let mut text = w.words.build_text(g, p, false).text;
+                text.push_str(&w.words.build_text(seed, len.saturating_sub(p), true).text);
+                Prompt::Text(text)
             }
+            None if exact => Prompt::TokenIds(w.words.build_ids(seed, len, false).ids),
+            None => Prompt::Text(w.words.build_text(seed, len, false).text),
         }
     }
 
     /// A sample of the prompt text (results.csv `PROMPT_TEXT`).
     pub fn sample_text(&self, max_chars: usize) -> String {
-        self.text.chars().take(max_chars).collect()
+        let w = &*self.inner;
+        if let Some(d) = &w.dataset
+            && let Some(e) = d.entries.first()
+        {
+            return match &e.prompt {
+                Prompt::Text(t) => t.chars().take(max_chars).collect(),
+                Prompt::Chat(m) => m
+                    .last()
+                    .map(|m| m.content.chars().take(max_chars).collect())
+                    .unwrap_or_default(),
+                Prompt::TokenIds(ids) => format!("{} token ids from PROMPTS_FILE", ids.len()),
+            };
+        }
+        w.words
+            .build_text(w.seed, max_chars / 4 + 1, false)
+            .text
+            .chars()
+            .take(max_chars)
+            .collect()
     }
 }
 
-fn window_start(seed: u64, total: usize, len: usize) -> usize {
-    let room = total.saturating_sub(len);
-    if room == 0 {
-        0
-    } else {
-        (seed % (room as u64 + 1)) as usize
+/// Measure the chat template's overhead: the server's count of a two-message chat minus the
+/// messages' own tokens, checked on a second chat; without `/tokenize` it is unknown (0, with a
+/// warning).
+async fn chat_frame(
+    source: &TokenSource,
+    words: &Words,
+    warnings: &mut Vec<Warning>,
+) -> Result<ChatFrame> {
+    let system_tokens = source.encode_many(&[CHAT_SYSTEM.to_string()]).await?[0].len();
+    let mut overheads = Vec::new();
+    for (seed, n) in [(1u64, 40usize), (2, 75)] {
+        let user = words.build_text(seed, n, false);
+        let messages = [
+            ChatMessage {
+                role: "system".into(),
+                content: CHAT_SYSTEM.into(),
+            },
+            ChatMessage {
+                role: "user".into(),
+                content: user.text,
+            },
+        ];
+        if let Some(total) = source.chat_count(&messages).await? {
+            overheads.push(total as i64 - (system_tokens + user.tokens) as i64);
+        }
+    }
+    let overhead = match overheads.as_slice() {
+        [a, b] if a == b && *a >= 0 => *a as usize,
+        [a, b] => {
+            warnings.push(Warning(format!(
+                "chat prompt lengths are approximate: the chat template's overhead is not constant ({a} and {b} tokens on two test chats)"
+            )));
+            (*a).max(*b).max(0) as usize
+        }
+        _ => {
+            warnings.push(Warning(
+                "chat prompt lengths count the messages' tokens only: without the server's /tokenize the chat template's overhead is unknown".into(),
+            ));
+            0
+        }
+    };
+    Ok(ChatFrame {
+        system_tokens,
+        overhead,
+    })
+}
+
+/// Refuse sizes that cannot fit the server's context: input + output above `max_model_len`
+/// would fail every request, so it is an error before any traffic.
+pub fn check_fits(sizes: &[SizeSpec], max_model_len: Option<u32>) -> Result<()> {
+    let Some(limit) = max_model_len else {
+        return Ok(());
+    };
+    match sizes
+        .iter()
+        .find(|s| u64::from(s.input.max) + u64::from(s.output.max) > u64::from(limit))
+    {
+        Some(s) => Err(Error::config(
+            "TOKENS_LIST",
+            s.to_string(),
+            format!(
+                "entries whose input + output tokens fit the server's max_model_len of {limit}; {s} needs up to {}",
+                u64::from(s.input.max) + u64::from(s.output.max)
+            ),
+        )),
+        None => Ok(()),
     }
 }
 

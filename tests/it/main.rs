@@ -4,3 +4,4 @@ mod cli;
 mod reliability;
 mod search;
 mod sim;
+mod workload;

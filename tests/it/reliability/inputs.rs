@@ -46,6 +46,7 @@ const FREE_TEXT: &[&str] = &[
     "GPUS",
     "CPUS",
     "NODE",
+    "PROMPTS_FIELD",
 ];
 
 /// One wrong value per key that has a grammar.
@@ -83,6 +84,10 @@ const BAD: &[(&str, &str)] = &[
     ("DRAIN_TIMEOUT", "forever"),
     ("RETRY_ON_OUTAGE", "-1"),
     ("OUTAGE_WAIT", "later"),
+    ("TOKENIZER", "/nonexistent/tokenizer.json"),
+    ("SHARED_PREFIX_TOKENS", "-1"),
+    ("PREFIX_GROUPS", "0"),
+    ("OUTPUT_FROM_DATASET", "perhaps"),
 ];
 
 /// Every key either has a wrong value tested here or is declared free text, so a key added

@@ -1,0 +1,76 @@
+//! The workload's columns in `results.csv`: how prompt lengths were made, the input and output
+//! lengths actually sent, and in an `ADDITIVE` mix the figures of each class — kept apart from
+//! the writer so the columns of one concern live together.
+
+use super::fmt_ms;
+use crate::load::iteration::IterationMeta;
+use crate::load::record::RequestRecord;
+use crate::metrics::request_metrics;
+use crate::stats::{Distribution, distribution};
+
+/// The class name (`in:out`) of a record in a mix; empty outside one.
+pub(super) fn class_name(meta: &IterationMeta, r: &RequestRecord) -> String {
+    r.class
+        .and_then(|c| meta.classes.get(usize::from(c)))
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// `100-300:16` → `100_300_16`.
+fn column_part(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+fn num(x: Option<f64>) -> String {
+    x.map(|v| format!("{v}")).unwrap_or_default()
+}
+
+fn lengths(prefix: &str, d: Option<Distribution>, out: &mut Vec<(String, String)>) {
+    for (stat, v) in [
+        ("MIN", d.map(|d| d.min)),
+        ("P50", d.map(|d| d.p50)),
+        ("MEAN", d.map(|d| d.mean)),
+        ("MAX", d.map(|d| d.max)),
+    ] {
+        out.push((format!("{prefix}_{stat}"), num(v)));
+    }
+}
+
+/// `PROMPT_LENGTHS`, `INPUT_TOKENS_SENT_{MIN,P50,MEAN,MAX}`,
+/// `OUTPUT_TOKENS_REQUESTED_{MIN,P50,MEAN,MAX}`, then per class of a mix
+/// `CLASS_<in>_<out>_{REQUESTS,SUCCESS_RATE,TTFT_P50_MS,TTFT_P90_MS,TPOT_P50_MS,E2E_P50_MS}`.
+pub(super) fn columns(meta: &IterationMeta, records: &[RequestRecord]) -> Vec<(String, String)> {
+    let mut out = vec![("PROMPT_LENGTHS".to_string(), meta.prompt_lengths.clone())];
+    let ins: Vec<f64> = records.iter().map(|r| f64::from(r.input_tokens)).collect();
+    let outs: Vec<f64> = records
+        .iter()
+        .map(|r| f64::from(r.requested_output_tokens))
+        .collect();
+    lengths("INPUT_TOKENS_SENT", distribution(&ins), &mut out);
+    lengths("OUTPUT_TOKENS_REQUESTED", distribution(&outs), &mut out);
+    for (c, name) in meta.classes.iter().enumerate() {
+        let mine: Vec<&RequestRecord> = records
+            .iter()
+            .filter(|r| r.class.map(usize::from) == Some(c))
+            .collect();
+        let ok = mine.iter().filter(|r| r.success()).count();
+        let metrics: Vec<_> = mine.iter().map(|r| request_metrics(r)).collect();
+        let pick = |f: fn(&crate::metrics::RequestMetrics) -> Option<f64>| {
+            distribution(&metrics.iter().filter_map(f).collect::<Vec<_>>())
+        };
+        let ttft = pick(|m| m.ttft_ms);
+        let tpot = pick(|m| m.tpot_ms);
+        let e2e = pick(|m| Some(m.e2e_ms));
+        let prefix = format!("CLASS_{}", column_part(name));
+        let rate = (!mine.is_empty()).then(|| 100.0 * ok as f64 / mine.len() as f64);
+        out.push((format!("{prefix}_REQUESTS"), mine.len().to_string()));
+        out.push((format!("{prefix}_SUCCESS_RATE"), num(rate)));
+        out.push((format!("{prefix}_TTFT_P50_MS"), fmt_ms(ttft.map(|d| d.p50))));
+        out.push((format!("{prefix}_TTFT_P90_MS"), fmt_ms(ttft.map(|d| d.p90))));
+        out.push((format!("{prefix}_TPOT_P50_MS"), fmt_ms(tpot.map(|d| d.p50))));
+        out.push((format!("{prefix}_E2E_P50_MS"), fmt_ms(e2e.map(|d| d.p50))));
+    }
+    out
+}
