@@ -31,13 +31,13 @@ impl Layer {
 }
 
 /// One key's winning value, trimmed and non-empty.
-struct Raw {
+pub(super) struct Raw {
     value: String,
     layer: Layer,
 }
 
 /// The three sources, looked up per key with the precedence rules applied.
-struct Layers<'s, 'a> {
+pub(super) struct Layers<'s, 'a> {
     src: &'s Sources<'a>,
     /// Last occurrence wins, as when a shell sources the file.
     file: HashMap<&'s str, &'s str>,
@@ -58,7 +58,7 @@ impl<'s, 'a> Layers<'s, 'a> {
         Layers { src, file }
     }
 
-    fn get(&self, key: &str) -> Option<Raw> {
+    pub(super) fn get(&self, key: &str) -> Option<Raw> {
         let flag = self
             .src
             .flags
@@ -91,12 +91,21 @@ impl<'s, 'a> Layers<'s, 'a> {
     }
 
     /// The key parsed by `parse`, or None when it is unset everywhere.
-    fn opt<T>(&self, key: &str, parse: impl Fn(&str, &str) -> Result<T>) -> Result<Option<T>> {
+    pub(super) fn opt<T>(
+        &self,
+        key: &str,
+        parse: impl Fn(&str, &str) -> Result<T>,
+    ) -> Result<Option<T>> {
         self.get(key).map(|r| parse(key, &r.value)).transpose()
     }
 
     /// The key parsed by `parse`, or `default` when it is unset everywhere.
-    fn or<T>(&self, key: &str, default: T, parse: impl Fn(&str, &str) -> Result<T>) -> Result<T> {
+    pub(super) fn or<T>(
+        &self,
+        key: &str,
+        default: T,
+        parse: impl Fn(&str, &str) -> Result<T>,
+    ) -> Result<T> {
         Ok(self.opt(key, parse)?.unwrap_or(default))
     }
 
@@ -127,7 +136,10 @@ fn positive_duration(key: &str, value: &str) -> Result<Duration> {
     Ok(d)
 }
 
-fn f64_where(expected: &'static str, ok: fn(f64) -> bool) -> impl Fn(&str, &str) -> Result<f64> {
+pub(super) fn f64_where(
+    expected: &'static str,
+    ok: fn(f64) -> bool,
+) -> impl Fn(&str, &str) -> Result<f64> {
     move |key, value| parse_f64_where(key, value, expected, ok)
 }
 
@@ -303,7 +315,9 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
             |_| true,
         )
     })?;
-    let evaluators = l.or("EVALUATOR", vec!["queue".to_string()], parse_evaluators)?;
+    let mut evaluators = l.or("EVALUATOR", vec!["queue".to_string()], parse_evaluators)?;
+    let evaluator_settings =
+        super::evaluators::resolve(&l, experiment_type, &mut evaluators, &mut warnings)?;
     let queue_growth_max_pct = l.or(
         "QUEUE_GROWTH_MAX_PCT",
         100.0,
@@ -369,6 +383,7 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         queue_growth_max_pct,
         queue_growth_min_ms,
         throughput_min_pct,
+        evaluator_settings,
         confirm,
         max_iterations,
         req_min_floor,

@@ -8,7 +8,7 @@ pub mod console;
 use crate::client::{ClientConfig, OpenAiClient};
 use crate::config::{Config, SizeSpec, Warning};
 use crate::error::{Error, Result};
-use crate::evaluate::{self, EvalInput, Evaluator, Verdict};
+use crate::evaluate::{self, Criterion, EvalInput, Evaluator, PastIteration, Verdict};
 use crate::load::iteration::{Completion, IterationMeta};
 use crate::load::record::RequestRecord;
 use crate::load::runner::{IterationPlan, Progress, iteration_seed, run_iteration};
@@ -146,13 +146,6 @@ fn refuse_unimplemented(cfg: &Config) -> Result<()> {
             "unset: dataset replay is not implemented yet (planned with the workloads issue)",
         ));
     }
-    if cfg.experiment_type == crate::config::ExperimentType::Mit {
-        return Err(Error::config(
-            "EXPERIMENT_TYPE",
-            "MIT",
-            "MST: the MIT (throughput plateau) mode is not implemented yet (planned with the evaluators issue)",
-        ));
-    }
     Ok(())
 }
 
@@ -180,6 +173,7 @@ impl Driver<'_> {
         let started = chrono::Local::now();
         let clock = Instant::now();
         let mut briefs = Vec::new();
+        let mut history: Vec<PastIteration> = Vec::new();
         let outcome: SearchOutcome = loop {
             let run = match search.current() {
                 Step::Done(outcome) => break outcome,
@@ -198,6 +192,7 @@ impl Driver<'_> {
                 seed: iteration_seed(cfg.seed, index, iteration),
                 model: self.model.clone(),
                 labels: self.labels(),
+                early_abort: cfg.evaluator_settings.early_abort,
             };
             let progress = Arc::new(Progress::default());
             let live = console::LiveProgress::start(
@@ -215,7 +210,11 @@ impl Driver<'_> {
             )
             .await;
             drop(live);
-            let judged = self.judge(&meta, &records);
+            let judged = self.judge(&meta, &records, &history);
+            history.push(PastIteration {
+                req_min: meta.req_min,
+                achieved_req_min: evaluate::plateau::achieved_req_min(&meta, &records),
+            });
             let folder = output::write_iteration(
                 &cfg.output_dir,
                 &IterationFiles {
@@ -292,11 +291,21 @@ impl Driver<'_> {
     }
 
     /// Summary, halves and verdict of one iteration. An iteration in which every request failed
-    /// says nothing about capacity: it is `Unusable` and stops the size's search.
-    fn judge(&self, meta: &IterationMeta, records: &[RequestRecord]) -> Judged {
+    /// says nothing about capacity: it is `Unusable` and stops the size's search. An iteration
+    /// the watchdog stopped early is unsustainable (criterion `early_abort`), unless the server
+    /// never produced a token, which again says nothing about capacity.
+    fn judge(
+        &self,
+        meta: &IterationMeta,
+        records: &[RequestRecord],
+        history: &[PastIteration],
+    ) -> Judged {
         let summary = metrics::summarize(meta, records);
         let halves = metrics::halves(records, meta.filter_buffer);
-        let all_failed = !records.is_empty() && records.iter().all(|r| !r.success());
+        let aborted = matches!(meta.completion, Completion::AbortedEarly(_));
+        let all_failed = !records.is_empty()
+            && records.iter().all(|r| !r.success())
+            && (!aborted || records.iter().all(|r| r.first_token.is_none()));
         let (verdict, observation) = if all_failed {
             let reason = format!(
                 "every one of the {} requests failed ({}); this says nothing about capacity",
@@ -312,11 +321,17 @@ impl Driver<'_> {
                 Observation::Unusable { reason },
             )
         } else {
-            let verdict = self.evaluator.evaluate(&EvalInput {
+            let mut verdict = self.evaluator.evaluate(&EvalInput {
                 meta,
                 records,
                 summary: &summary,
+                history,
             });
+            if let Some(c) = abort_criterion(meta) {
+                let mut criteria = vec![c];
+                criteria.append(&mut verdict.criteria);
+                verdict = Verdict::from_criteria(criteria);
+            }
             let obs = if verdict.sustainable {
                 Observation::Sustainable
             } else {
@@ -338,6 +353,36 @@ struct Judged {
     halves: metrics::Halves,
     verdict: Verdict,
     observation: Observation,
+}
+
+/// `early_abort`: failed, with the time the watchdog saved, when the iteration was stopped early.
+fn abort_criterion(meta: &IterationMeta) -> Option<Criterion> {
+    let Completion::AbortedEarly(why) = &meta.completion else {
+        return None;
+    };
+    let elapsed = meta.sending_stopped.as_secs_f64();
+    let saved = meta
+        .duration
+        .saturating_sub(meta.sending_stopped)
+        .as_secs_f64();
+    Some(Criterion {
+        name: "early_abort".into(),
+        passed: false,
+        figures: [("elapsed_s", elapsed), ("time_saved_s", saved)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        detail: format!("aborted early after {elapsed:.1} s (saved {saved:.1} s): {why}"),
+    })
+}
+
+/// Every criterion as `name=ok` or `name=FAIL`, for the console line.
+fn criteria_brief(v: &Verdict) -> String {
+    v.criteria
+        .iter()
+        .map(|c| format!("{}={}", c.name, if c.passed { "ok" } else { "FAIL" }))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn error_breakdown(summary: &IterationSummary) -> String {
@@ -368,7 +413,7 @@ fn iteration_line(meta: &IterationMeta, attempt: u32, j: &Judged) -> String {
         _ => "FAIL",
     };
     format!(
-        "{} stage {} #{}{} {:>9.1} req/min: achieved {:.2} req/s, TTFT p50 {} ms, TPOT p50 {} ms, failed {}/{} -> {verdict}: {}",
+        "{} stage {} #{}{} {:>9.1} req/min: achieved {:.2} req/s, TTFT p50 {} ms, TPOT p50 {} ms, failed {}/{} -> {verdict} [{}]: {}",
         meta.size,
         meta.stage.number(),
         meta.iteration,
@@ -383,6 +428,7 @@ fn iteration_line(meta: &IterationMeta, attempt: u32, j: &Judged) -> String {
         console::opt(s.tpot_ms.as_ref().map(|d| d.p50), 2),
         s.failed,
         s.requests,
+        criteria_brief(&j.verdict),
         j.verdict.reason
     )
 }
