@@ -154,6 +154,49 @@ impl Feed {
     }
 }
 
+/// How often the watchdog looks, for an iteration of `duration`.
+fn tick(duration: Duration) -> Duration {
+    (duration / 200).clamp(Duration::from_millis(10), Duration::from_secs(1))
+}
+
+/// When (elapsed time) and why the watchdog would have fired on a finished iteration, replaying
+/// its records tick by tick as the live loop would have seen them (requests are known when they
+/// end). For benchmarks that run with `EARLY_ABORT=false` and still want the watchdog's answer.
+pub fn replay(
+    s: &AbortSettings,
+    duration: Duration,
+    records: &[RequestRecord],
+) -> Option<(Duration, String)> {
+    let mut by_end: Vec<&RequestRecord> = records.iter().collect();
+    by_end.sort_by_key(|r| r.end);
+    let mut sends: Vec<Duration> = records.iter().map(|r| r.actual_send).collect();
+    sends.sort();
+    let feed = Feed::default();
+    let step = tick(duration);
+    let (mut t, mut done) = (step, 0usize);
+    while t <= duration {
+        while done < by_end.len() && by_end[done].end <= t {
+            feed.observe(by_end[done]);
+            done += 1;
+        }
+        let sent = sends.partition_point(|&x| x <= t);
+        let (baseline_delay_ms, recent_delay_ms) = feed.medians();
+        let snap = Snapshot {
+            elapsed: t,
+            duration,
+            completed: done as u64,
+            in_flight: sent.saturating_sub(done) as u64,
+            baseline_delay_ms,
+            recent_delay_ms,
+        };
+        if let Some(why) = decide(s, &snap) {
+            return Some((t, why));
+        }
+        t += step;
+    }
+    None
+}
+
 /// The loop that watches one iteration; dropping it stops the loop.
 pub struct Watchdog {
     fired: CancellationToken,
@@ -174,7 +217,7 @@ impl Watchdog {
         let reason = Arc::new(Mutex::new(None));
         let task = settings.enabled.then(|| {
             let (fired, reason) = (fired.clone(), reason.clone());
-            let tick = (duration / 200).clamp(Duration::from_millis(10), Duration::from_secs(1));
+            let tick = tick(duration);
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(tick).await;
@@ -292,6 +335,32 @@ mod tests {
         // A hung server: nothing completed, a backlog of MIN_BACKLOG.
         assert!(decide(&s, &no_delays(0, MIN_BACKLOG)).is_some());
         assert_eq!(decide(&s, &no_delays(0, MIN_BACKLOG - 1)), None);
+    }
+
+    #[test]
+    fn replay_fires_on_a_growing_queue_and_not_on_a_flat_one() {
+        use crate::evaluate::testdata::{synth, wobble};
+        let s = AbortSettings::default();
+        // Queueing delay grows by half a second per second (about 1.5x capacity).
+        let grow = synth(
+            600.0,
+            30.0,
+            6000,
+            |_, t| 50.0 + 500.0 * t,
+            |_, _| 20.0,
+            None,
+        );
+        let (at, why) = replay(&s, grow.meta.duration, &grow.records).expect("fires");
+        assert_eq!(at, Duration::from_secs(150), "{why}");
+        let flat = synth(
+            600.0,
+            30.0,
+            6000,
+            |i, _| 50.0 + 10.0 * wobble(i),
+            |_, _| 20.0,
+            None,
+        );
+        assert_eq!(replay(&s, flat.meta.duration, &flat.records), None);
     }
 
     #[test]

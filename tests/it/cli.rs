@@ -88,7 +88,7 @@ fn bad_simulator_options_exit_2() {
 
 #[test]
 fn keys_whose_feature_is_not_built_yet_are_refused_not_ignored() {
-    for (key, value) in [("ADDITIVE", "TRUE"), ("EXPERIMENT_TYPE", "MIT")] {
+    for (key, value) in [("ADDITIVE", "TRUE")] {
         let f = env_file(
             &key.to_lowercase(),
             &format!("URL=127.0.0.1:9\nTOKENS_LIST=16:16\n{key}={value}\n"),
