@@ -88,16 +88,11 @@ fn bad_simulator_options_exit_2() {
 
 #[test]
 fn keys_whose_feature_is_not_built_yet_are_refused_not_ignored() {
-    for (key, value) in [("ADDITIVE", "TRUE")] {
-        let f = env_file(
-            &key.to_lowercase(),
-            &format!("URL=127.0.0.1:9\nTOKENS_LIST=16:16\n{key}={value}\n"),
-        );
-        let out = bin().arg("--env").arg(&f).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{key}");
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("not implemented yet"),
-            "{key}"
-        );
-    }
+    let f = env_file(
+        "additive",
+        "URL=127.0.0.1:9\nTOKENS_LIST=16:16\nADDITIVE=TRUE\n",
+    );
+    let out = bin().arg("--env").arg(&f).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not implemented yet"));
 }
