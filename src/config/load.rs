@@ -31,7 +31,7 @@ impl Layer {
 }
 
 /// One key's winning value, trimmed and non-empty.
-struct Raw {
+pub(super) struct Raw {
     value: String,
     layer: Layer,
 }
@@ -58,7 +58,7 @@ impl<'s, 'a> Layers<'s, 'a> {
         Layers { src, file }
     }
 
-    fn get(&self, key: &str) -> Option<Raw> {
+    pub(super) fn get(&self, key: &str) -> Option<Raw> {
         let flag = self
             .src
             .flags
@@ -148,7 +148,10 @@ pub(super) fn existing_file(expected: &'static str) -> impl Fn(&str, &str) -> Re
     }
 }
 
-fn f64_where(expected: &'static str, ok: fn(f64) -> bool) -> impl Fn(&str, &str) -> Result<f64> {
+pub(super) fn f64_where(
+    expected: &'static str,
+    ok: fn(f64) -> bool,
+) -> impl Fn(&str, &str) -> Result<f64> {
     move |key, value| parse_f64_where(key, value, expected, ok)
 }
 
@@ -316,7 +319,9 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
             |_| true,
         )
     })?;
-    let evaluators = l.or("EVALUATOR", vec!["queue".to_string()], parse_evaluators)?;
+    let mut evaluators = l.or("EVALUATOR", vec!["queue".to_string()], parse_evaluators)?;
+    let evaluator_settings =
+        super::evaluators::resolve(&l, experiment_type, &mut evaluators, &mut warnings)?;
     let queue_growth_max_pct = l.or(
         "QUEUE_GROWTH_MAX_PCT",
         100.0,
@@ -387,6 +392,7 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         queue_growth_max_pct,
         queue_growth_min_ms,
         throughput_min_pct,
+        evaluator_settings,
         confirm,
         max_iterations,
         req_min_floor,

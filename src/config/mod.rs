@@ -4,6 +4,7 @@
 //! flags. Raw strings become domain types once, here; a bad value is an [`Error::Config`] naming
 //! the key, the value and what was expected, before any traffic is sent.
 
+mod evaluators;
 mod keys;
 mod load;
 mod parse;
@@ -11,6 +12,7 @@ mod parse;
 mod tests;
 mod workload;
 
+pub use evaluators::EvaluatorSettings;
 pub use keys::{KNOWN_KEYS, suggest as suggest_key};
 pub use parse::*;
 pub use workload::WorkloadConfig;
@@ -160,6 +162,9 @@ pub struct Config {
     pub queue_growth_min_ms: f64,
     /// `THROUGHPUT_MIN_PCT`: completions in the window must reach this share of requests sent.
     pub throughput_min_pct: f64,
+    /// `DRIFT_MIN_PCT`, `SLO_*`, `PLATEAU_*`, `EARLY_ABORT*`: the other evaluators and the
+    /// early-abort watchdog.
+    pub evaluator_settings: EvaluatorSettings,
     /// `CONFIRM` (none|fail|both); `CONFIRM_FAIL=false` means `none`.
     pub confirm: ConfirmPolicy,
     /// `MAX_ITERATIONS`: cap per size.

@@ -2,7 +2,13 @@
 //! iteration's records and summary into a [`Verdict`] with the figures behind it; it never
 //! sends traffic and never decides what to run next (that is the search's job).
 
+pub mod fmperf;
+pub mod halves;
+pub mod plateau;
 pub mod queue;
+pub mod slo;
+#[cfg(test)]
+pub(crate) mod testdata;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -57,11 +63,22 @@ impl Verdict {
     }
 }
 
+/// What the evaluators may know about an earlier iteration of the same size.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PastIteration {
+    /// Offered rate, requests/minute.
+    pub req_min: f64,
+    /// Achieved throughput as [`plateau::achieved_req_min`] measures it, requests/minute.
+    pub achieved_req_min: f64,
+}
+
 /// Everything an evaluator may look at.
 pub struct EvalInput<'a> {
     pub meta: &'a IterationMeta,
     pub records: &'a [RequestRecord],
     pub summary: &'a IterationSummary,
+    /// Earlier iterations of the same size, oldest first (only `plateau` looks at them).
+    pub history: &'a [PastIteration],
 }
 
 /// Judges one iteration.
@@ -73,13 +90,24 @@ pub trait Evaluator: Send + Sync {
 }
 
 /// Every evaluator name `EVALUATOR` accepts.
-pub const NAMES: &[&str] = &["queue"];
+pub const NAMES: &[&str] = &["queue", "fmperf", "halves", "slo", "plateau"];
+
+/// Figures from `(name, value)` pairs.
+pub(crate) fn figures(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+/// "passed" or "failed" comparison words for details.
+pub(crate) fn cmp_word(passed: bool, ok: &'static str, bad: &'static str) -> &'static str {
+    if passed { ok } else { bad }
+}
 
 /// Build the evaluator `EVALUATOR` asks for: one name, or several that must all pass.
 /// An unknown name is a configuration error, reported before any traffic.
 pub fn build(cfg: &Config) -> Result<Box<dyn Evaluator>> {
     let mut parts: Vec<Box<dyn Evaluator>> = Vec::new();
     for name in &cfg.evaluators {
+        let ev = &cfg.evaluator_settings;
         parts.push(match name.as_str() {
             "queue" => Box::new(queue::QueueEvaluator {
                 settings: queue::QueueSettings {
@@ -88,6 +116,31 @@ pub fn build(cfg: &Config) -> Result<Box<dyn Evaluator>> {
                     throughput_min_pct: cfg.throughput_min_pct,
                     success_rate_pct: cfg.success_rate_pct,
                 },
+            }),
+            "fmperf" => Box::new(fmperf::FmperfEvaluator {
+                success_rate_pct: cfg.success_rate_pct,
+            }),
+            "halves" => Box::new(halves::HalvesEvaluator {
+                drift_min_pct: ev.drift_min_pct,
+                success_rate_pct: cfg.success_rate_pct,
+            }),
+            "slo" => {
+                if ev.slo.is_empty() {
+                    return Err(Error::config(
+                        "EVALUATOR",
+                        "slo",
+                        "at least one SLO_<METRIC>_P<NN>_MS key (e.g. SLO_TTFT_P90_MS=500) or \
+                         SLO_GOODPUT_PCT when the slo evaluator is chosen",
+                    ));
+                }
+                Box::new(slo::SloEvaluator {
+                    slo: ev.slo.clone(),
+                    success_rate_pct: cfg.success_rate_pct,
+                })
+            }
+            "plateau" => Box::new(plateau::PlateauEvaluator {
+                settings: ev.plateau,
+                success_rate_pct: cfg.success_rate_pct,
             }),
             other => {
                 return Err(Error::config(

@@ -17,7 +17,7 @@
 //! the requests sent in the window (completions counted in the window shifted by the median
 //! latency), or the success rate is below `SUCCESS_RATE`.
 
-use super::{Criterion, EvalInput, Evaluator, Verdict};
+use super::{Criterion, EvalInput, Evaluator, Verdict, figures};
 use crate::load::record::{ErrorKind, RequestRecord};
 use crate::metrics::send_window;
 use crate::stats::{linear_fit, percentile};
@@ -66,10 +66,6 @@ impl Evaluator for QueueEvaluator {
             backlog_trend(input.records, w0, w1, &self.settings),
         ])
     }
-}
-
-fn figures(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
-    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
 
 /// `success_rate`: share of successful requests over the whole iteration.

@@ -8,7 +8,7 @@ pub mod console;
 use crate::client::{ClientConfig, OpenAiClient};
 use crate::config::{Config, SizeSpec, Warning};
 use crate::error::{Error, Result};
-use crate::evaluate::{self, EvalInput, Evaluator, Verdict};
+use crate::evaluate::{self, Criterion, EvalInput, Evaluator, PastIteration, Verdict};
 use crate::load::iteration::{Completion, IterationMeta};
 use crate::load::record::{ErrorKind, RequestRecord};
 use crate::load::runner::{IterationPlan, Progress, iteration_seed, run_iteration};
@@ -52,7 +52,6 @@ const PROBE_WITHIN: Duration = Duration::from_secs(5);
 pub async fn run(cfg: Config, opts: RunOptions, interrupt: CancellationToken) -> Result<RunReport> {
     // Everything that can be wrong with the configuration is found before any traffic.
     let evaluator = evaluate::build(&cfg)?;
-    refuse_unimplemented(&cfg)?;
     let mut client_cfg = ClientConfig {
         base_url: cfg.url.clone(),
         api: cfg.api,
@@ -153,19 +152,6 @@ pub fn search_units(cfg: &Config) -> Vec<(usize, SizeSpec)> {
     )]
 }
 
-/// Keys that are read and validated but whose feature is not built yet: refusing them beats
-/// silently measuring something else than what was asked.
-fn refuse_unimplemented(cfg: &Config) -> Result<()> {
-    if cfg.experiment_type == crate::config::ExperimentType::Mit {
-        return Err(Error::config(
-            "EXPERIMENT_TYPE",
-            "MIT",
-            "MST: the MIT (throughput plateau) mode is not implemented yet (planned with the evaluators issue)",
-        ));
-    }
-    Ok(())
-}
-
 struct Driver<'a> {
     cfg: &'a Config,
     client: Arc<OpenAiClient>,
@@ -191,6 +177,7 @@ impl Driver<'_> {
         let started = chrono::Local::now();
         let clock = Instant::now();
         let mut briefs = Vec::new();
+        let mut history: Vec<PastIteration> = Vec::new();
         let outcome: SearchOutcome = loop {
             let run = match search.current() {
                 Step::Done(outcome) => break outcome,
@@ -209,6 +196,7 @@ impl Driver<'_> {
                 seed: iteration_seed(cfg.seed, index, iteration),
                 model: self.model.clone(),
                 labels: self.labels(),
+                early_abort: cfg.evaluator_settings.early_abort,
             };
             let progress = Arc::new(Progress::default());
             let live = console::LiveProgress::start(
@@ -226,8 +214,12 @@ impl Driver<'_> {
             )
             .await;
             drop(live);
-            let judged = self.judge(&meta, &records);
+            let judged = self.judge(&meta, &records, &history);
             warn_about_measurement(&judged.summary);
+            history.push(PastIteration {
+                req_min: meta.req_min,
+                achieved_req_min: evaluate::plateau::achieved_req_min(&meta, &records),
+            });
             let folder = output::write_iteration(
                 &cfg.output_dir,
                 &IterationFiles {
@@ -332,11 +324,17 @@ impl Driver<'_> {
 
     /// Summary, halves and verdict of one iteration. An iteration in which the server could not
     /// be reached or every request failed says nothing about capacity: it is an `Outage`, run
-    /// again within `RETRY_ON_OUTAGE`.
-    fn judge(&self, meta: &IterationMeta, records: &[RequestRecord]) -> Judged {
+    /// again within `RETRY_ON_OUTAGE`. An iteration the watchdog stopped early is unsustainable
+    /// (criterion `early_abort`) when the server produced tokens before the abort.
+    fn judge(
+        &self,
+        meta: &IterationMeta,
+        records: &[RequestRecord],
+        history: &[PastIteration],
+    ) -> Judged {
         let summary = metrics::summarize(meta, records);
         let halves = metrics::halves(records, meta.filter_buffer);
-        let (verdict, observation) = if let Some(what) = outage(records, &summary) {
+        let (verdict, observation) = if let Some(what) = outage(meta, records, &summary) {
             let reason = format!(
                 "{what} ({}); this says nothing about capacity",
                 error_breakdown(&summary)
@@ -350,11 +348,17 @@ impl Driver<'_> {
                 Observation::Outage { reason },
             )
         } else {
-            let verdict = self.evaluator.evaluate(&EvalInput {
+            let mut verdict = self.evaluator.evaluate(&EvalInput {
                 meta,
                 records,
                 summary: &summary,
+                history,
             });
+            if let Some(c) = abort_criterion(meta) {
+                let mut criteria = vec![c];
+                criteria.append(&mut verdict.criteria);
+                verdict = Verdict::from_criteria(criteria);
+            }
             let obs = if verdict.sustainable {
                 Observation::Sustainable
             } else {
@@ -413,12 +417,19 @@ fn warn_about_measurement(s: &IterationSummary) {
 /// however overloaded, accepts connections; one that refuses them is down or restarting.
 const OUTAGE_CONNECT_SHARE: f64 = 0.01;
 
-/// Why an iteration is an outage, if it is one.
-fn outage(records: &[RequestRecord], summary: &IterationSummary) -> Option<String> {
+/// Why an iteration is an outage, if it is one. An early-aborted iteration whose requests were
+/// cancelled after tokens had flowed is not one: the server was there, just overloaded.
+fn outage(
+    meta: &IterationMeta,
+    records: &[RequestRecord],
+    summary: &IterationSummary,
+) -> Option<String> {
     if records.is_empty() {
         return None;
     }
-    if summary.succeeded == 0 {
+    let aborted = matches!(meta.completion, Completion::AbortedEarly(_));
+    let tokens_flowed = records.iter().any(|r| r.first_token.is_some());
+    if summary.succeeded == 0 && !(aborted && tokens_flowed) {
         return Some(format!(
             "every one of the {} requests failed",
             records.len()
@@ -435,6 +446,36 @@ fn outage(records: &[RequestRecord], summary: &IterationSummary) -> Option<Strin
             records.len()
         )
     })
+}
+
+/// `early_abort`: failed, with the time the watchdog saved, when the iteration was stopped early.
+fn abort_criterion(meta: &IterationMeta) -> Option<Criterion> {
+    let Completion::AbortedEarly(why) = &meta.completion else {
+        return None;
+    };
+    let elapsed = meta.sending_stopped.as_secs_f64();
+    let saved = meta
+        .duration
+        .saturating_sub(meta.sending_stopped)
+        .as_secs_f64();
+    Some(Criterion {
+        name: "early_abort".into(),
+        passed: false,
+        figures: [("elapsed_s", elapsed), ("time_saved_s", saved)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        detail: format!("aborted early after {elapsed:.1} s (saved {saved:.1} s): {why}"),
+    })
+}
+
+/// Every criterion as `name=ok` or `name=FAIL`, for the console line.
+fn criteria_brief(v: &Verdict) -> String {
+    v.criteria
+        .iter()
+        .map(|c| format!("{}={}", c.name, if c.passed { "ok" } else { "FAIL" }))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn error_breakdown(summary: &IterationSummary) -> String {
@@ -461,7 +502,7 @@ fn iteration_line(meta: &IterationMeta, attempt: u32, j: &Judged) -> String {
     let s = &j.summary;
     let verdict = j.word();
     format!(
-        "{} stage {} #{}{} {:>9.1} req/min: achieved {:.2} req/s, TTFT p50 {} ms, TPOT p50 {} ms, failed {}/{} -> {verdict}: {}",
+        "{} stage {} #{}{} {:>9.1} req/min: achieved {:.2} req/s, TTFT p50 {} ms, TPOT p50 {} ms, failed {}/{} -> {verdict} [{}]: {}",
         meta.size,
         meta.stage.number(),
         meta.iteration,
@@ -476,6 +517,7 @@ fn iteration_line(meta: &IterationMeta, attempt: u32, j: &Judged) -> String {
         console::opt(s.tpot_ms.as_ref().map(|d| d.p50), 2),
         s.failed,
         s.requests,
+        criteria_brief(&j.verdict),
         j.verdict.reason
     )
 }

@@ -32,6 +32,8 @@ pub struct IterationPlan {
     pub seed: u64,
     pub model: String,
     pub labels: BTreeMap<String, String>,
+    /// When the watchdog may stop the iteration early (`EARLY_ABORT*`).
+    pub early_abort: crate::load::watchdog::AbortSettings,
 }
 
 /// The seed of one iteration from the run's `SEED`, the size's index and the iteration number,
@@ -47,6 +49,8 @@ pub struct Progress {
     pub sent: AtomicU64,
     pub succeeded: AtomicU64,
     pub failed: AtomicU64,
+    /// Queueing delays of finished requests, for the early-abort watchdog.
+    pub watch: crate::load::watchdog::Feed,
 }
 
 impl Progress {
@@ -98,6 +102,7 @@ impl Collector<'_> {
                 }
             }
         };
+        self.progress.watch.observe(&rec);
         if rec.success() {
             self.progress.succeeded.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -130,6 +135,12 @@ pub async fn run_iteration<C: LlmClient>(
         t0,
     };
     let mut completion = Completion::Complete;
+    let watchdog = crate::load::watchdog::Watchdog::spawn(
+        plan.early_abort,
+        plan.duration,
+        t0,
+        progress.clone(),
+    );
 
     for (i, offset) in schedule.iter().enumerate() {
         let due = tokio::time::Instant::from_std(t0 + *offset);
@@ -137,6 +148,10 @@ pub async fn run_iteration<C: LlmClient>(
             biased;
             _ = interrupt.cancelled() => {
                 completion = Completion::Interrupted("interrupted while sending".into());
+                break;
+            }
+            _ = watchdog.fired().cancelled() => {
+                completion = Completion::AbortedEarly(watchdog.reason());
                 break;
             }
             _ = tokio::time::sleep_until(due) => {}
@@ -169,7 +184,8 @@ pub async fn run_iteration<C: LlmClient>(
     };
 
     // Drain: in-flight requests may finish until the limit; then they are cut off and recorded.
-    if matches!(completion, Completion::Interrupted(_)) {
+    drop(watchdog);
+    if completion != Completion::Complete {
         cancel.cancel(ErrorKind::Cancelled);
     }
     let drain_deadline = tokio::time::Instant::now() + plan.drain_timeout;

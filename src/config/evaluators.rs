@@ -1,0 +1,191 @@
+//! The keys of the evaluators beyond `queue` and of the early-abort watchdog, resolved in one
+//! place so `Config` carries them as one sub-struct: `DRIFT_MIN_PCT` (halves),
+//! `SLO_<METRIC>_P<NN>_MS` and `SLO_GOODPUT_PCT` (slo), `PLATEAU_MIN_GAIN_PCT` and
+//! `PLATEAU_MIN_GAIN_REQ_MIN` (plateau), `EARLY_ABORT*` (watchdog). Also what
+//! `EXPERIMENT_TYPE=MIT` means for `EVALUATOR`.
+
+use super::load::{Layers, f64_where};
+use super::parse::parse_bool;
+use super::{ExperimentType, Warning};
+use crate::error::Result;
+use crate::evaluate::plateau::PlateauSettings;
+use crate::evaluate::slo::{self, SloMetric, SloSettings, SloThreshold};
+use crate::load::watchdog::AbortSettings;
+
+/// Settings of the `halves`, `slo` and `plateau` evaluators and of early abort.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvaluatorSettings {
+    /// `DRIFT_MIN_PCT`: a halves drift must exceed this share of the first half (percent).
+    pub drift_min_pct: f64,
+    /// `SLO_*`: thresholds and goodput floor of the `slo` evaluator.
+    pub slo: SloSettings,
+    /// `PLATEAU_*`: tolerances of the `plateau` evaluator.
+    pub plateau: PlateauSettings,
+    /// `EARLY_ABORT*`: the watchdog that may stop a doomed iteration.
+    pub early_abort: AbortSettings,
+}
+
+impl Default for EvaluatorSettings {
+    fn default() -> Self {
+        EvaluatorSettings {
+            drift_min_pct: 5.0,
+            slo: SloSettings::default(),
+            plateau: PlateauSettings::default(),
+            early_abort: AbortSettings::default(),
+        }
+    }
+}
+
+/// Resolve the evaluators' keys. `EXPERIMENT_TYPE=MIT` selects `plateau`: alone when
+/// `EVALUATOR` is unset, added (with a warning) when `EVALUATOR` lists others without it.
+pub(super) fn resolve(
+    l: &Layers,
+    experiment_type: ExperimentType,
+    evaluators: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
+) -> Result<EvaluatorSettings> {
+    if experiment_type == ExperimentType::Mit && !evaluators.iter().any(|e| e == "plateau") {
+        if l.get("EVALUATOR").is_none() {
+            *evaluators = vec!["plateau".to_string()];
+        } else {
+            warnings.push(Warning(format!(
+                "EXPERIMENT_TYPE=MIT judges throughput plateaus: plateau is added to EVALUATOR={}",
+                evaluators.join(",")
+            )));
+            evaluators.push("plateau".to_string());
+        }
+    }
+    let d = EvaluatorSettings::default();
+    let pct = || f64_where("a percentage from 0 to 100", |x| (0.0..=100.0).contains(&x));
+    let drift_min_pct = l.or(
+        "DRIFT_MIN_PCT",
+        d.drift_min_pct,
+        f64_where("a percentage >= 0", |x| x >= 0.0),
+    )?;
+
+    let mut thresholds = Vec::new();
+    for metric in SloMetric::ALL {
+        for p in slo::PERCENTILES {
+            let key = slo::key(metric, p);
+            let max = l.opt(
+                &key,
+                f64_where("a number of milliseconds greater than 0", |x| x > 0.0),
+            )?;
+            if let Some(max_ms) = max {
+                thresholds.push(SloThreshold {
+                    metric,
+                    percentile: p,
+                    max_ms,
+                });
+            }
+        }
+    }
+    let slo = SloSettings {
+        thresholds,
+        goodput_pct: l.opt("SLO_GOODPUT_PCT", pct())?,
+    };
+
+    let plateau = PlateauSettings {
+        min_gain_pct: l.or("PLATEAU_MIN_GAIN_PCT", d.plateau.min_gain_pct, pct())?,
+        min_gain_req_min: l.or(
+            "PLATEAU_MIN_GAIN_REQ_MIN",
+            d.plateau.min_gain_req_min,
+            f64_where("a number of requests/minute >= 0", |x| x >= 0.0),
+        )?,
+    };
+
+    let a = d.early_abort;
+    let early_abort = AbortSettings {
+        enabled: l.or("EARLY_ABORT", a.enabled, parse_bool)?,
+        after_pct: l.or(
+            "EARLY_ABORT_AFTER_PCT",
+            a.after_pct,
+            f64_where("a percentage from 0 to 100", |x| (0.0..=100.0).contains(&x)),
+        )?,
+        delay_factor: l.or(
+            "EARLY_ABORT_DELAY_FACTOR",
+            a.delay_factor,
+            f64_where("a factor >= 1", |x| x >= 1.0),
+        )?,
+        delay_min_ms: l.or(
+            "EARLY_ABORT_DELAY_MIN_MS",
+            a.delay_min_ms,
+            f64_where("a number of milliseconds >= 0", |x| x >= 0.0),
+        )?,
+    };
+    Ok(EvaluatorSettings {
+        drift_min_pct,
+        slo,
+        plateau,
+        early_abort,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ExperimentType};
+    use crate::error::Error;
+    use crate::evaluate::slo::SloMetric;
+
+    fn cfg(extra: &[(&str, &str)]) -> crate::error::Result<(Config, Vec<super::Warning>)> {
+        let mut pairs: Vec<(&str, String)> = vec![
+            ("URL", "h:1".to_string()),
+            ("TOKENS_LIST", "8:8".to_string()),
+        ];
+        pairs.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        Config::from_pairs(&pairs)
+    }
+
+    #[test]
+    fn defaults_and_slo_keys() {
+        let (c, _) = cfg(&[("SLO_TTFT_P90_MS", "500"), ("SLO_E2E_P99_MS", "2000")]).expect("ok");
+        let e = &c.evaluator_settings;
+        assert_eq!(e.drift_min_pct, 5.0);
+        assert!(e.early_abort.enabled);
+        let t: Vec<_> = e
+            .slo
+            .thresholds
+            .iter()
+            .map(|t| (t.metric, t.percentile, t.max_ms))
+            .collect();
+        assert_eq!(
+            t,
+            vec![(SloMetric::Ttft, 90, 500.0), (SloMetric::E2e, 99, 2000.0)]
+        );
+        let (c, _) = cfg(&[("EARLY_ABORT", "false")]).expect("ok");
+        assert!(!c.evaluator_settings.early_abort.enabled);
+    }
+
+    #[test]
+    fn mit_selects_plateau() {
+        let (c, w) = cfg(&[("EXPERIMENT_TYPE", "MIT")]).expect("ok");
+        assert_eq!(c.experiment_type, ExperimentType::Mit);
+        assert_eq!(c.evaluators, vec!["plateau"]);
+        assert!(w.is_empty());
+        let (c, w) = cfg(&[("EXPERIMENT_TYPE", "MIT"), ("EVALUATOR", "queue")]).expect("ok");
+        assert_eq!(c.evaluators, vec!["queue", "plateau"]);
+        assert!(w[0].0.contains("plateau is added"), "{w:?}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_slo_needs_a_threshold() {
+        for (key, value) in [
+            ("SLO_TPOT_P50_MS", "0"),
+            ("SLO_GOODPUT_PCT", "101"),
+            ("DRIFT_MIN_PCT", "-1"),
+            ("EARLY_ABORT", "maybe"),
+            ("EARLY_ABORT_DELAY_FACTOR", "0.5"),
+        ] {
+            let err = cfg(&[(key, value)]).expect_err(key);
+            let Error::Config { key: k, .. } = &err else {
+                panic!("{err}");
+            };
+            assert_eq!(k, key, "{err}");
+        }
+        let (c, _) = cfg(&[("EVALUATOR", "queue,slo")]).expect("parses");
+        let err = crate::evaluate::build(&c)
+            .err()
+            .expect("slo without thresholds");
+        assert!(err.to_string().contains("SLO_TTFT_P90_MS"), "{err}");
+    }
+}

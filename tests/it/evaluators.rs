@@ -1,0 +1,293 @@
+//! Every evaluator against real iterations over HTTP against the simulator (scaled time): a
+//! healthy load, an overload (with and without early abort), injected HTTP 500s, tight and
+//! loose SLOs. One iteration is run and then judged by each evaluator, so they see the same data.
+
+use mst_search::client::{ClientConfig, OpenAiClient};
+use mst_search::config::Config;
+use mst_search::evaluate::{self, EvalInput, Verdict};
+use mst_search::experiment::{self, RunOptions};
+use mst_search::load::iteration::{Completion, IterationMeta};
+use mst_search::load::record::RequestRecord;
+use mst_search::load::runner::{IterationPlan, Progress, run_iteration};
+use mst_search::metrics;
+use mst_search::search::Stage;
+use mst_search::sim::{EngineConfig, FaultConfig, SimServer, capacity};
+use mst_search::workload::Workload;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const SIZE: (u32, u32) = (64, 32);
+
+/// Capacity ≈ 35 req/s wall for 64:32 (8 sequences, 28-ms steps, 4x time).
+fn engine() -> EngineConfig {
+    EngineConfig {
+        step_fixed_ms: 20.0,
+        step_per_seq_ms: 1.0,
+        step_per_prefill_token_ms: 0.05,
+        max_num_seqs: 8,
+        kv_cache_tokens: 1_000_000,
+        time_scale: 4.0,
+        ..EngineConfig::default()
+    }
+}
+
+fn pairs<'a>(url: &str, extra: &[(&'a str, &str)]) -> Vec<(&'a str, String)> {
+    let mut v: Vec<(&'a str, String)> = vec![
+        ("URL", url.to_string()),
+        ("TOKENS_LIST", format!("{}:{}", SIZE.0, SIZE.1)),
+        ("DURATION", "3s".into()),
+        ("FILTER_BUFFER", "0.5s".into()),
+        ("DRAIN_TIMEOUT", "4s".into()),
+        ("COOLDOWN", "0s".into()),
+        ("QUEUE_GROWTH_MIN_MS", "25".into()),
+        // A watchdog more eager than the default (4x, 1000 ms), to fire within a 3-s iteration;
+        // the 0.6x test shows that even so it leaves a healthy load alone.
+        ("EARLY_ABORT_DELAY_FACTOR", "1".into()),
+        ("EARLY_ABORT_DELAY_MIN_MS", "200".into()),
+    ];
+    v.extend(extra.iter().map(|(k, val)| (*k, val.to_string())));
+    v
+}
+
+fn config(url: &str, extra: &[(&str, &str)]) -> Config {
+    Config::from_pairs(&pairs(url, extra))
+        .expect("valid test config")
+        .0
+}
+
+/// One iteration at `share` × capacity.
+async fn iteration(
+    server: &SimServer,
+    share: f64,
+    extra: &[(&str, &str)],
+) -> (IterationMeta, Vec<RequestRecord>) {
+    let cfg = config(&server.url(), extra);
+    let client = Arc::new(
+        OpenAiClient::new(ClientConfig {
+            base_url: cfg.url.clone(),
+            api: cfg.api,
+            api_key: None,
+            model: "sim-model".into(),
+            request_timeout: cfg.request_timeout,
+            ttft_timeout: cfg.ttft_timeout,
+            tpot_timeout: cfg.tpot_timeout,
+        })
+        .expect("client"),
+    );
+    let (workload, _) = Workload::prepare(&client, &cfg).await.expect("workload");
+    let plan = IterationPlan {
+        size: cfg.sizes[0],
+        req_min: share * capacity(server.config(), SIZE.0, SIZE.1).req_per_min,
+        stage: Stage::Ramp,
+        iteration: 1,
+        duration: cfg.duration,
+        filter_buffer: cfg.filter_buffer,
+        drain_timeout: cfg.drain_timeout,
+        arrival: cfg.arrival,
+        seed: 11,
+        model: "sim-model".into(),
+        labels: Default::default(),
+        early_abort: cfg.evaluator_settings.early_abort,
+    };
+    run_iteration(
+        client,
+        Arc::new(workload),
+        &plan,
+        &CancellationToken::new(),
+        Arc::new(Progress::default()),
+    )
+    .await
+}
+
+/// The verdict of `EVALUATOR=<name>` (plus `extra` keys) on one iteration, no history.
+fn judge(
+    url: &str,
+    meta: &IterationMeta,
+    records: &[RequestRecord],
+    name: &str,
+    extra: &[(&str, &str)],
+) -> Verdict {
+    let mut keys = vec![("EVALUATOR", name)];
+    keys.extend_from_slice(extra);
+    let cfg = config(url, &keys);
+    let summary = metrics::summarize(meta, records);
+    evaluate::build(&cfg)
+        .expect("evaluator")
+        .evaluate(&EvalInput {
+            meta,
+            records,
+            summary: &summary,
+            history: &[],
+        })
+}
+
+const LOOSE_SLO: &[(&str, &str)] = &[
+    ("SLO_TTFT_P90_MS", "2000"),
+    ("SLO_TPOT_P90_MS", "200"),
+    ("SLO_E2E_P99_MS", "5000"),
+    ("SLO_GOODPUT_PCT", "90"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_six_tenths_of_capacity_every_evaluator_but_fmperf_passes() {
+    let server = SimServer::start(engine(), FaultConfig::default())
+        .await
+        .unwrap();
+    let url = server.url();
+    let (meta, records) = iteration(&server, 0.6, &[]).await;
+    assert_eq!(
+        meta.completion,
+        Completion::Complete,
+        "no early abort at 0.6x"
+    );
+    for name in ["queue", "halves", "slo", "plateau"] {
+        let v = judge(&url, &meta, &records, name, LOOSE_SLO);
+        assert!(v.sustainable, "{name} at 0.6x: {}", v.reason);
+    }
+    // What the old verdict says here: its per-minute gate cannot pass a 3-s iteration.
+    let fm = judge(&url, &meta, &records, "fmperf", &[]);
+    eprintln!("fmperf at 0.6x: {}", fm.reason);
+    assert!(!fm.sustainable);
+    let gate = fm
+        .criteria
+        .iter()
+        .find(|c| c.name == "throughput_gate")
+        .unwrap();
+    assert!(!gate.passed && gate.figures["minute_buckets"] <= 2.0);
+    // A tight SLO on the same iteration fails and names its key.
+    let tight = judge(&url, &meta, &records, "slo", &[("SLO_TTFT_P90_MS", "1")]);
+    assert!(
+        !tight.sustainable && tight.reason.contains("SLO_TTFT_P90_MS"),
+        "{}",
+        tight.reason
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_one_and_a_half_times_capacity_the_drift_and_queue_verdicts_fail() {
+    let server = SimServer::start(engine(), FaultConfig::default())
+        .await
+        .unwrap();
+    let url = server.url();
+    let (meta, records) = iteration(&server, 1.5, &[("EARLY_ABORT", "false")]).await;
+    assert_eq!(meta.completion, Completion::Complete);
+    assert!(records.len() < 600, "bounded: {}", records.len());
+    for name in ["queue", "halves", "fmperf"] {
+        let v = judge(&url, &meta, &records, name, &[]);
+        assert!(!v.sustainable, "{name} at 1.5x passed: {}", v.reason);
+    }
+    // Not only the success rate: the drift tests themselves see the growing queue.
+    for name in ["halves", "fmperf"] {
+        let v = judge(&url, &meta, &records, name, &[]);
+        let drift = v.criteria.iter().find(|c| c.name == "drift").unwrap();
+        assert!(!drift.passed, "{name}: {}", drift.detail);
+    }
+    let q = judge(&url, &meta, &records, "queue", &[]);
+    let delay = q
+        .criteria
+        .iter()
+        .find(|c| c.name == "queue_delay_trend")
+        .unwrap();
+    assert!(!delay.passed, "{}", delay.detail);
+    // The watchdog, replayed on this full iteration, would have stopped it well before the end.
+    let (at, why) = mst_search::load::watchdog::replay(
+        &config(&url, &[]).evaluator_settings.early_abort,
+        meta.duration,
+        &records,
+    )
+    .expect("the watchdog fires on a 1.5x overload");
+    assert!(at < Duration::from_secs(2), "{at:?}: {why}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_abort_stops_an_overload_and_the_files_say_so() {
+    let server = SimServer::start(engine(), FaultConfig::default())
+        .await
+        .unwrap();
+    let cap = capacity(server.config(), SIZE.0, SIZE.1).req_per_min;
+    let out = std::env::temp_dir().join(format!("mst-it-abort-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let rate = format!("{:.0}", 1.5 * cap);
+    let out_s = out.display().to_string();
+    let cfg = config(
+        &server.url(),
+        &[
+            ("REQ_MIN_START", &rate),
+            ("MAX_ITERATIONS", "1"),
+            ("EVALUATOR", "queue,fmperf,halves"),
+            ("OUTPUT_DIR", &out_s),
+        ],
+    );
+    let started = std::time::Instant::now();
+    let report = experiment::run(cfg, RunOptions { quiet: true }, CancellationToken::new())
+        .await
+        .expect("runs");
+    let wall = started.elapsed();
+    let it = &report.outcomes[0].iterations[0];
+    assert_eq!(it.sustainable, Some(false), "{}", it.reason);
+    assert!(it.reason.contains("aborted early after"), "{}", it.reason);
+    let dir = out.join(format!("{}_{}", SIZE.0, SIZE.1)).join(&it.folder);
+    let mut r = csv::Reader::from_path(dir.join("results.csv")).unwrap();
+    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+    let row: Vec<String> = r
+        .records()
+        .next()
+        .unwrap()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let get = |name: &str| {
+        let i = header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("{name} missing"));
+        row[i].clone()
+    };
+    assert_eq!(get("COMPLETION"), "ABORTED_EARLY");
+    assert!(!get("COMPLETION_REASON").is_empty());
+    let saved: f64 = get("EARLY_ABORT_TIME_SAVED_S").parse().unwrap();
+    let elapsed: f64 = get("EARLY_ABORT_ELAPSED_S").parse().unwrap();
+    assert!(
+        elapsed < 2.0 && saved > 1.0,
+        "elapsed {elapsed} s, saved {saved} s"
+    );
+    assert!((elapsed + saved - 3.0).abs() < 1e-6);
+    // Composite columns: each evaluator's criteria, prefixed.
+    for c in [
+        "QUEUE_QUEUE_DELAY_TREND_PASSED",
+        "FMPERF_DRIFT_P_VALUE",
+        "HALVES_DRIFT_MEAN_CHANGE_PCT",
+    ] {
+        get(c);
+    }
+    assert!(wall < Duration::from_secs(8), "{wall:?}");
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_percent_http_500s_fail_the_success_rate_of_every_evaluator() {
+    let faults = FaultConfig {
+        http_500_rate: 0.1,
+        ..FaultConfig::default()
+    };
+    let server = SimServer::start(engine(), faults).await.unwrap();
+    let url = server.url();
+    let (meta, records) = iteration(&server, 0.5, &[]).await;
+    for name in ["queue", "fmperf", "halves", "slo", "plateau"] {
+        let v = judge(&url, &meta, &records, name, LOOSE_SLO);
+        let c = v
+            .criteria
+            .iter()
+            .find(|c| c.name == "success_rate")
+            .unwrap();
+        assert!(!c.passed && !v.sustainable, "{name}: {}", c.detail);
+        let pct = c.figures["success_pct"];
+        assert!((80.0..95.0).contains(&pct), "{name}: {pct}");
+    }
+    server.shutdown().await;
+}
