@@ -172,6 +172,9 @@ pub struct Config {
     pub job_id: Option<String>,
     /// Metadata copied into results: `GPUS`, `CPUS`, `NODE` (and any given).
     pub metadata: BTreeMap<String, String>,
+    /// `SIZE_INDEX` (`--size-index`), else `SLURM_ARRAY_TASK_ID`: search only this 0-based
+    /// `TOKENS_LIST` entry (one array task per size); None searches them all.
+    pub size_index: Option<usize>,
 }
 
 impl Config {
