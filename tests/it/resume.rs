@@ -133,6 +133,25 @@ pub async fn wait_recorded(size_dir: &Path, k: usize, within: Duration) {
     }
 }
 
+/// `mst-search --env ENV --quiet` as a child process, its output captured.
+pub fn spawn_search(env: &Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mst-search"))
+        .arg("--env")
+        .arg(env)
+        .arg("--quiet")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for a child without blocking the runtime that serves the simulator.
+pub async fn finish(child: std::process::Child) -> std::process::Output {
+    tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap()
+}
+
 fn config(pairs: &[(&str, String)]) -> Config {
     Config::from_pairs(pairs).expect("valid test config").0
 }
@@ -279,16 +298,7 @@ async fn sigterm_saves_state_and_exits_4_within_seconds_then_the_rerun_finishes(
     let size_dir = out.join("64_32");
     let env = out.with_extension("env");
     std::fs::write(&env, env_text(&server.url(), &out)).unwrap();
-    let run = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_mst-search"))
-            .arg("--env")
-            .arg(&env)
-            .arg("--quiet")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let run = || spawn_search(&env);
     let child = run();
     wait_recorded(&size_dir, 1, Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -298,9 +308,7 @@ async fn sigterm_saves_state_and_exits_4_within_seconds_then_the_rerun_finishes(
         .status()
         .unwrap();
     assert!(killed.success());
-    let done = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let done = finish(child).await;
     let took = signalled.elapsed();
     let stderr = String::from_utf8_lossy(&done.stderr);
     assert_eq!(done.status.code(), Some(4), "{stderr}");
@@ -310,9 +318,7 @@ async fn sigterm_saves_state_and_exits_4_within_seconds_then_the_rerun_finishes(
     assert!(size_dir.join("interrupted").is_dir());
 
     let child = run();
-    let done = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let done = finish(child).await;
     assert_eq!(
         done.status.code(),
         Some(0),
