@@ -44,12 +44,7 @@ fn main() -> ExitCode {
             Some(Command::Demo(args)) => mst_search::demo::run(args, interrupt)
                 .await
                 .map(|r| report_code(&r)),
-            Some(Command::Summary(args)) => mst_search::output::write_summary(&args.output_dir)
-                .map(|path| {
-                    println!("{}", path.display());
-                    exit_code::OK
-                })
-                .map_err(anyhow::Error::from),
+            Some(Command::Summary(args)) => summary(&args.output_dir),
             Some(Command::Run(args)) => run(*args, interrupt).await,
             None => run(cli.run, interrupt).await,
         };
@@ -87,6 +82,21 @@ async fn run(
     };
     let report = mst_search::experiment::run_with(cfg, opts, start, interrupt).await?;
     Ok(report_code(&report))
+}
+
+/// `mst-search summary`: rebuild `summary.csv` in an existing results folder.
+fn summary(dir: &std::path::Path) -> anyhow::Result<i32> {
+    if !dir.is_dir() {
+        return Err(Error::config(
+            "--output-dir",
+            dir.display().to_string(),
+            "an existing results folder (the OUTPUT_DIR of earlier runs)",
+        )
+        .into());
+    }
+    let path = mst_search::output::write_summary(dir)?;
+    println!("{}", path.display());
+    Ok(exit_code::OK)
 }
 
 fn report_code(report: &mst_search::experiment::RunReport) -> i32 {
