@@ -167,8 +167,12 @@ async fn a_checkpoint_signal_stops_the_job_with_code_4_and_a_resubmission_resume
         .unwrap();
     let (dir, out, env) = workdir("slurm-ckpt", &server.url());
     let env_s = env.display().to_string();
-    // The uninterrupted reference, side by side with the interrupted job.
-    let (ref_dir, ref_out, ref_env) = workdir("slurm-ckpt-ref", &server.url());
+    // The uninterrupted reference, side by side with the interrupted job, against its own
+    // simulator: sharing one would double the load each sees.
+    let ref_server = SimServer::start(engine(), FaultConfig::default())
+        .await
+        .unwrap();
+    let (ref_dir, ref_out, ref_env) = workdir("slurm-ckpt-ref", &ref_server.url());
     let reference = submit(
         &ref_dir,
         "experiment_automation.slurm",
@@ -227,6 +231,7 @@ async fn a_checkpoint_signal_stops_the_job_with_code_4_and_a_resubmission_resume
     assert_eq!(get("JOB_ID").as_deref(), Some(second.as_str()));
     assert_eq!(get("NODE").as_deref(), Some("localhost"));
     server.shutdown().await;
+    ref_server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&ref_dir);
 }
