@@ -44,6 +44,12 @@ pub enum Error {
     /// The run was interrupted by a signal after saving what it had.
     #[error("interrupted by {signal}; finished iterations are saved")]
     Interrupted { signal: String },
+    /// A checkpoint (`state.json`) or the results beside it cannot be resumed as they are.
+    #[error("cannot resume from {path}: {reason}")]
+    Checkpoint { path: PathBuf, reason: String },
+    /// Another run holds the lock on these results: not a failure, nothing was done (exit 0).
+    #[error("already running ({holder}): {path} is locked, so this run does nothing")]
+    AlreadyRunning { path: PathBuf, holder: String },
 }
 
 impl Error {
@@ -56,6 +62,8 @@ impl Error {
             Error::Unreachable { .. } => exit_code::UNREACHABLE,
             Error::Output { .. } => exit_code::OUTPUT,
             Error::Interrupted { .. } => exit_code::INTERRUPTED,
+            Error::Checkpoint { .. } => exit_code::USAGE,
+            Error::AlreadyRunning { .. } => exit_code::OK,
         }
     }
 

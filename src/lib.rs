@@ -12,6 +12,7 @@ pub mod error;
 pub mod evaluate;
 pub mod experiment;
 pub mod load;
+pub mod lock;
 pub mod metrics;
 pub mod output;
 pub mod search;

@@ -44,11 +44,17 @@ fn main() -> ExitCode {
             Some(Command::Demo(args)) => mst_search::demo::run(args, interrupt)
                 .await
                 .map(|r| report_code(&r)),
+            Some(Command::Summary(args)) => summary(&args.output_dir),
             Some(Command::Run(args)) => run(*args, interrupt).await,
             None => run(cli.run, interrupt).await,
         };
         match result {
             Ok(code) => code,
+            // Another run has these results in hand: say so and succeed (cron stays quiet).
+            Err(e) if matches!(e.downcast_ref(), Some(Error::AlreadyRunning { .. })) => {
+                eprintln!("mst-search: {e}");
+                exit_code::OK
+            }
             Err(e) => {
                 eprintln!("error: {e:#}");
                 e.downcast_ref::<Error>()
@@ -69,8 +75,28 @@ async fn run(
         tracing::warn!("{}", w.0);
     }
     let opts = mst_search::experiment::RunOptions { quiet: args.quiet };
-    let report = mst_search::experiment::run(cfg, opts, interrupt).await?;
+    let start = if args.fresh {
+        mst_search::experiment::Start::Fresh
+    } else {
+        mst_search::experiment::Start::Resume
+    };
+    let report = mst_search::experiment::run_with(cfg, opts, start, interrupt).await?;
     Ok(report_code(&report))
+}
+
+/// `mst-search summary`: rebuild `summary.csv` in an existing results folder.
+fn summary(dir: &std::path::Path) -> anyhow::Result<i32> {
+    if !dir.is_dir() {
+        return Err(Error::config(
+            "--output-dir",
+            dir.display().to_string(),
+            "an existing results folder (the OUTPUT_DIR of earlier runs)",
+        )
+        .into());
+    }
+    let path = mst_search::output::write_summary(dir)?;
+    println!("{}", path.display());
+    Ok(exit_code::OK)
 }
 
 fn report_code(report: &mst_search::experiment::RunReport) -> i32 {
@@ -81,28 +107,50 @@ fn report_code(report: &mst_search::experiment::RunReport) -> i32 {
     }
 }
 
-/// SIGINT, SIGTERM and SIGUSR1 (SLURM's warning before a time limit) all stop the run cleanly.
+/// A repeated signal within this time is the same stop delivered twice, not a second request.
+const SIGNAL_ECHO: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// SIGINT, SIGTERM and SIGUSR1 (SLURM's warning before a time limit) all stop the run cleanly:
+/// the driver saves its state and exits with code 4 within seconds. A second signal exits at
+/// once, for a run that does not stop fast enough.
 fn spawn_signal_watch(interrupt: CancellationToken) {
     tokio::spawn(async move {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut term), Ok(mut usr1)) = (
+            let (Ok(mut int), Ok(mut term), Ok(mut usr1)) = (
+                signal(SignalKind::interrupt()),
                 signal(SignalKind::terminate()),
                 signal(SignalKind::user_defined1()),
             ) else {
                 return;
             };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => tracing::warn!("SIGINT: stopping"),
-                _ = term.recv() => tracing::warn!("SIGTERM: stopping"),
-                _ = usr1.recv() => tracing::warn!("SIGUSR1: stopping"),
+            let mut first: Option<std::time::Instant> = None;
+            loop {
+                let name = tokio::select! {
+                    _ = int.recv() => "SIGINT",
+                    _ = term.recv() => "SIGTERM",
+                    _ = usr1.recv() => "SIGUSR1",
+                };
+                match first {
+                    None => {
+                        first = Some(std::time::Instant::now());
+                        tracing::warn!("{name}: stopping; saving state");
+                        interrupt.cancel();
+                    }
+                    // SLURM may deliver one stop both to the job and through the batch script.
+                    Some(at) if at.elapsed() < SIGNAL_ECHO => {}
+                    Some(_) => {
+                        eprintln!("mst-search: second signal ({name}): exiting now");
+                        std::process::exit(exit_code::INTERRUPTED);
+                    }
+                }
             }
         }
         #[cfg(not(unix))]
         {
             let _ = tokio::signal::ctrl_c().await;
+            interrupt.cancel();
         }
-        interrupt.cancel();
     });
 }

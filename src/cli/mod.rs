@@ -1,5 +1,6 @@
 //! Command-line types (clap) only; no logic. `mst-search --env .env` runs a search (the `run`
-//! subcommand is implied), `simulate` serves the simulator, `demo` runs a search against it.
+//! subcommand is implied), `simulate` serves the simulator, `demo` runs a search against it,
+//! `summary` rebuilds `summary.csv` from per-size results.
 
 pub mod run;
 pub mod simulate;
@@ -32,6 +33,16 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// Run a complete two-size search against the in-process simulator.
     Demo(DemoArgs),
+    /// Rebuild OUTPUT_DIR/summary.csv from every size's mst.json (e.g. after array tasks).
+    Summary(SummaryArgs),
+}
+
+/// Arguments of `mst-search summary`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SummaryArgs {
+    /// The results folder (OUTPUT_DIR of the runs).
+    #[arg(long, default_value = "requests", value_name = "DIR")]
+    pub output_dir: PathBuf,
 }
 
 /// Arguments of `mst-search demo`.

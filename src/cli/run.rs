@@ -13,6 +13,10 @@ pub struct RunArgs {
     /// Print only warnings, errors and the final result.
     #[arg(long)]
     pub quiet: bool,
+    /// Start over: move this run's size folders into OUTPUT_DIR/previous/<time>/ (nothing is
+    /// deleted) instead of resuming from their state.json.
+    #[arg(long)]
+    pub fresh: bool,
     /// Server host:port or base URL (overrides URL).
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
@@ -79,6 +83,10 @@ pub struct RunArgs {
     /// Limit on the wait between two tokens (overrides TPOT_TIMEOUT).
     #[arg(long, value_name = "DURATION")]
     pub tpot_timeout: Option<String>,
+    /// Search only this 0-based TOKENS_LIST entry, e.g. one per array task (overrides
+    /// SIZE_INDEX).
+    #[arg(long, value_name = "N")]
+    pub size_index: Option<String>,
 }
 
 impl RunArgs {
@@ -107,6 +115,7 @@ impl RunArgs {
             ("REQUEST_TIMEOUT", &self.request_timeout),
             ("TTFT_TIMEOUT", &self.ttft_timeout),
             ("TPOT_TIMEOUT", &self.tpot_timeout),
+            ("SIZE_INDEX", &self.size_index),
         ]
         .into_iter()
         .filter_map(|(key, v)| v.clone().map(|v| (key, v)))
@@ -158,7 +167,7 @@ mod tests {
         let mut args = vec!["mst-search".to_string()];
         for a in cmd.get_arguments() {
             let Some(long) = a.get_long() else { continue };
-            if long == "env" || long == "quiet" {
+            if long == "env" || long == "quiet" || long == "fresh" {
                 continue;
             }
             args.push(format!("--{long}"));
@@ -166,7 +175,7 @@ mod tests {
         }
         let run = Cli::try_parse_from(&args).expect("valid flags").run;
         let overrides = run.overrides();
-        assert_eq!(overrides.len(), 22, "one override per value flag");
+        assert_eq!(overrides.len(), 23, "one override per value flag");
         for (key, value) in overrides {
             assert!(crate::config::KNOWN_KEYS.contains(&key), "{key} unknown");
             let long = value.trim_start_matches("value-");

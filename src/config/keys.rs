@@ -71,6 +71,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "GPUS",
     "CPUS",
     "NODE",
+    "SIZE_INDEX",
+    "SLURM_ARRAY_TASK_ID",
 ];
 
 /// Keys copied verbatim into the results' metadata.

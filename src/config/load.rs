@@ -363,6 +363,7 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         .iter()
         .filter_map(|k| l.get(k).map(|r| (k.to_string(), r.value)))
         .collect();
+    let size_index = resolve_size_index(&l, sizes.len())?;
 
     let config = Config {
         url,
@@ -403,8 +404,30 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         job_id,
         metadata,
         workload,
+        size_index,
     };
     Ok((config, warnings))
+}
+
+/// `SIZE_INDEX`, or inside a SLURM array task `SLURM_ARRAY_TASK_ID`: a 0-based position in
+/// `TOKENS_LIST`.
+fn resolve_size_index(l: &Layers, sizes: usize) -> Result<Option<usize>> {
+    let key = if l.get("SIZE_INDEX").is_some() {
+        "SIZE_INDEX"
+    } else {
+        "SLURM_ARRAY_TASK_ID"
+    };
+    l.opt(key, |k, v| {
+        parse_int_where::<usize>(
+            k,
+            v,
+            &format!(
+                "a 0-based TOKENS_LIST position from 0 to {} (TOKENS_LIST has {sizes} entries)",
+                sizes.saturating_sub(1)
+            ),
+            |n| n < sizes,
+        )
+    })
 }
 
 /// `CONFIRM` against the old `CONFIRM_FAIL`. When both are set at different layers the higher

@@ -185,6 +185,9 @@ pub struct Config {
     pub metadata: BTreeMap<String, String>,
     /// Workload keys beyond the old tool's (tokenizer, shared prefix, dataset fields).
     pub workload: WorkloadConfig,
+    /// `SIZE_INDEX` (`--size-index`), else `SLURM_ARRAY_TASK_ID`: search only this 0-based
+    /// `TOKENS_LIST` entry (one array task per size); None searches them all.
+    pub size_index: Option<usize>,
 }
 
 impl Config {

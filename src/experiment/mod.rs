@@ -1,9 +1,15 @@
-//! The driver: for each size in `TOKENS_LIST`, in order, run the search — ask the state machine
-//! for a rate, run an iteration at it, judge it, write its files, feed the verdict back — then
-//! write the size's outcome (`mst.json`, a row of `summary.csv`). All I/O of a run lives here
-//! and in the modules it calls; the search itself stays pure.
+//! The driver: for each size in `TOKENS_LIST` (or the one `SIZE_INDEX` names), in order, run
+//! the search — ask the state machine for a rate, run an iteration at it, judge it, write its
+//! files, feed the verdict back and checkpoint it — then write the size's outcome (`mst.json`)
+//! and rebuild `summary.csv`. All I/O of a run lives here and in the modules it calls; the
+//! search itself stays pure.
+//!
+//! A run first locks the folders of its sizes (a second run of the same sizes does nothing and
+//! exits 0), then continues every size from its `state.json` (see [`state`]) unless told to
+//! start [`Start::Fresh`].
 
 pub mod console;
+pub mod state;
 
 use crate::client::{ClientConfig, OpenAiClient};
 use crate::config::{Config, SizeSpec, Warning};
@@ -14,9 +20,11 @@ use crate::load::record::{ErrorKind, RequestRecord};
 use crate::load::runner::{IterationPlan, Progress, iteration_seed, run_iteration};
 use crate::metrics::{self, IterationSummary};
 use crate::output::{self, IterationBrief, IterationFiles, SizeOutcome};
-use crate::search::{Observation, Search, SearchConfig, SearchOutcome, Step};
+use crate::search::{Observation, SearchConfig, SearchOutcome, Step};
 use crate::workload::Workload;
+use state::{Checkpoint, Opened, RunStamp};
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -26,6 +34,16 @@ use tokio_util::sync::CancellationToken;
 pub struct RunOptions {
     /// No per-iteration lines or progress; only the final table.
     pub quiet: bool,
+}
+
+/// Whether a run continues the checkpoints it finds or starts over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Start {
+    /// Continue every size from its `state.json` (finished sizes are skipped).
+    #[default]
+    Resume,
+    /// Move the sizes' old folders into `<output_dir>/previous/<time>/` and start over.
+    Fresh,
 }
 
 /// What a whole run produced.
@@ -48,10 +66,26 @@ impl RunReport {
 /// How long the server gets to answer `/v1/models` before the run gives up.
 const PROBE_WITHIN: Duration = Duration::from_secs(5);
 
-/// Run the whole experiment. `interrupt` (signals) stops it between or inside iterations.
+/// Run the whole experiment, resuming from any checkpoints. `interrupt` (signals) stops it
+/// between or inside iterations, with the state saved.
 pub async fn run(cfg: Config, opts: RunOptions, interrupt: CancellationToken) -> Result<RunReport> {
+    run_with(cfg, opts, Start::Resume, interrupt).await
+}
+
+/// [`run`], choosing whether to resume or start over.
+pub async fn run_with(
+    cfg: Config,
+    opts: RunOptions,
+    start: Start,
+    interrupt: CancellationToken,
+) -> Result<RunReport> {
     // Everything that can be wrong with the configuration is found before any traffic.
     let evaluator = evaluate::build(&cfg)?;
+    let units = search_units(&cfg);
+    let selected: Vec<(usize, SizeSpec)> = match cfg.size_index {
+        Some(i) => units.into_iter().filter(|(j, _)| *j == i).collect(),
+        None => units,
+    };
     let mut client_cfg = ClientConfig {
         base_url: cfg.url.clone(),
         api: cfg.api,
@@ -91,12 +125,20 @@ pub async fn run(cfg: Config, opts: RunOptions, interrupt: CancellationToken) ->
         path: cfg.output_dir.clone(),
         reason: e.to_string(),
     })?;
+    // Held until the run ends; taken before any load is sent, so a second run sends none.
+    let _locks = lock_sizes(&cfg.output_dir, &selected)?;
+    if start == Start::Fresh {
+        let names: Vec<String> = selected.iter().map(|(_, s)| s.dir_name()).collect();
+        if let Some(to) = state::move_previous(&cfg.output_dir, &names)? {
+            println!("--fresh: moved the old results into {}", to.display());
+        }
+    }
     if !opts.quiet {
         println!(
             "mst-search: {} model {} ({} sizes, {} s iterations, evaluator {})",
             cfg.url,
             client_cfg.model,
-            cfg.sizes.len(),
+            selected.len(),
             cfg.duration.as_secs_f64(),
             cfg.evaluators.join(",")
         );
@@ -112,10 +154,10 @@ pub async fn run(cfg: Config, opts: RunOptions, interrupt: CancellationToken) ->
         interrupt: &interrupt,
     };
     let mut outcomes = Vec::new();
-    for (index, size) in search_units(&cfg) {
+    for (index, size) in selected {
         let outcome = ctx.search_size(index, size).await?;
         output::write_size_outcome(&cfg.output_dir, &size.dir_name(), &outcome)?;
-        output::append_summary(&cfg.output_dir, &outcome)?;
+        output::write_summary(&cfg.output_dir)?;
         if !opts.quiet {
             println!(
                 "{}: MST {} req/min ({} req/s) after {} iterations: {}",
@@ -130,6 +172,40 @@ pub async fn run(cfg: Config, opts: RunOptions, interrupt: CancellationToken) ->
     }
     print!("{}", console::table(&outcomes));
     Ok(RunReport { outcomes, warnings })
+}
+
+/// Lock every selected size's folder (`<output_dir>/.<in>_<out>.lock`), so array tasks of
+/// different sizes run side by side while two runs of one size never do.
+fn lock_sizes(
+    output_dir: &Path,
+    selected: &[(usize, SizeSpec)],
+) -> Result<Vec<crate::lock::DirLock>> {
+    let mut locks = Vec::new();
+    for (_, size) in selected {
+        let path = output_dir.join(format!(".{}.lock", size.dir_name()));
+        let failed = |e: std::io::Error| Error::Output {
+            path: path.clone(),
+            reason: format!("cannot take the lock: {e}"),
+        };
+        match crate::lock::try_lock(&path).map_err(failed)? {
+            crate::lock::Acquired::Locked { lock, stale } => {
+                if let Some(old) = stale {
+                    tracing::warn!(
+                        "took over the lock {} left by {old}, which is no longer running",
+                        path.display()
+                    );
+                }
+                locks.push(lock);
+            }
+            crate::lock::Acquired::Held(holder) => {
+                return Err(Error::AlreadyRunning {
+                    path,
+                    holder: holder.to_string(),
+                });
+            }
+        }
+    }
+    Ok(locks)
 }
 
 /// What is searched, in order: each `TOKENS_LIST` entry, or with `ADDITIVE` one mixed search
@@ -165,25 +241,18 @@ struct Driver<'a> {
 impl Driver<'_> {
     async fn search_size(&self, index: usize, size: SizeSpec) -> Result<SizeOutcome> {
         let cfg = self.cfg;
-        let mut search = Search::new(SearchConfig {
-            start_req_min: cfg.start_req_min(index),
-            multiplier: cfg.multiplier,
-            threshold: cfg.threshold,
-            confirm: cfg.confirm,
-            max_iterations: cfg.max_iterations,
-            min_req_min: cfg.req_min_floor,
-            outage_retries: cfg.retry_on_outage,
-        });
-        let started = chrono::Local::now();
-        let clock = Instant::now();
-        let mut briefs = Vec::new();
-        let mut history: Vec<PastIteration> = Vec::new();
+        let mut cp = self.open_checkpoint(index, size)?;
         let outcome: SearchOutcome = loop {
-            let run = match search.current() {
+            let run = match cp.state.search.current() {
                 Step::Done(outcome) => break outcome,
                 Step::Run(run) => run,
             };
-            let iteration = search.history().len() as u32 + 1;
+            if self.interrupt.is_cancelled() {
+                return Err(Error::Interrupted {
+                    signal: "a signal before the next iteration".into(),
+                });
+            }
+            let iteration = cp.state.search.history().len() as u32 + 1;
             let plan = IterationPlan {
                 size,
                 req_min: run.req_min,
@@ -214,12 +283,20 @@ impl Driver<'_> {
             )
             .await;
             drop(live);
+            // Earlier judged iterations of this size, from the checkpoint so a resumed search
+            // sees them too (plateau compares with them); outages are no measurement.
+            let history: Vec<PastIteration> = cp
+                .state
+                .iterations
+                .iter()
+                .filter(|b| b.sustainable.is_some())
+                .map(|b| PastIteration {
+                    req_min: b.req_min,
+                    achieved_req_min: b.steady_req_min,
+                })
+                .collect();
             let judged = self.judge(&meta, &records, &history);
             warn_about_measurement(&judged.summary);
-            history.push(PastIteration {
-                req_min: meta.req_min,
-                achieved_req_min: evaluate::plateau::achieved_req_min(&meta, &records),
-            });
             let folder = output::write_iteration(
                 &cfg.output_dir,
                 &IterationFiles {
@@ -232,17 +309,19 @@ impl Driver<'_> {
                 },
             )?;
             if let Completion::Interrupted(why) = &meta.completion {
+                let aside = cp.set_aside_interrupted(&folder, iteration, run.req_min, why)?;
                 return Err(Error::Interrupted {
                     signal: format!(
-                        "a signal ({why}); the partial iteration is in {}",
-                        folder.display()
+                        "a signal ({why}); the partial iteration is kept aside in {} and runs \
+                         again when the same command is repeated",
+                        aside.display()
                     ),
                 });
             }
             if !self.opts.quiet {
                 println!("{}", iteration_line(&meta, run.attempt, &judged));
             }
-            briefs.push(IterationBrief {
+            let brief = IterationBrief {
                 iteration,
                 stage: run.stage.number(),
                 req_min: run.req_min,
@@ -257,9 +336,10 @@ impl Driver<'_> {
                     .map(|f| f.to_string_lossy().into_owned())
                     .unwrap_or_default(),
                 achieved_req_s: judged.summary.req_per_s,
-            });
+                steady_req_min: evaluate::plateau::achieved_req_min(&meta, &records),
+            };
             let was_outage = matches!(judged.observation, Observation::Outage { .. });
-            let next = search.observe(judged.observation);
+            let next = cp.record(brief, judged.observation)?;
             if was_outage && matches!(next, Step::Run(_)) {
                 self.wait_for_server().await?;
             }
@@ -272,6 +352,8 @@ impl Driver<'_> {
                 }
             }
         };
+        cp.finish()?;
+        let st = &cp.state;
         Ok(SizeOutcome {
             size: size.to_string(),
             input_tokens: size.input.to_string(),
@@ -283,10 +365,10 @@ impl Driver<'_> {
             upper_req_min: outcome.upper_req_min,
             stop: stop_name(&outcome).into(),
             reason: outcome.reason.clone(),
-            iterations: briefs,
-            started_at: started.to_rfc3339(),
-            finished_at: chrono::Local::now().to_rfc3339(),
-            wall_time_s: clock.elapsed().as_secs_f64(),
+            iterations: st.iterations.clone(),
+            started_at: st.started_at.clone(),
+            finished_at: st.finished_at.clone().unwrap_or_default(),
+            wall_time_s: cp.wall_time_s(),
             job_id: cfg.job_id.clone(),
             evaluators: cfg.evaluators.clone(),
         })
@@ -312,6 +394,43 @@ impl Driver<'_> {
             Err(e) => tracing::warn!("{e}; running the iteration anyway (OUTAGE_WAIT has passed)"),
         }
         Ok(())
+    }
+
+    /// The size's checkpoint, new or resumed, with a line saying which.
+    fn open_checkpoint(&self, index: usize, size: SizeSpec) -> Result<Checkpoint> {
+        let cfg = self.cfg;
+        let search = SearchConfig {
+            start_req_min: cfg.start_req_min(index),
+            multiplier: cfg.multiplier,
+            threshold: cfg.threshold,
+            confirm: cfg.confirm,
+            max_iterations: cfg.max_iterations,
+            min_req_min: cfg.req_min_floor,
+            outage_retries: cfg.retry_on_outage,
+        };
+        let (cp, opened) = Checkpoint::open(
+            &cfg.output_dir.join(size.dir_name()),
+            &size.to_string(),
+            state::settings(cfg, index, &self.model),
+            search,
+            RunStamp::now(cfg),
+        )?;
+        let done = cp.state.iterations.len();
+        let line = match (opened, cp.state.search.current()) {
+            (Opened::New, _) => None,
+            (Opened::Finished, _) => Some(format!(
+                "{size}: already finished after {done} iterations (state.json); skipped"
+            )),
+            (Opened::Resumed, Step::Run(next)) => Some(format!(
+                "{size}: resuming from state.json after {done} iterations; next {} req/min",
+                next.req_min
+            )),
+            (Opened::Resumed, Step::Done(_)) => None,
+        };
+        if let Some(line) = line.filter(|_| !self.opts.quiet) {
+            println!("{line}");
+        }
+        Ok(cp)
     }
 
     fn labels(&self) -> BTreeMap<String, String> {

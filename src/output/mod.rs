@@ -12,7 +12,7 @@ mod workload;
 
 pub use iteration::{IterationFiles, OUTPUT_COLUMNS, RESULTS_OLD_COLUMNS, write_iteration};
 pub use outcome::{
-    IterationBrief, SUMMARY_COLUMNS, SizeOutcome, append_summary, write_size_outcome,
+    IterationBrief, SUMMARY_COLUMNS, SizeOutcome, write_size_outcome, write_summary,
 };
 
 use crate::error::{Error, Result};

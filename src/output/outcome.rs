@@ -1,6 +1,10 @@
 //! The answer for one size: `<output_dir>/<in>_<out>/mst.json` (everything about that size's
-//! search) and one row per finished size in `<output_dir>/summary.csv`, so the MST never lives
-//! only on the console (a failure of the old tool).
+//! search), and `<output_dir>/summary.csv` with one row per finished size, so the MST never
+//! lives only on the console (a failure of the old tool).
+//!
+//! `summary.csv` is rebuilt from every size's `mst.json` rather than appended to: array tasks
+//! finish sizes concurrently, and a rebuild under a short lock (`.summary.lock`) always ends
+//! with a file that lists every size finished so far, whoever writes last.
 
 use super::{csv_bytes, fmt_opt, output_error, write_atomic};
 use crate::error::Result;
@@ -27,6 +31,9 @@ pub struct IterationBrief {
     pub folder: String,
     /// Successful completions per second over the iteration (`summary.req_per_s`).
     pub achieved_req_s: f64,
+    /// Successful completions per minute in the steady window (what `plateau` compares).
+    #[serde(default)]
+    pub steady_req_min: f64,
 }
 
 /// How one size's search ended.
@@ -101,32 +108,72 @@ pub fn write_size_outcome(
     Ok(path)
 }
 
-/// Adds one row for `outcome` to `<output_dir>/summary.csv`, writing the header when the file
-/// is new. The whole file (old rows included) is rewritten through a temporary file, so it is
-/// never half-written. A file whose header is not ours is left alone and reported as an error.
-pub fn append_summary(output_dir: &Path, outcome: &SizeOutcome) -> Result<()> {
+/// Rebuilds `<output_dir>/summary.csv` from every `<output_dir>/*/mst.json`, one row per size
+/// sorted by input then output tokens, and returns its path. The file is written through a
+/// temporary file while holding `<output_dir>/.summary.lock`, so concurrent rebuilds (array
+/// tasks) never lose a row. A `summary.csv` whose header is not ours is left alone and
+/// reported as an error; an unreadable `mst.json` is skipped with a warning.
+pub fn write_summary(output_dir: &Path) -> Result<PathBuf> {
     fs::create_dir_all(output_dir).map_err(|e| output_error(output_dir, e))?;
     let path = output_dir.join("summary.csv");
+    let lock_path = output_dir.join(".summary.lock");
+    let _lock = crate::lock::lock_blocking(&lock_path).map_err(|e| output_error(&lock_path, e))?;
     let header = csv_bytes(&SUMMARY_COLUMNS, &[], &path)?;
-    let mut content = match fs::read(&path) {
-        Ok(old) if !old.is_empty() => old,
-        Ok(_) => header.clone(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => header.clone(),
+    match fs::read(&path) {
+        Ok(old) if !old.is_empty() && !old.starts_with(&header) => {
+            return Err(output_error(
+                &path,
+                "its header differs from this version's summary columns; move it away to start \
+                 a new one",
+            ));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(output_error(&path, e)),
+    }
+    let mut outcomes = read_outcomes(output_dir)?;
+    outcomes.sort_by_key(size_key);
+    let rows: Vec<Vec<String>> = outcomes.iter().map(summary_row).collect();
+    write_atomic(&path, &csv_bytes(&SUMMARY_COLUMNS, &rows, &path)?)?;
+    Ok(path)
+}
+
+/// Every `<output_dir>/<dir>/mst.json` that parses (hidden folders skipped).
+fn read_outcomes(output_dir: &Path) -> Result<Vec<SizeOutcome>> {
+    let entries = fs::read_dir(output_dir).map_err(|e| output_error(output_dir, e))?;
+    let mut outcomes = Vec::new();
+    for entry in entries.filter_map(|e| e.ok()) {
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let file = entry.path().join("mst.json");
+        let text = match fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => continue,
+            Err(e) => return Err(output_error(&file, e)),
+        };
+        match serde_json::from_str::<SizeOutcome>(&text) {
+            Ok(o) => outcomes.push(o),
+            Err(e) => tracing::warn!("{} is left out of summary.csv: {e}", file.display()),
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Sizes in numeric order of their lower token counts, then by name.
+fn size_key(o: &SizeOutcome) -> (u64, u64, String) {
+    let first = |s: &str| {
+        s.split('-')
+            .next()
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(u64::MAX)
     };
-    if !content.starts_with(&header) {
-        return Err(output_error(
-            &path,
-            "its header differs from this version's summary columns; move it away to start a \
-             new one",
-        ));
-    }
-    if content.last() != Some(&b'\n') {
-        content.push(b'\n');
-    }
-    let none: [&str; 0] = [];
-    content.extend(csv_bytes(&none, &[summary_row(outcome)], &path)?);
-    write_atomic(&path, &content)
+    (
+        first(&o.input_tokens),
+        first(&o.output_tokens),
+        o.size.clone(),
+    )
 }
 
 fn summary_row(o: &SizeOutcome) -> Vec<String> {

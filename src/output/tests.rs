@@ -286,10 +286,7 @@ fn write_into_a_path_blocked_by_a_file_is_an_output_error() {
     let blocked = TempDir::new("blocked-summary");
     let file = blocked.0.join("plain");
     fs::write(&file, b"x").expect("file");
-    assert!(matches!(
-        append_summary(&file, &outcome("1:1")),
-        Err(Error::Output { .. })
-    ));
+    assert!(matches!(write_summary(&file), Err(Error::Output { .. })));
 }
 
 fn outcome(size: &str) -> SizeOutcome {
@@ -313,6 +310,7 @@ fn outcome(size: &str) -> SizeOutcome {
             reason: "all criteria passed".to_string(),
             folder: "2024-06-11_14-30-05".to_string(),
             achieved_req_s: 0.98,
+            steady_req_min: 58.8,
         }],
         started_at: "2024-06-11T14:30:05+00:00".to_string(),
         finished_at: "2024-06-11T15:30:05+00:00".to_string(),
@@ -323,21 +321,33 @@ fn outcome(size: &str) -> SizeOutcome {
 }
 
 #[test]
-fn summary_csv_gets_its_header_once_and_one_row_per_size() {
+fn summary_csv_is_rebuilt_from_every_sizes_mst_json_in_token_order() {
     let tmp = TempDir::new("summary");
-    append_summary(&tmp.0, &outcome("100:4")).expect("first");
-    let mut second = outcome("200:8");
-    second.mst_req_min = None;
-    append_summary(&tmp.0, &second).expect("second");
-    let (header, rows) = read_csv(&tmp.0.join("summary.csv"));
+    let mut big = outcome("200:8");
+    big.input_tokens = "200".into();
+    big.output_tokens = "8".into();
+    big.mst_req_min = None;
+    write_size_outcome(&tmp.0, "200_8", &big).expect("200:8");
+    write_summary(&tmp.0).expect("first rebuild");
+    write_size_outcome(&tmp.0, "100_4", &outcome("100:4")).expect("100:4");
+    // A hidden folder (e.g. an iteration being assembled) and stray files are not sizes.
+    fs::create_dir_all(tmp.0.join(".hidden")).expect("hidden");
+    fs::write(tmp.0.join(".hidden").join("mst.json"), "{}").expect("hidden mst");
+    fs::write(tmp.0.join("notes.txt"), "x").expect("stray");
+    let path = write_summary(&tmp.0).expect("second rebuild");
+    let (header, rows) = read_csv(&path);
     assert_eq!(header, SUMMARY_COLUMNS);
-    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows.len(),
+        2,
+        "one row per size, never duplicated: {rows:?}"
+    );
     assert_eq!(rows[0]["SIZE"], "100:4");
     assert_eq!(rows[0]["MST_REQ_MIN"], "96");
     assert_eq!(rows[0]["EVALUATORS"], "queue+success");
     assert_eq!(rows[1]["SIZE"], "200:8");
     assert_eq!(rows[1]["MST_REQ_MIN"], "");
-    let text = fs::read_to_string(tmp.0.join("summary.csv")).expect("read");
+    let text = fs::read_to_string(&path).expect("read");
     assert_eq!(text.matches("SIZE,").count(), 1);
 }
 
@@ -346,10 +356,8 @@ fn summary_csv_with_a_foreign_header_is_left_alone() {
     let tmp = TempDir::new("foreign");
     let path = tmp.0.join("summary.csv");
     fs::write(&path, "A,B\n1,2\n").expect("write");
-    assert!(matches!(
-        append_summary(&tmp.0, &outcome("1:1")),
-        Err(Error::Output { .. })
-    ));
+    write_size_outcome(&tmp.0, "1_1", &outcome("1:1")).expect("mst");
+    assert!(matches!(write_summary(&tmp.0), Err(Error::Output { .. })));
     assert_eq!(fs::read_to_string(&path).expect("read"), "A,B\n1,2\n");
 }
 

@@ -2,7 +2,10 @@
 
 mod cli;
 mod evaluators;
+mod lock;
 mod reliability;
+mod resume;
 mod search;
 mod sim;
+mod slurm;
 mod workload;

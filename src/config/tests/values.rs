@@ -303,3 +303,36 @@ fn booleans_and_numbers() {
     }
     assert_eq!(parse_f64("X", " -2.5 ").ok(), Some(-2.5));
 }
+
+#[test]
+fn size_index_comes_from_the_flag_or_a_slurm_array_task_and_must_name_an_entry() {
+    let base = [("URL", "gpu06:9000"), ("TOKENS_LIST", "16:16,32:64")];
+    assert_eq!(ok(&[]).size_index, None);
+    assert_eq!(ok(&[("SIZE_INDEX", "1")]).size_index, Some(1));
+    let (c, _) = resolve_with(&base, &[("SLURM_ARRAY_TASK_ID", "1")], &[]).expect("array");
+    assert_eq!(c.size_index, Some(1));
+    // An explicit index beats the array task's.
+    let (c, _) = resolve_with(
+        &base,
+        &[("SLURM_ARRAY_TASK_ID", "1")],
+        &[("SIZE_INDEX", "0")],
+    )
+    .expect("flag");
+    assert_eq!(c.size_index, Some(0));
+    for (key, value) in [("SIZE_INDEX", "2"), ("SIZE_INDEX", "-1")] {
+        let err = with_file(&[(key, value)])
+            .expect_err("out of range")
+            .to_string();
+        assert!(
+            err.contains("SIZE_INDEX") && err.contains("from 0 to 1"),
+            "{err}"
+        );
+    }
+    let err = resolve_with(&base, &[("SLURM_ARRAY_TASK_ID", "5")], &[])
+        .expect_err("array task beyond TOKENS_LIST")
+        .to_string();
+    assert!(
+        err.contains("SLURM_ARRAY_TASK_ID") && err.contains("5"),
+        "{err}"
+    );
+}

@@ -88,6 +88,8 @@ const BAD: &[(&str, &str)] = &[
     ("SHARED_PREFIX_TOKENS", "-1"),
     ("PREFIX_GROUPS", "0"),
     ("OUTPUT_FROM_DATASET", "perhaps"),
+    ("SIZE_INDEX", "7"),
+    ("SLURM_ARRAY_TASK_ID", "first"),
     ("DRIFT_MIN_PCT", "-5"),
     ("SLO_TTFT_P50_MS", "fast"),
     ("SLO_TTFT_P90_MS", "-1"),
