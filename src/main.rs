@@ -44,6 +44,9 @@ fn main() -> ExitCode {
             Some(Command::Demo(args)) => mst_search::demo::run(args, interrupt)
                 .await
                 .map(|r| report_code(&r)),
+            Some(Command::BenchClient(args)) => mst_search::bench::run(args, interrupt)
+                .await
+                .map(|_| exit_code::OK),
             Some(Command::Run(args)) => run(*args, interrupt).await,
             None => run(cli.run, interrupt).await,
         };

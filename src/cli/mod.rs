@@ -1,6 +1,7 @@
 //! Command-line types (clap) only; no logic. `mst-search --env .env` runs a search (the `run`
 //! subcommand is implied), `simulate` serves the simulator, `demo` runs a search against it.
 
+pub mod bench;
 pub mod run;
 pub mod simulate;
 
@@ -32,6 +33,8 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// Run a complete two-size search against the in-process simulator.
     Demo(DemoArgs),
+    /// Measure the load generator itself: send rate, schedule lag, TTFT accuracy, CPU, memory.
+    BenchClient(bench::BenchArgs),
 }
 
 /// Arguments of `mst-search demo`.

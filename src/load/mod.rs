@@ -4,3 +4,4 @@ pub mod arrivals;
 pub mod iteration;
 pub mod record;
 pub mod runner;
+pub mod usage;

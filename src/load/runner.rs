@@ -7,6 +7,7 @@ use crate::config::SizeSpec;
 use crate::load::arrivals::{self, ArrivalKind};
 use crate::load::iteration::{Completion, IterationMeta};
 use crate::load::record::{ErrorKind, RequestRecord};
+use crate::load::usage::{self, ClientUsage};
 use crate::search::Stage;
 use crate::workload::Workload;
 use std::collections::{BTreeMap, HashMap};
@@ -116,6 +117,8 @@ pub async fn run_iteration<C: LlmClient>(
 ) -> (IterationMeta, Vec<RequestRecord>) {
     let schedule = arrivals::schedule(plan.arrival, plan.req_min, plan.duration, plan.seed);
     let cancel = Cancel::new();
+    let cpu_before = usage::process_cpu();
+    let mut max_in_flight = 0u64;
     // A short lead so the first deadline is not already late when the loop starts.
     let lead = Duration::from_millis(20);
     let t0 = Instant::now() + lead;
@@ -158,6 +161,7 @@ pub async fn run_iteration<C: LlmClient>(
         while let Some(joined) = set.try_join_next() {
             col.take(joined);
         }
+        max_in_flight = max_in_flight.max(set.len() as u64);
     }
     // The schedule covers [0, DURATION): a complete iteration's sending period is DURATION even
     // when its last arrival came a little earlier.
@@ -187,6 +191,13 @@ pub async fn run_iteration<C: LlmClient>(
         }
     }
     let ended = t0.elapsed();
+    let client_usage = ClientUsage {
+        cpu_s: usage::process_cpu()
+            .zip(cpu_before)
+            .map(|(after, before)| after.saturating_sub(before).as_secs_f64()),
+        peak_rss_bytes: usage::process_memory().map(|m| m.peak_rss_bytes),
+        max_in_flight,
+    };
     let mut records = col.records;
     records.sort_by_key(|r| r.request_idx);
 
@@ -206,6 +217,7 @@ pub async fn run_iteration<C: LlmClient>(
         sample_prompt: workload.sample_text(200),
         prompt_token_count: plan.size.input.min,
         labels: plan.labels.clone(),
+        client: client_usage,
     };
     (meta, records)
 }

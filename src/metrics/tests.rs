@@ -97,6 +97,7 @@ pub(crate) fn sample_meta() -> IterationMeta {
         ]
         .into_iter()
         .collect(),
+        client: Default::default(),
     }
 }
 
