@@ -37,6 +37,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "MAX_ITERATIONS",
     "REQ_MIN_FLOOR",
     "DRAIN_TIMEOUT",
+    "CLIENT_LAG_LIMIT_MS",
     "OUTPUT_DIR",
     "JOB_ID",
     "SLURM_JOB_ID",

@@ -166,6 +166,8 @@ pub struct Config {
     pub req_min_floor: f64,
     /// `DRAIN_TIMEOUT`: how long in-flight requests may finish after `DURATION`.
     pub drain_timeout: Duration,
+    /// `CLIENT_LAG_LIMIT_MS`: p99 schedule lag above which an iteration is `CLIENT_LIMITED`.
+    pub client_lag_limit_ms: f64,
     /// `OUTPUT_DIR`: where `<in>_<out>/…` folders go (default `requests`).
     pub output_dir: PathBuf,
     /// `JOB_ID`: run label copied into results (defaults to `SLURM_JOB_ID` when set).

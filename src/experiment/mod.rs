@@ -39,9 +39,11 @@ pub struct RunReport {
 
 impl RunReport {
     /// True when some size's search stopped without an answer it could stand behind
-    /// (server unusable): exit code 1.
+    /// (server unusable, or the client was the limit): exit code 1.
     pub fn incomplete(&self) -> bool {
-        self.outcomes.iter().any(|o| o.stop == "unusable")
+        self.outcomes
+            .iter()
+            .any(|o| o.stop == "unusable" || o.stop == "client-limited")
     }
 }
 
@@ -243,7 +245,7 @@ impl Driver<'_> {
                 req_min: run.req_min,
                 attempt: run.attempt,
                 sustainable: match judged.observation {
-                    Observation::Unusable { .. } => None,
+                    Observation::Unusable { .. } | Observation::ClientLimited { .. } => None,
                     _ => Some(judged.verdict.sustainable),
                 },
                 reason: judged.verdict.reason.clone(),
@@ -294,7 +296,9 @@ impl Driver<'_> {
     /// Summary, halves and verdict of one iteration. An iteration in which every request failed
     /// says nothing about capacity: it is `Unusable` and stops the size's search.
     fn judge(&self, meta: &IterationMeta, records: &[RequestRecord]) -> Judged {
-        let summary = metrics::summarize(meta, records);
+        let mut summary = metrics::summarize(meta, records);
+        summary.client_limited =
+            metrics::client_limit(meta, &summary, self.cfg.client_lag_limit_ms);
         let halves = metrics::halves(records, meta.filter_buffer);
         let all_failed = !records.is_empty() && records.iter().all(|r| !r.success());
         let (verdict, observation) = if all_failed {
@@ -323,6 +327,20 @@ impl Driver<'_> {
                 Observation::Unsustainable
             };
             (verdict, obs)
+        };
+        // A client that fell behind measured itself: whatever the evaluators saw, the iteration
+        // is not the server's verdict.
+        let (verdict, observation) = match &summary.client_limited {
+            Some(why) => (
+                Verdict {
+                    reason: format!("CLIENT_LIMITED: {why} (evaluators: {})", verdict.reason),
+                    ..verdict
+                },
+                Observation::ClientLimited {
+                    reason: why.clone(),
+                },
+            ),
+            None => (verdict, observation),
         };
         Judged {
             summary,
@@ -357,6 +375,7 @@ fn stop_name(outcome: &SearchOutcome) -> &'static str {
         StopKind::IterationCap => "iteration-cap",
         StopKind::FloorReached => "floor-reached",
         StopKind::Unusable => "unusable",
+        StopKind::ClientLimited => "client-limited",
     }
 }
 
@@ -364,6 +383,7 @@ fn iteration_line(meta: &IterationMeta, attempt: u32, j: &Judged) -> String {
     let s = &j.summary;
     let verdict = match j.observation {
         Observation::Unusable { .. } => "UNUSABLE",
+        Observation::ClientLimited { .. } => "CLIENT_LIMITED",
         _ if j.verdict.sustainable => "PASS",
         _ => "FAIL",
     };
