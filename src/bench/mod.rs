@@ -66,7 +66,7 @@ pub async fn run(args: BenchArgs, interrupt: CancellationToken) -> anyhow::Resul
             continue;
         }
         let server = BenchServer::start(&engine, args.in_process).await?;
-        let bench = Bench::connect(server.url(), args.input_tokens).await?;
+        let bench = Bench::connect(server.url(), args.input_tokens, server.pid()).await?;
         for step in &steps {
             let Some(row) = bench.step(step, &interrupt).await? else {
                 break;
@@ -164,10 +164,15 @@ struct Bench {
     workload: Arc<Workload>,
     model: String,
     input_tokens: u32,
+    server_pid: Option<u32>,
 }
 
 impl Bench {
-    async fn connect(url: &str, input_tokens: u32) -> anyhow::Result<Bench> {
+    async fn connect(
+        url: &str,
+        input_tokens: u32,
+        server_pid: Option<u32>,
+    ) -> anyhow::Result<Bench> {
         let client_cfg = ClientConfig {
             base_url: url.to_string(),
             api: Api::Completions,
@@ -199,6 +204,7 @@ impl Bench {
             workload: Arc::new(workload),
             model,
             input_tokens,
+            server_pid,
         })
     }
 
@@ -230,6 +236,8 @@ impl Bench {
         let progress = Arc::new(Progress::default());
         let stop = CancellationToken::new();
         let sampler = tokio::spawn(sample(progress.clone(), stop.clone()));
+        let server_cpu = || self.server_pid.and_then(usage::pid_cpu);
+        let server_before = server_cpu();
         let (meta, records) = run_iteration(
             self.client.clone(),
             self.workload.clone(),
@@ -238,6 +246,9 @@ impl Bench {
             progress,
         )
         .await;
+        let server_used = server_cpu()
+            .zip(server_before)
+            .map(|(after, before)| after.saturating_sub(before).as_secs_f64());
         stop.cancel();
         let (rss_max, sampled_in_flight) = sampler.await.unwrap_or((None, 0));
         if matches!(meta.completion, Completion::Interrupted(_)) {
@@ -268,6 +279,7 @@ impl Bench {
                 .filter(|_| summary.requests > 0)
                 .map(|c| c * 1e6 / summary.requests as f64),
             cpu_pct: cpu.map(|c| 100.0 * c / meta.ended.as_secs_f64().max(1e-9)),
+            server_cpu_pct: server_used.map(|c| 100.0 * c / meta.ended.as_secs_f64().max(1e-9)),
             max_in_flight,
             rss_max_mb: rss_max.map(mb),
             rss_per_stream_kb: rss_max.zip(rss_before).filter(|_| max_in_flight > 0).map(

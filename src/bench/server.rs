@@ -84,6 +84,11 @@ impl BenchServer {
         })
     }
 
+    /// Process id of the child simulator (None when in-process).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Base URL.
     pub fn url(&self) -> &str {
         &self.url

@@ -33,6 +33,8 @@ pub struct BenchRow {
     pub cpu_us_per_req: Option<f64>,
     /// Client CPU over the step's wall time, % of one core.
     pub cpu_pct: Option<f64>,
+    /// The simulator's CPU over the step's wall time, % of one core (child process only).
+    pub server_cpu_pct: Option<f64>,
     /// Most requests in flight at once.
     pub max_in_flight: u64,
     /// Highest resident set sampled during the step, MB.
@@ -50,7 +52,7 @@ pub fn table(rows: &[BenchRow]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<7} {:>8} {:>9} {:>7} {:>7} {:>5} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>6} {:>8} {:>8} {:>8}",
+        "{:<7} {:>8} {:>9} {:>7} {:>7} {:>5} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>6} {:>6} {:>8} {:>8} {:>8}",
         "step",
         "target/s",
         "sent/s",
@@ -64,6 +66,7 @@ pub fn table(rows: &[BenchRow]) -> String {
         "ttftΔ p99",
         "cpu µs/r",
         "cpu%",
+        "srv%",
         "inflight",
         "RSS MB",
         "KB/strm"
@@ -71,7 +74,7 @@ pub fn table(rows: &[BenchRow]) -> String {
     for r in rows {
         let _ = writeln!(
             out,
-            "{:<7} {:>8.0} {:>9.1} {:>7.2} {:>7} {:>5} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>6} {:>8} {:>8} {:>8}",
+            "{:<7} {:>8.0} {:>9.1} {:>7.2} {:>7} {:>5} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>6} {:>6} {:>8} {:>8} {:>8}",
             r.step,
             r.target_req_s,
             r.achieved_req_s,
@@ -85,6 +88,7 @@ pub fn table(rows: &[BenchRow]) -> String {
             opt(r.ttft_err_p99_ms, 3),
             opt(r.cpu_us_per_req, 0),
             opt(r.cpu_pct, 0),
+            opt(r.server_cpu_pct, 0),
             r.max_in_flight,
             opt(r.rss_max_mb, 1),
             opt(r.rss_per_stream_kb, 1),

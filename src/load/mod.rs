@@ -1,6 +1,7 @@
 //! Load generation: arrival schedules, the open-loop dispatcher, and per-request records.
 
 pub mod arrivals;
+mod dispatch;
 pub mod iteration;
 pub mod record;
 pub mod runner;

@@ -17,6 +17,12 @@ pub fn process_cpu() -> Option<Duration> {
     cpu_from_stat(&stat)
 }
 
+/// The same for another process of this machine (e.g. a simulator started as a child).
+pub fn pid_cpu(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    cpu_from_stat(&stat)
+}
+
 /// `utime + stime` from the text of `/proc/<pid>/stat`. The command name (field 2) may contain
 /// spaces and parentheses, so fields are counted after the last `)`.
 fn cpu_from_stat(stat: &str) -> Option<Duration> {
