@@ -36,6 +36,7 @@ pub async fn run(args: BenchArgs, interrupt: CancellationToken) -> anyhow::Resul
     let rate_steps: Vec<Step> = args
         .rates
         .iter()
+        .filter(|r| **r > 0.0)
         .map(|&rate| Step {
             kind: "rate",
             rate,
@@ -87,8 +88,8 @@ pub async fn run(args: BenchArgs, interrupt: CancellationToken) -> anyhow::Resul
 }
 
 fn check_args(args: &BenchArgs) -> anyhow::Result<()> {
-    if let Some(bad) = args.rates.iter().find(|r| !(r.is_finite() && **r > 0.0)) {
-        bail!("--rates {bad}: expected positive request rates per second, e.g. 100,500,1000");
+    if let Some(bad) = args.rates.iter().find(|r| !(r.is_finite() && **r >= 0.0)) {
+        bail!("--rates {bad}: expected request rates per second, e.g. 100,500,1000 (0 skips)");
     }
     for (flag, v) in [
         ("--step-secs", args.step_secs),
@@ -121,12 +122,14 @@ pub fn verdicts(rows: &[BenchRow]) -> Vec<String> {
         .filter(|r| r.lag_p99_ms.is_some_and(|l| l <= 5.0) && r.achieved_pct >= 99.5)
         .map(|r| r.target_req_s)
         .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
-    out.push(match best {
-        Some(r) => {
-            format!("highest rate with p99 schedule lag <= 5 ms and >= 99.5% sent: {r:.0} req/s")
-        }
-        None => "no rate step had p99 schedule lag <= 5 ms and >= 99.5% sent".to_string(),
-    });
+    if rate_rows().next().is_some() {
+        out.push(match best {
+            Some(r) => format!(
+                "highest rate with p99 schedule lag <= 5 ms and >= 99.5% sent: {r:.0} req/s"
+            ),
+            None => "no rate step had p99 schedule lag <= 5 ms and >= 99.5% sent".to_string(),
+        });
+    }
     if let Some(peak) = rows
         .iter()
         .filter(|r| r.step == "streams")

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 /// a simulator started as a child process (or a server you name).
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
-    /// Send rates to try, requests per second, comma-separated, in the order given.
+    /// Send rates to try, requests per second, comma-separated, in the order given;
+    /// `--rates 0` skips the rate steps.
     #[arg(
         long,
         value_delimiter = ',',
