@@ -23,8 +23,8 @@ async fn bench_client_reports_every_figure_for_rates_and_streams() {
         .await
         .expect("bench runs");
     assert_eq!(rows.len(), 2, "{rows:?}");
-    let (rate, streams) = (&rows[0], &rows[1]);
-    assert_eq!((rate.step, streams.step), ("rate", "streams"));
+    let (streams, rate) = (&rows[0], &rows[1]);
+    assert_eq!((streams.step, rate.step), ("streams", "rate"));
     assert_eq!((rate.requests, rate.failed), (40, 0), "{rate:?}");
     assert!(rate.achieved_pct > 95.0, "{rate:?}");
     // Every request's first token was matched with the simulator's own stamp; the client sees
