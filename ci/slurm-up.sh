@@ -3,7 +3,8 @@
 #   bash ci/slurm-up.sh            # installs slurm-wlm + munge when missing (needs root)
 # Everything the daemons write lives under $MST_SLURM_DIR (default /tmp/mst-slurm); the
 # configuration is linked as /etc/slurm/slurm.conf so sbatch, squeue and scontrol find it.
-# Idempotent: a cluster that already answers with an idle node is reused as it is.
+# Idempotent: a cluster that already answers with this very configuration is reused as it is; one
+# started with another configuration is shut down and started again.
 set -euo pipefail
 
 dir="${MST_SLURM_DIR:-/tmp/mst-slurm}"
@@ -22,12 +23,6 @@ if ! command -v sbatch >/dev/null || ! command -v slurmctld >/dev/null || ! comm
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null
 fi
-
-case "$(node_state)" in
-  idle|mixed|allocated|completing)
-    say "reusing the running cluster (node $(node_state)); config $conf"
-    exit 0 ;;
-esac
 
 mkdir -p "$dir"/{state,spool,log}
 
@@ -53,7 +48,10 @@ fi
 munge -n </dev/null | unmunge >/dev/null
 
 # --- slurm.conf ------------------------------------------------------------------------------
-cat >"$conf" <<EOF
+# The node declares 8 CPUs on this 2-core machine (config_overrides lets slurmd accept that): the
+# test jobs are light, and the tests run several at once — a lock test needs two jobs running side
+# by side — which 2 CPUs would serialise.
+cat >"$conf.new" <<EOF
 # One-node cluster for mst-search's tests (written by ci/slurm-up.sh).
 ClusterName=mst
 SlurmctldHost=localhost
@@ -82,9 +80,29 @@ JobCompType=jobcomp/none
 # Finished jobs stay visible to scontrol (exit codes) for 10 minutes; kills are quick.
 MinJobAge=600
 KillWait=5
-NodeName=localhost CPUs=2 RealMemory=20000 State=UNKNOWN
+SlurmdParameters=config_overrides
+NodeName=localhost CPUs=8 RealMemory=20000 State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 EOF
+running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+if cmp -s "$conf.new" "$conf"; then
+  rm -f "$conf.new"
+  case "$(node_state)" in
+    idle|mixed|allocated|completing)
+      say "reusing the running cluster (node $(node_state)); config $conf"
+      exit 0 ;;
+  esac
+else
+  if running "$dir/slurmctld.pid" || running "$dir/slurmd.pid"; then
+    say "the running cluster has another configuration: restarting it"
+    scontrol shutdown >/dev/null 2>&1 || true
+    for _ in $(seq 100); do
+      running "$dir/slurmctld.pid" || running "$dir/slurmd.pid" || break
+      sleep 0.1
+    done
+  fi
+  mv "$conf.new" "$conf"
+fi
 mkdir -p /etc/slurm
 if [ -e /etc/slurm/slurm.conf ] && [ "$(readlink -f /etc/slurm/slurm.conf)" != "$(readlink -f "$conf")" ]; then
   if [ -L /etc/slurm/slurm.conf ] || grep -q 'ci/slurm-up.sh' /etc/slurm/slurm.conf; then
@@ -98,7 +116,6 @@ else
 fi
 
 # --- daemons ---------------------------------------------------------------------------------
-running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 if ! running "$dir/slurmctld.pid"; then
   say "starting slurmctld"
   slurmctld -f "$conf"

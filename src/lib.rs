@@ -4,6 +4,7 @@
 //! builds the runtime and maps results to exit codes. See `docs/architecture.md` for the
 //! data flow between the modules below.
 
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;

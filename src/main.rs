@@ -45,6 +45,9 @@ fn main() -> ExitCode {
                 .await
                 .map(|r| report_code(&r)),
             Some(Command::Summary(args)) => summary(&args.output_dir),
+            Some(Command::BenchClient(args)) => mst_search::bench::run(args, interrupt)
+                .await
+                .map(|_| exit_code::OK),
             Some(Command::Run(args)) => run(*args, interrupt).await,
             None => run(cli.run, interrupt).await,
         };

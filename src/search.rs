@@ -37,6 +37,9 @@
 //!   iteration cap.
 //! * **Unusable** observations end the search at once with [`StopKind::Unusable`], the MST
 //!   `lower`, and the given reason.
+//! * **Client-limited** observations (the load generator fell behind its schedule) count neither
+//!   way: the search ends at once with [`StopKind::ClientLimited`], the MST `lower` (the highest
+//!   rate the server was seen to sustain), `upper` unchanged, and a reason that says what to do.
 //!
 //! A configuration that cannot be searched (start rate not a positive finite number, multiplier
 //! not above 1, negative or non-finite threshold or floor) ends the search before the first run
@@ -124,6 +127,12 @@ pub enum Observation {
         /// Why, as a sentence for the user.
         reason: String,
     },
+    /// The load generator fell behind its own schedule (`CLIENT_LIMITED`): the iteration
+    /// measured the client, not the server, so it counts neither way; ends the search.
+    ClientLimited {
+        /// What the client missed (lag, send rate), as a sentence.
+        reason: String,
+    },
 }
 
 /// What the driver should do next.
@@ -158,6 +167,8 @@ pub enum StopKind {
     FloorReached,
     /// An iteration could not be judged, or the configuration cannot be searched.
     Unusable,
+    /// The client could not send at the rate asked for; rates from there up are unknown.
+    ClientLimited,
 }
 
 /// The result of a finished search.
@@ -328,6 +339,20 @@ impl Search {
                 self.finish(
                     StopKind::Unusable,
                     format!("The iteration at {rate} req/min could not be judged: {reason}"),
+                );
+                return self.current();
+            }
+            Observation::ClientLimited { reason } => {
+                let rate = self.rate;
+                self.finish(
+                    StopKind::ClientLimited,
+                    format!(
+                        "The client, not the server, was the limit at {rate} req/min: {reason}. \
+                         This iteration is not counted as the server's failure, and rates from \
+                         here up were not measured. Send fewer output tokens per request, spread \
+                         the load over several client nodes (srun, one client per node), or run \
+                         the client on a bigger node."
+                    ),
                 );
                 return self.current();
             }

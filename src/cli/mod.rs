@@ -2,6 +2,7 @@
 //! subcommand is implied), `simulate` serves the simulator, `demo` runs a search against it,
 //! `summary` rebuilds `summary.csv` from per-size results.
 
+pub mod bench;
 pub mod run;
 pub mod simulate;
 
@@ -33,6 +34,8 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// Run a complete two-size search against the in-process simulator.
     Demo(DemoArgs),
+    /// Measure the load generator itself: send rate, schedule lag, TTFT accuracy, CPU, memory.
+    BenchClient(bench::BenchArgs),
     /// Rebuild OUTPUT_DIR/summary.csv from every size's mst.json (e.g. after array tasks).
     Summary(SummaryArgs),
 }

@@ -12,6 +12,19 @@ struct Chunk<'a> {
     choices: Vec<Choice<'a>>,
     #[serde(default)]
     usage: Option<Usage>,
+    /// The simulator's own timestamps, on its final chunk only (no real server sends them).
+    #[serde(default)]
+    sim_timing: Option<ServerTiming>,
+}
+
+/// When the server says it received a request and sent its first and last token, nanoseconds
+/// since the Unix epoch (the simulator's `sim_timing`). Used by `bench-client` to check the
+/// client's own clocks against the server's.
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerTiming {
+    pub arrival_unix_ns: u64,
+    pub first_token_unix_ns: u64,
+    pub end_unix_ns: u64,
 }
 
 #[derive(Deserialize)]
@@ -50,6 +63,8 @@ pub struct ChunkInfo {
     pub finished: bool,
     /// Usage on this chunk, if any.
     pub usage: Option<Usage>,
+    /// The simulator's timestamps, if this chunk carried them.
+    pub server_timing: Option<ServerTiming>,
 }
 
 /// Parse one SSE `data:` payload (not `[DONE]`). `Err` means the chunk is malformed.
@@ -58,6 +73,7 @@ pub fn parse(data: &str) -> Result<ChunkInfo, String> {
         .map_err(|e| format!("malformed chunk ({e}): {}", super::clip(data, 120)))?;
     let mut info = ChunkInfo {
         usage: chunk.usage,
+        server_timing: chunk.sim_timing,
         ..ChunkInfo::default()
     };
     for choice in &chunk.choices {
@@ -134,6 +150,9 @@ mod tests {
         assert_eq!(c.tokens_in(&u), 0);
         assert_eq!(c.total(), 4);
         assert_eq!(c.usage_prompt, Some(5));
+        assert_eq!(u.server_timing, None);
+        let timed = parse(r#"{"choices":[],"usage":{"completion_tokens":4},"sim_timing":{"arrival_unix_ns":1,"first_token_unix_ns":2,"end_unix_ns":3}}"#).unwrap();
+        assert_eq!(timed.server_timing.map(|t| t.first_token_unix_ns), Some(2));
     }
 
     #[test]

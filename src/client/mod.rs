@@ -6,13 +6,13 @@
 mod chunk;
 mod stream;
 
-pub use chunk::{ChunkInfo, TokenCounter, Usage, parse as parse_chunk};
+pub use chunk::{ChunkInfo, ServerTiming, TokenCounter, Usage, parse as parse_chunk};
 
 use crate::config::{Api, Secret};
 use crate::error::{Error, Result};
 use crate::load::record::{ErrorKind, RequestRecord};
 use serde::{Deserialize, Serialize};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -131,6 +131,30 @@ pub struct OpenAiClient {
     http: reqwest::Client,
     cfg: Arc<ClientConfig>,
     endpoint: String,
+    server_timings: Option<Arc<ServerTimings>>,
+}
+
+/// Where the client puts the server's own timestamps (`sim_timing`) of every request that
+/// carried them, keyed by request index; `bench-client` compares them with the client's clocks.
+#[derive(Debug, Default)]
+pub struct ServerTimings {
+    seen: Mutex<Vec<(u64, ServerTiming)>>,
+}
+
+impl ServerTimings {
+    fn push(&self, request_idx: u64, timing: ServerTiming) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.push((request_idx, timing));
+        }
+    }
+
+    /// Everything collected so far, emptying the sink.
+    pub fn take(&self) -> Vec<(u64, ServerTiming)> {
+        self.seen
+            .lock()
+            .map(|mut seen| std::mem::take(&mut *seen))
+            .unwrap_or_default()
+    }
 }
 
 impl OpenAiClient {
@@ -158,7 +182,14 @@ impl OpenAiClient {
             http,
             cfg: Arc::new(cfg),
             endpoint,
+            server_timings: None,
         })
+    }
+
+    /// Collect the server's `sim_timing` of every request into `sink` (see [`ServerTimings`]).
+    pub fn with_server_timings(mut self, sink: Arc<ServerTimings>) -> OpenAiClient {
+        self.server_timings = Some(sink);
+        self
     }
 
     /// The configuration this client was built with.

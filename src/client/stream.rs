@@ -242,6 +242,9 @@ async fn drive(
                 .extend(std::iter::repeat_n(us, new as usize));
         }
         finished |= info.finished;
+        if let (Some(timing), Some(sink)) = (info.server_timing, &client.server_timings) {
+            sink.push(rec.request_idx, timing);
+        }
     }
 }
 

@@ -155,6 +155,12 @@ pub(super) fn f64_where(
     move |key, value| parse_f64_where(key, value, expected, ok)
 }
 
+/// Default `CLIENT_LAG_LIMIT_MS`: far above the lag of a client that keeps up (well under 1 ms
+/// in a release build on a quiet node; tens of ms seen in debug builds on a machine running
+/// several compilers), far below what a client that falls behind shows (lag growing through the
+/// iteration to hundreds of ms and more).
+pub const DEFAULT_CLIENT_LAG_LIMIT_MS: f64 = 50.0;
+
 /// Validate all layers; `file_label` names the env file in warnings.
 pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warning>)> {
     let l = Layers::new(s);
@@ -351,6 +357,11 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         parse_int_where::<u32>(k, v, "a whole number >= 0", |_| true)
     })?;
     let outage_wait = l.or("OUTAGE_WAIT", Duration::from_secs(300), parse_duration)?;
+    let client_lag_limit_ms = l.or(
+        "CLIENT_LAG_LIMIT_MS",
+        DEFAULT_CLIENT_LAG_LIMIT_MS,
+        f64_where("a number of milliseconds > 0", |x| x > 0.0 && x.is_finite()),
+    )?;
     let output_dir = l
         .get("OUTPUT_DIR")
         .map_or_else(|| PathBuf::from("requests"), |r| PathBuf::from(r.value));
@@ -400,6 +411,7 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         drain_timeout,
         retry_on_outage,
         outage_wait,
+        client_lag_limit_ms,
         output_dir,
         job_id,
         metadata,

@@ -57,9 +57,11 @@ pub struct RunReport {
 
 impl RunReport {
     /// True when some size's search stopped without an answer it could stand behind
-    /// (server unusable): exit code 1.
+    /// (server unusable, or the client was the limit): exit code 1.
     pub fn incomplete(&self) -> bool {
-        self.outcomes.iter().any(|o| o.stop == "unusable")
+        self.outcomes
+            .iter()
+            .any(|o| o.stop == "unusable" || o.stop == "client-limited")
     }
 }
 
@@ -327,7 +329,9 @@ impl Driver<'_> {
                 req_min: run.req_min,
                 attempt: run.attempt,
                 sustainable: match judged.observation {
-                    Observation::Unusable { .. } | Observation::Outage { .. } => None,
+                    Observation::Unusable { .. }
+                    | Observation::Outage { .. }
+                    | Observation::ClientLimited { .. } => None,
                     _ => Some(judged.verdict.sustainable),
                 },
                 reason: judged.verdict.reason.clone(),
@@ -451,7 +455,9 @@ impl Driver<'_> {
         records: &[RequestRecord],
         history: &[PastIteration],
     ) -> Judged {
-        let summary = metrics::summarize(meta, records);
+        let mut summary = metrics::summarize(meta, records);
+        summary.client_limited =
+            metrics::client_limit(meta, &summary, self.cfg.client_lag_limit_ms);
         let halves = metrics::halves(records, meta.filter_buffer);
         let (verdict, observation) = if let Some(what) = outage(meta, records, &summary) {
             let reason = format!(
@@ -485,6 +491,21 @@ impl Driver<'_> {
             };
             (verdict, obs)
         };
+        // A client that fell behind measured itself: whatever the evaluators saw, the iteration
+        // is not the server's verdict. An outage stays an outage (it is retried).
+        let outage = matches!(observation, Observation::Outage { .. });
+        let (verdict, observation) = match &summary.client_limited {
+            Some(why) if !outage => (
+                Verdict {
+                    reason: format!("CLIENT_LIMITED: {why} (evaluators: {})", verdict.reason),
+                    ..verdict
+                },
+                Observation::ClientLimited {
+                    reason: why.clone(),
+                },
+            ),
+            _ => (verdict, observation),
+        };
         Judged {
             summary,
             halves,
@@ -507,6 +528,7 @@ impl Judged {
         match self.observation {
             Observation::Unusable { .. } => "UNUSABLE",
             Observation::Outage { .. } => "OUTAGE",
+            Observation::ClientLimited { .. } => "CLIENT_LIMITED",
             _ if self.verdict.sustainable => "PASS",
             _ => "FAIL",
         }
@@ -614,6 +636,7 @@ fn stop_name(outcome: &SearchOutcome) -> &'static str {
         StopKind::IterationCap => "iteration-cap",
         StopKind::FloorReached => "floor-reached",
         StopKind::Unusable => "unusable",
+        StopKind::ClientLimited => "client-limited",
     }
 }
 

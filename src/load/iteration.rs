@@ -58,4 +58,7 @@ pub struct IterationMeta {
     pub classes: Vec<String>,
     /// Free metadata copied into results (JOB_ID, GPUS, CPUS, NODE, …).
     pub labels: BTreeMap<String, String>,
+    /// What the client process used during the iteration (CPU, memory, peak in-flight).
+    #[serde(default)]
+    pub client: crate::load::usage::ClientUsage,
 }

@@ -1,7 +1,9 @@
 //! Load generation: arrival schedules, the open-loop dispatcher, and per-request records.
 
 pub mod arrivals;
+mod dispatch;
 pub mod iteration;
 pub mod record;
 pub mod runner;
+pub mod usage;
 pub mod watchdog;

@@ -2,18 +2,20 @@
 //! `t0 + offset_i` whatever the server is doing, collect exactly one record per request sent,
 //! then drain in-flight requests up to a limit. The runner never judges sustainability.
 
-use crate::client::{Cancel, LlmClient, Slot};
+use crate::client::{Cancel, LlmClient};
 use crate::config::SizeSpec;
 use crate::load::arrivals::{self, ArrivalKind};
+use crate::load::dispatch::{Dispatched, Dispatcher, Job};
 use crate::load::iteration::{Completion, IterationMeta};
 use crate::load::record::{ErrorKind, RequestRecord};
+use crate::load::usage::{self, ClientUsage};
 use crate::search::Stage;
 use crate::workload::Workload;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::task::{JoinError, JoinSet};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// What to run.
@@ -63,45 +65,19 @@ impl Progress {
 
 struct Collector<'a> {
     records: Vec<RequestRecord>,
-    owners: HashMap<tokio::task::Id, (u64, Duration, u32, u32, Option<u16>)>,
     progress: &'a Progress,
-    t0: Instant,
+    max_in_flight: u64,
 }
 
 impl Collector<'_> {
-    fn take(&mut self, joined: Result<(tokio::task::Id, RequestRecord), JoinError>) {
-        let rec = match joined {
-            Ok((id, rec)) => {
-                self.owners.remove(&id);
-                rec
-            }
-            // A request task that panicked still gets its row: the invariant is one record per
-            // request sent.
-            Err(e) => {
-                let (idx, intended, input, output, class) = self
-                    .owners
-                    .remove(&e.id())
-                    .unwrap_or((u64::MAX, Duration::ZERO, 0, 0, None));
-                let now = self.t0.elapsed();
-                RequestRecord {
-                    request_idx: idx,
-                    intended_send: intended,
-                    actual_send: intended,
-                    first_token: None,
-                    token_offsets_us: Vec::new(),
-                    end: now,
-                    input_tokens: input,
-                    requested_output_tokens: output,
-                    class,
-                    server_prompt_tokens: None,
-                    output_tokens: 0,
-                    http_status: None,
-                    error: Some(ErrorKind::Cancelled),
-                    error_detail: Some(format!("client task failed: {e}")),
-                    streamed: true,
-                }
-            }
-        };
+    fn take(&mut self, rec: RequestRecord) {
+        // This record's request was still in flight until now.
+        let in_flight = self
+            .progress
+            .sent
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.records.len() as u64);
+        self.max_in_flight = self.max_in_flight.max(in_flight);
         self.progress.watch.observe(&rec);
         if rec.success() {
             self.progress.succeeded.fetch_add(1, Ordering::Relaxed);
@@ -113,7 +89,11 @@ impl Collector<'_> {
 }
 
 /// Run one iteration. `interrupt` stops sending at once and cancels in-flight requests (the
-/// iteration is then marked [`Completion::Interrupted`]).
+/// iteration is then marked [`Completion::Interrupted`]); so does the early-abort watchdog when
+/// it fires ([`Completion::AbortedEarly`]).
+///
+/// Requests are sent by a dispatcher thread ([`crate::load::dispatch`]) at their deadlines; this
+/// task collects one record per request sent, then drains in-flight requests up to the limit.
 pub async fn run_iteration<C: LlmClient>(
     client: Arc<C>,
     workload: Arc<Workload>,
@@ -122,19 +102,40 @@ pub async fn run_iteration<C: LlmClient>(
     progress: Arc<Progress>,
 ) -> (IterationMeta, Vec<RequestRecord>) {
     let schedule = arrivals::schedule(plan.arrival, plan.req_min, plan.duration, plan.seed);
+    let planned_requests = schedule.len() as u64;
     let cancel = Cancel::new();
-    // A short lead so the first deadline is not already late when the loop starts.
+    let cpu_before = usage::process_cpu();
+    // A short lead so the first deadline is not already late when the thread starts.
     let lead = Duration::from_millis(20);
     let t0 = Instant::now() + lead;
     let started_at = chrono::Local::now() + lead;
-    let mut set: JoinSet<(tokio::task::Id, RequestRecord)> = JoinSet::new();
+    let (records_tx, mut records_rx) = mpsc::unbounded_channel();
     let mut col = Collector {
         records: Vec::with_capacity(schedule.len()),
-        owners: HashMap::with_capacity(schedule.len()),
         progress: &progress,
-        t0,
+        max_in_flight: 0,
     };
     let mut completion = Completion::Complete;
+    let job = Job {
+        schedule,
+        t0,
+        seed: plan.seed,
+        size: plan.size,
+        client,
+        workload: workload.clone(),
+        cancel: cancel.clone(),
+        progress: progress.clone(),
+        records: records_tx,
+    };
+    let mut dispatcher = match Dispatcher::start(job) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            completion =
+                Completion::Interrupted(format!("cannot start the dispatcher thread: {e}"));
+            None
+        }
+    };
+
     let watchdog = crate::load::watchdog::Watchdog::spawn(
         plan.early_abort,
         plan.duration,
@@ -142,57 +143,58 @@ pub async fn run_iteration<C: LlmClient>(
         progress.clone(),
     );
 
-    for (i, offset) in schedule.iter().enumerate() {
-        let due = tokio::time::Instant::from_std(t0 + *offset);
-        tokio::select! {
-            biased;
-            _ = interrupt.cancelled() => {
-                completion = Completion::Interrupted("interrupted while sending".into());
-                break;
+    // Sending: take records as they come until the dispatcher has sent the whole schedule. A
+    // stop (signal or watchdog) is asked once; the loop then waits for the thread to report.
+    let mut sent = 0;
+    let mut sending_ended = t0;
+    if let Some(d) = dispatcher.as_mut() {
+        let mut stopping = false;
+        loop {
+            tokio::select! {
+                biased;
+                _ = interrupt.cancelled(), if !stopping => {
+                    completion = Completion::Interrupted("interrupted while sending".into());
+                    stopping = true;
+                    d.stop();
+                }
+                _ = watchdog.fired().cancelled(), if !stopping => {
+                    completion = Completion::AbortedEarly(watchdog.reason());
+                    stopping = true;
+                    d.stop();
+                }
+                done = &mut d.done => {
+                    // A dispatcher that died without reporting sent what the counter says.
+                    let done = done.unwrap_or(Dispatched {
+                        sent: progress.sent.load(Ordering::Relaxed),
+                        stopped_at: Instant::now(),
+                    });
+                    (sent, sending_ended) = (done.sent, done.stopped_at);
+                    break;
+                }
+                Some(rec) = records_rx.recv() => col.take(rec),
             }
-            _ = watchdog.fired().cancelled() => {
-                completion = Completion::AbortedEarly(watchdog.reason());
-                break;
-            }
-            _ = tokio::time::sleep_until(due) => {}
-        }
-        let idx = i as u64;
-        let spec = workload.request(plan.seed, idx, &plan.size);
-        let (input, output, class) = (spec.input_tokens, spec.output_tokens, spec.class);
-        let slot = Slot {
-            request_idx: idx,
-            t0,
-            intended: *offset,
-        };
-        let (client, cancel) = (client.clone(), cancel.clone());
-        let handle = set.spawn(async move {
-            let rec = client.send(&spec, slot, &cancel).await;
-            (tokio::task::id(), rec)
-        });
-        col.owners
-            .insert(handle.id(), (idx, *offset, input, output, class));
-        progress.sent.fetch_add(1, Ordering::Relaxed);
-        while let Some(joined) = set.try_join_next() {
-            col.take(joined);
         }
     }
     // The schedule covers [0, DURATION): a complete iteration's sending period is DURATION even
     // when its last arrival came a little earlier.
+    let sent_for = sending_ended.saturating_duration_since(t0);
     let sending_stopped = match completion {
-        Completion::Complete => plan.duration.max(t0.elapsed()),
-        _ => t0.elapsed(),
+        Completion::Complete => plan.duration.max(sent_for),
+        _ => sent_for,
     };
 
     // Drain: in-flight requests may finish until the limit; then they are cut off and recorded.
+    // A stopped iteration cancels its in-flight requests at once.
     drop(watchdog);
     if completion != Completion::Complete {
         cancel.cancel(ErrorKind::Cancelled);
     }
     let drain_deadline = tokio::time::Instant::now() + plan.drain_timeout;
-    loop {
+    while (col.records.len() as u64) < sent {
         tokio::select! {
-            joined = set.join_next() => match joined {
-                Some(j) => col.take(j),
+            rec = records_rx.recv() => match rec {
+                Some(rec) => col.take(rec),
+                // Every request task holds a sender until it has sent its record.
                 None => break,
             },
             _ = tokio::time::sleep_until(drain_deadline), if !cancel.is_cancelled() => {
@@ -205,6 +207,13 @@ pub async fn run_iteration<C: LlmClient>(
         }
     }
     let ended = t0.elapsed();
+    let client_usage = ClientUsage {
+        cpu_s: usage::process_cpu()
+            .zip(cpu_before)
+            .map(|(after, before)| after.saturating_sub(before).as_secs_f64()),
+        peak_rss_bytes: usage::process_memory().map(|m| m.peak_rss_bytes),
+        max_in_flight: col.max_in_flight,
+    };
     let mut records = col.records;
     records.sort_by_key(|r| r.request_idx);
 
@@ -217,7 +226,7 @@ pub async fn run_iteration<C: LlmClient>(
         started_at,
         duration: plan.duration,
         filter_buffer: plan.filter_buffer,
-        planned_requests: schedule.len() as u64,
+        planned_requests,
         sending_stopped,
         ended,
         completion,
@@ -226,6 +235,7 @@ pub async fn run_iteration<C: LlmClient>(
         prompt_lengths: workload.lengths_note(),
         classes: workload.class_names(),
         labels: plan.labels.clone(),
+        client: client_usage,
     };
     (meta, records)
 }

@@ -292,6 +292,15 @@ fn results_row(files: &IterationFiles) -> Vec<(String, String)> {
     push("LAG_P50_MS", fmt_ms(lag.map(|d| d.p50)));
     push("LAG_P99_MS", fmt_ms(lag.map(|d| d.p99)));
     push("LAG_MAX_MS", fmt_ms(lag.map(|d| d.max)));
+    push("PLANNED_SEND_REQ_S", s.planned_send_rate_req_s.to_string());
+    push("CLIENT_CPU_S", fmt_opt(s.client_cpu_s));
+    push("CLIENT_CPU_PCT", fmt_opt(s.client_cpu_pct));
+    push("CLIENT_MAX_IN_FLIGHT", s.client_max_in_flight.to_string());
+    push("CLIENT_LIMITED", bool_upper(s.client_limited.is_some()));
+    push(
+        "CLIENT_LIMIT_REASON",
+        s.client_limited.clone().unwrap_or_default(),
+    );
     push(
         "PROMPT_TOKENS_MISMATCH",
         s.prompt_tokens_mismatch.to_string(),

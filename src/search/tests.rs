@@ -556,3 +556,56 @@ fn a_state_saved_before_outage_retries_existed_still_loads() {
     let back: Search = serde_json::from_value(v).unwrap();
     assert_eq!(back.config().outage_retries, 0);
 }
+
+#[test]
+fn client_limited_counts_neither_way_and_stops_with_advice() {
+    let mut search = Search::new(cfg(100.0, Threshold::Absolute(1.0), ConfirmPolicy::Fail));
+    let limited = Observation::ClientLimited {
+        reason: "p99 schedule lag 40.0 ms is above CLIENT_LAG_LIMIT_MS=10 ms".into(),
+    };
+    // 100 passes, 200 fails once (waiting for its confirmation), then the re-run is client-limited:
+    // the pending fail must not become the upper bound.
+    let outcome = done(script(&mut search, &[P, F, limited.clone()]));
+    assert_eq!(outcome.stop, StopKind::ClientLimited);
+    assert_eq!(
+        (outcome.mst_req_min, outcome.upper_req_min),
+        (Some(100.0), None)
+    );
+    assert_eq!(outcome.iterations, 3);
+    for needle in [
+        "client, not the server",
+        "200",
+        "CLIENT_LAG_LIMIT_MS",
+        "srun",
+    ] {
+        assert!(
+            outcome.reason.contains(needle),
+            "{needle}: {}",
+            outcome.reason
+        );
+    }
+    assert_eq!(
+        search.history().last().map(|h| &h.observation),
+        Some(&limited)
+    );
+    assert_eq!(search.observe(P), Step::Done(outcome));
+}
+
+#[test]
+fn client_limited_in_bisection_keeps_both_bounds() {
+    let mut search = Search::new(cfg(100.0, Threshold::Absolute(1.0), ConfirmPolicy::None));
+    assert_eq!(script(&mut search, &[P, F]), run(150.0, Stage::Bisect, 1));
+    let outcome = done(search.observe(Observation::ClientLimited {
+        reason: "sent 2.0 req/s".into(),
+    }));
+    assert_eq!(outcome.stop, StopKind::ClientLimited);
+    assert_eq!(
+        (outcome.lower_req_min, outcome.upper_req_min),
+        (Some(100.0), Some(200.0))
+    );
+    assert_eq!(
+        json(&Observation::ClientLimited { reason: "x".into() }),
+        r#"{"kind":"client_limited","reason":"x"}"#
+    );
+    assert_eq!(json(&StopKind::ClientLimited), r#""client_limited""#);
+}

@@ -1,6 +1,8 @@
 //! The one integration-test binary: real HTTP against the simulator on loopback.
 
+mod bench;
 mod cli;
+mod client_limited;
 mod evaluators;
 mod lock;
 mod reliability;

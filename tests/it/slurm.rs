@@ -16,7 +16,22 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Whether a cluster is there; a skip is loud, and fatal under `MST_REQUIRE_SLURM=1`.
-fn slurm_ready(test: &str) -> bool {
+/// The SLURM tests run one at a time: their jobs all share this machine's two cores, and
+/// searches run side by side would judge each other's load (the node declares 8 CPUs so that one
+/// test's jobs — the lock test's two — can run together).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A guard that keeps other SLURM tests waiting, or None (after a visible skip message) when
+/// there is no cluster.
+async fn slurm_ready(test: &str) -> Option<tokio::sync::MutexGuard<'static, ()>> {
+    if slurm_available(test) {
+        Some(ONE_AT_A_TIME.lock().await)
+    } else {
+        None
+    }
+}
+
+fn slurm_available(test: &str) -> bool {
     let answers = |cmd: &str, args: &[&str]| {
         Command::new(cmd)
             .args(args)
@@ -159,9 +174,9 @@ const JOB_TIME: Duration = Duration::from_secs(120);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkpoint_signal_stops_the_job_with_code_4_and_a_resubmission_resumes() {
-    if !slurm_ready("slurm checkpoint") {
+    let Some(_one_at_a_time) = slurm_ready("slurm checkpoint").await else {
         return;
-    }
+    };
     let server = SimServer::start(engine(), FaultConfig::default())
         .await
         .unwrap();
@@ -238,9 +253,9 @@ async fn a_checkpoint_signal_stops_the_job_with_code_4_and_a_resubmission_resume
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_mst_requeue_the_job_requeues_itself_after_a_checkpoint_and_finishes() {
-    if !slurm_ready("slurm requeue") {
+    let Some(_one_at_a_time) = slurm_ready("slurm requeue").await else {
         return;
-    }
+    };
     let server = SimServer::start(engine(), FaultConfig::default())
         .await
         .unwrap();
@@ -272,9 +287,9 @@ async fn with_mst_requeue_the_job_requeues_itself_after_a_checkpoint_and_finishe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_array_searches_three_sizes_side_by_side_into_one_summary() {
-    if !slurm_ready("slurm array") {
+    let Some(_one_at_a_time) = slurm_ready("slurm array").await else {
         return;
-    }
+    };
     let server = SimServer::start(engine(), FaultConfig::default())
         .await
         .unwrap();
@@ -314,9 +329,9 @@ async fn an_array_searches_three_sizes_side_by_side_into_one_summary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_concurrent_jobs_on_the_same_results_one_runs_one_exits_0() {
-    if !slurm_ready("slurm lock") {
+    let Some(_one_at_a_time) = slurm_ready("slurm lock").await else {
         return;
-    }
+    };
     let server = SimServer::start(engine(), FaultConfig::default())
         .await
         .unwrap();
@@ -347,9 +362,9 @@ async fn two_concurrent_jobs_on_the_same_results_one_runs_one_exits_0() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_and_search_starts_the_server_runs_and_stops_it_also_on_a_signal() {
-    if !slurm_ready("slurm serve_and_search") {
+    let Some(_one_at_a_time) = slurm_ready("slurm serve_and_search").await else {
         return;
-    }
+    };
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

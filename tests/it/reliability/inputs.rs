@@ -89,6 +89,7 @@ const BAD: &[(&str, &str)] = &[
     ("PREFIX_GROUPS", "0"),
     ("OUTPUT_FROM_DATASET", "perhaps"),
     ("SIZE_INDEX", "7"),
+    ("CLIENT_LAG_LIMIT_MS", "0"),
     ("SLURM_ARRAY_TASK_ID", "first"),
     ("DRIFT_MIN_PCT", "-5"),
     ("SLO_TTFT_P50_MS", "fast"),
