@@ -14,6 +14,8 @@ pub mod experiment;
 pub mod load;
 pub mod metrics;
 pub mod output;
+pub mod report;
+pub mod scrape;
 pub mod search;
 pub mod sim;
 pub mod stats;

@@ -45,6 +45,7 @@ fn main() -> ExitCode {
                 .await
                 .map(|r| report_code(&r)),
             Some(Command::Run(args)) => run(*args, interrupt).await,
+            Some(Command::Report(args)) => mst_search::report::run(&args.dir, &args.out),
             None => run(cli.run, interrupt).await,
         };
         match result {

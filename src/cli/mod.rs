@@ -32,6 +32,19 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// Run a complete two-size search against the in-process simulator.
     Demo(DemoArgs),
+    /// Write summary tables, plots and an HTML page for a results tree (runs `mst-report`).
+    Report(ReportArgs),
+}
+
+/// Arguments of `mst-search report`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReportArgs {
+    /// The results tree (the runs' OUTPUT_DIR).
+    #[arg(long, default_value = "requests", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Where the report goes (created when missing).
+    #[arg(long, default_value = "report", value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// Arguments of `mst-search demo`.

@@ -43,6 +43,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "GPUS",
     "CPUS",
     "NODE",
+    // Server metrics (src/scrape.rs).
+    "SERVER_METRICS_URL",
+    "SCRAPE_INTERVAL",
 ];
 
 /// Keys copied verbatim into the results' metadata.

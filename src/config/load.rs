@@ -341,6 +341,8 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         .filter_map(|k| l.get(k).map(|r| (k.to_string(), r.value)))
         .collect();
 
+    let scrape = resolve_scrape(&l, &url)?;
+
     let config = Config {
         url,
         api,
@@ -376,8 +378,24 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         output_dir,
         job_id,
         metadata,
+        scrape,
     };
     Ok((config, warnings))
+}
+
+/// `SERVER_METRICS_URL` (default `<URL>/metrics`, `off` to disable) and `SCRAPE_INTERVAL`.
+fn resolve_scrape(l: &Layers, url: &str) -> Result<crate::scrape::ScrapeConfig> {
+    let metrics_url = match l.get("SERVER_METRICS_URL") {
+        Some(r) if ["off", "none", "false"].contains(&r.value.to_ascii_lowercase().as_str()) => {
+            None
+        }
+        Some(r) => Some(parse_url("SERVER_METRICS_URL", &r.value)?),
+        None => Some(format!("{url}/metrics")),
+    };
+    Ok(crate::scrape::ScrapeConfig {
+        url: metrics_url,
+        interval: l.or("SCRAPE_INTERVAL", Duration::from_secs(5), positive_duration)?,
+    })
 }
 
 /// `CONFIRM` against the old `CONFIRM_FAIL`. When both are set at different layers the higher

@@ -172,6 +172,8 @@ pub struct Config {
     pub job_id: Option<String>,
     /// Metadata copied into results: `GPUS`, `CPUS`, `NODE` (and any given).
     pub metadata: BTreeMap<String, String>,
+    /// `SERVER_METRICS_URL` + `SCRAPE_INTERVAL`: the server's metrics scraped per iteration.
+    pub scrape: crate::scrape::ScrapeConfig,
 }
 
 impl Config {

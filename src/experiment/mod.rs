@@ -206,6 +206,7 @@ impl Driver<'_> {
                 progress.clone(),
                 self.opts.quiet,
             );
+            let scraper = crate::scrape::Scraper::start(&cfg.scrape);
             let (meta, records) = run_iteration(
                 self.client.clone(),
                 self.workload.clone(),
@@ -215,6 +216,10 @@ impl Driver<'_> {
             )
             .await;
             drop(live);
+            let server = match scraper {
+                Some(s) => Some(s.finish(meta.started_at).await),
+                None => None,
+            };
             let judged = self.judge(&meta, &records);
             let folder = output::write_iteration(
                 &cfg.output_dir,
@@ -224,6 +229,7 @@ impl Driver<'_> {
                     summary: &judged.summary,
                     verdict: &judged.verdict,
                     halves: &judged.halves,
+                    server: server.as_ref(),
                 },
             )?;
             if let Completion::Interrupted(why) = &meta.completion {

@@ -9,7 +9,9 @@
 mod iteration;
 mod outcome;
 
-pub use iteration::{IterationFiles, OUTPUT_COLUMNS, RESULTS_OLD_COLUMNS, write_iteration};
+pub use iteration::{
+    IterationFiles, OUTPUT_COLUMNS, RESULTS_OLD_COLUMNS, SERVER_METRICS_COLUMNS, write_iteration,
+};
 pub use outcome::{
     IterationBrief, SUMMARY_COLUMNS, SizeOutcome, append_summary, write_size_outcome,
 };

@@ -70,6 +70,7 @@ fn write_sample(dir: &Path) -> Result<(PathBuf, crate::metrics::Halves)> {
         summary: &summary,
         verdict: &verdict,
         halves: &h,
+        server: None,
     };
     write_iteration(dir, &files).map(|p| (p, h))
 }
