@@ -3,7 +3,10 @@
 //! steady window tinted, the verdict in the title, and — when the server's metrics were
 //! scraped — its waiting and running requests in a panel below on the same time axis.
 
-use super::{Chart, FAIL, FONT, PASS, Plot, UNUSABLE, clip, err, legend, render, upper_bound};
+use super::{
+    Chart, FAIL, FONT, PASS, Plot, UNUSABLE, clip, err, legend, legend_headroom, render,
+    upper_bound,
+};
 use crate::data::{IterationData, RequestPoint, SizeData};
 use crate::summary::SummaryRow;
 use anyhow::Result;
@@ -47,11 +50,20 @@ pub fn verdict_color(word: &str) -> RGBColor {
 /// Draw one iteration's latency plot.
 pub fn draw(size: &SizeData, row: &SummaryRow, it: &IterationData, out: &Path) -> Result<Plot> {
     let word = verdict_word(it);
-    let title = format!(
-        "{} #{} at {:.1} req/min: {word}",
-        row.size,
-        it.figure("ITERATION").map_or(0, |n| n as u64),
-        it.figure("REQ_MIN").unwrap_or(f64::NAN),
+    // The failed criteria in the title: the verdict without the caption.
+    let failed = if it.failed_criteria.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} failed)", it.failed_criteria.join(", "))
+    };
+    let title = clip(
+        &format!(
+            "{} #{} at {:.1} req/min: {word}{failed}",
+            row.size,
+            it.figure("ITERATION").map_or(0, |n| n as u64),
+            it.figure("REQ_MIN").unwrap_or(f64::NAN),
+        ),
+        95,
     );
     let stem = PathBuf::from("plots")
         .join(&size.dir_name)
@@ -138,7 +150,7 @@ impl Chart for LatencyChart<'_> {
                 .chain(duration)
                 .chain(it.server.iter().flat_map(|s| s.waiting.iter().map(|p| p.0))),
         );
-        let y_end = upper_bound(
+        let y_end = legend_headroom(
             reqs.iter()
                 .flat_map(|r| r.e2e_ms.into_iter().chain(r.ttft_ms)),
         );
@@ -170,7 +182,7 @@ impl Chart for LatencyChart<'_> {
             };
             let grey = BLACK.mix(0.10);
             chart
-                .draw_series([shade(0.0, fb, grey), shade(d - fb, x_end, grey)])
+                .draw_series([shade(0.0, fb, grey), shade(d - fb, d, grey)])
                 .map_err(err)?
                 .label("ignored (FILTER_BUFFER)")
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], grey.filled()));
@@ -190,6 +202,19 @@ impl Chart for LatencyChart<'_> {
                 .legend(move |(x, y)| {
                     Rectangle::new([(x, y - 5), (x + 14, y + 5)], second.filled())
                 });
+        }
+        if let Some(d) = duration {
+            // After DURATION nothing is sent: the right of this line is the drain, not a buffer.
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(d, 0.0), (d, y_end)],
+                    6,
+                    4,
+                    BLACK.mix(0.6).stroke_width(1),
+                ))
+                .map_err(err)?
+                .label("sending ends (DURATION)")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], BLACK.mix(0.6)));
         }
         let series: [(&str, RGBColor, Value); 2] = [
             ("E2E", E2E, |r| r.success.then_some(r.e2e_ms).flatten()),

@@ -148,6 +148,15 @@ pub fn clip(text: &str, max: usize) -> String {
 
 /// An axis range covering `values` with a little headroom; `[0, 1]` when there are none.
 pub fn upper_bound(values: impl Iterator<Item = f64>) -> f64 {
+    scaled_max(values, 1.08)
+}
+
+/// A y range whose top band stays empty for the legend, so that no point hides behind it.
+pub fn legend_headroom(values: impl Iterator<Item = f64>) -> f64 {
+    scaled_max(values, 1.45)
+}
+
+fn scaled_max(values: impl Iterator<Item = f64>, factor: f64) -> f64 {
     let max = values.filter(|v| v.is_finite()).fold(0.0f64, f64::max);
-    if max > 0.0 { max * 1.08 } else { 1.0 }
+    if max > 0.0 { max * factor } else { 1.0 }
 }

@@ -3,7 +3,9 @@
 //! against its offered rate.
 
 use super::latency::{verdict_color, verdict_word};
-use super::{Chart, FAIL, FONT, PASS, Plot, UNUSABLE, err, legend, render, upper_bound};
+use super::{
+    Chart, FAIL, FONT, PASS, Plot, UNUSABLE, err, legend, legend_headroom, render, upper_bound,
+};
 use crate::data::SizeData;
 use crate::summary::SummaryRow;
 use anyhow::Result;
@@ -96,7 +98,7 @@ impl Chart for PathChart<'_> {
                     .map(|r| ((i + 1) as f64, r, verdict_word(it)))
             })
             .collect();
-        let y_end = upper_bound(points.iter().map(|p| p.1).chain(self.row.upper_req_min));
+        let y_end = legend_headroom(points.iter().map(|p| p.1).chain(self.row.upper_req_min));
         let x = (0.5, its.len() as f64 + 0.5);
         let title = format!(
             "{}: search path, {}",
@@ -152,7 +154,7 @@ impl Chart for PathChart<'_> {
         if let Some(u) = self.row.upper_req_min {
             hline(&mut chart, u, x, FAIL, format!("upper bound {u:.1}"))?;
         }
-        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         Ok(())
     }
 }
@@ -182,7 +184,8 @@ impl Chart for PercentileChart<'_> {
             (lo.min(v), hi.max(v))
         });
         let (lo, hi) = if lo.is_finite() && hi > 0.0 {
-            (lo / 1.5, hi * 1.5)
+            // The top band (log scale) stays empty for the legend.
+            (lo / 1.5, hi * 6.0)
         } else {
             (1.0, 10.0)
         };
@@ -219,9 +222,21 @@ impl Chart for PercentileChart<'_> {
                 continue;
             }
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            // The line joins the mean at each rate: a confirmation re-run at the same rate is a
+            // second marker, not a vertical jump of the line.
+            let mut means: Vec<(f64, f64, u32)> = Vec::new();
+            for &(x, y, _) in &pts {
+                match means.last_mut() {
+                    Some((mx, sum, n)) if *mx == x => {
+                        *sum += y;
+                        *n += 1;
+                    }
+                    _ => means.push((x, y, 1)),
+                }
+            }
             chart
                 .draw_series(LineSeries::new(
-                    pts.iter().map(|p| (p.0, p.1)),
+                    means.iter().map(|&(x, sum, n)| (x, sum / f64::from(n))),
                     color.stroke_width(2),
                 ))
                 .map_err(err)?

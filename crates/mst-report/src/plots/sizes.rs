@@ -1,7 +1,7 @@
 //! Across sizes: the MST against the input length (one line per output length) and against the
 //! output length (one line per input length). A range side (`100-200`) is placed at its middle.
 
-use super::{Chart, FONT, Plot, err, legend, render, upper_bound};
+use super::{Chart, FONT, Plot, err, legend, legend_headroom, render};
 use crate::summary::SummaryRow;
 use anyhow::Result;
 use plotters::coord::Shift;
@@ -82,8 +82,9 @@ impl SizesChart {
                 .or_default()
                 .push((x_of(p), p.2));
         }
-        let x_end = upper_bound(self.points.iter().map(x_of));
-        let y_end = upper_bound(self.points.iter().map(|p| p.2));
+        // Room on the right for the last point's label.
+        let x_end = legend_headroom(self.points.iter().map(x_of));
+        let y_end = legend_headroom(self.points.iter().map(|p| p.2));
         let mut chart = ChartBuilder::on(area)
             .caption(format!("MST against {x_desc}"), (FONT, 20))
             .margin(12)
@@ -110,6 +111,21 @@ impl SizesChart {
                 });
             chart
                 .draw_series(pts.iter().map(|&p| Circle::new(p, 5, color.filled())))
+                .map_err(err)?;
+            // Each point names its size, so a lone point needs no legend lookup.
+            chart
+                .draw_series(
+                    self.points
+                        .iter()
+                        .filter(|p| group_of(p).to_bits() == bits)
+                        .map(|p| {
+                            Text::new(
+                                format!("{}:{} = {:.0}", p.0, p.1, p.2),
+                                (x_of(p), p.2),
+                                (FONT, 13).into_font().color(&BLACK),
+                            )
+                        }),
+                )
                 .map_err(err)?;
         }
         legend(&mut chart, SeriesLabelPosition::UpperRight)?;
