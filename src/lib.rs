@@ -16,6 +16,8 @@ pub mod load;
 pub mod lock;
 pub mod metrics;
 pub mod output;
+pub mod report;
+pub mod scrape;
 pub mod search;
 pub mod sim;
 pub mod stats;

@@ -49,6 +49,7 @@ fn main() -> ExitCode {
                 .await
                 .map(|_| exit_code::OK),
             Some(Command::Run(args)) => run(*args, interrupt).await,
+            Some(Command::Report(args)) => mst_search::report::run(&args.dir, &args.out),
             None => run(cli.run, interrupt).await,
         };
         match result {

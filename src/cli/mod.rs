@@ -38,6 +38,8 @@ pub enum Command {
     BenchClient(bench::BenchArgs),
     /// Rebuild OUTPUT_DIR/summary.csv from every size's mst.json (e.g. after array tasks).
     Summary(SummaryArgs),
+    /// Write summary tables, plots and an HTML page for a results tree (runs `mst-report`).
+    Report(ReportArgs),
 }
 
 /// Arguments of `mst-search summary`.
@@ -46,6 +48,17 @@ pub struct SummaryArgs {
     /// The results folder (OUTPUT_DIR of the runs).
     #[arg(long, default_value = "requests", value_name = "DIR")]
     pub output_dir: PathBuf,
+}
+
+/// Arguments of `mst-search report`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReportArgs {
+    /// The results tree (the runs' OUTPUT_DIR).
+    #[arg(long, default_value = "requests", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Where the report goes (created when missing).
+    #[arg(long, default_value = "report", value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// Arguments of `mst-search demo`.

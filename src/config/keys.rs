@@ -74,6 +74,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "NODE",
     "SIZE_INDEX",
     "SLURM_ARRAY_TASK_ID",
+    // Server metrics (src/scrape.rs).
+    "SERVER_METRICS_URL",
+    "SCRAPE_INTERVAL",
 ];
 
 /// Keys copied verbatim into the results' metadata.

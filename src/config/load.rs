@@ -376,6 +376,8 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         .collect();
     let size_index = resolve_size_index(&l, sizes.len())?;
 
+    let scrape = resolve_scrape(&l, &url)?;
+
     let config = Config {
         url,
         api,
@@ -417,6 +419,7 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         metadata,
         workload,
         size_index,
+        scrape,
     };
     Ok((config, warnings))
 }
@@ -439,6 +442,21 @@ fn resolve_size_index(l: &Layers, sizes: usize) -> Result<Option<usize>> {
             ),
             |n| n < sizes,
         )
+    })
+}
+
+/// `SERVER_METRICS_URL` (default `<URL>/metrics`, `off` to disable) and `SCRAPE_INTERVAL`.
+fn resolve_scrape(l: &Layers, url: &str) -> Result<crate::scrape::ScrapeConfig> {
+    let metrics_url = match l.get("SERVER_METRICS_URL") {
+        Some(r) if ["off", "none", "false"].contains(&r.value.to_ascii_lowercase().as_str()) => {
+            None
+        }
+        Some(r) => Some(parse_url("SERVER_METRICS_URL", &r.value)?),
+        None => Some(format!("{url}/metrics")),
+    };
+    Ok(crate::scrape::ScrapeConfig {
+        url: metrics_url,
+        interval: l.or("SCRAPE_INTERVAL", Duration::from_secs(5), positive_duration)?,
     })
 }
 

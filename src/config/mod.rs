@@ -190,6 +190,8 @@ pub struct Config {
     /// `SIZE_INDEX` (`--size-index`), else `SLURM_ARRAY_TASK_ID`: search only this 0-based
     /// `TOKENS_LIST` entry (one array task per size); None searches them all.
     pub size_index: Option<usize>,
+    /// `SERVER_METRICS_URL` + `SCRAPE_INTERVAL`: the server's metrics scraped per iteration.
+    pub scrape: crate::scrape::ScrapeConfig,
 }
 
 impl Config {

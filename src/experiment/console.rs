@@ -48,10 +48,13 @@ impl LiveProgress {
                 let sent = progress.sent.load(Ordering::Relaxed);
                 let ok = progress.succeeded.load(Ordering::Relaxed);
                 let failed = progress.failed.load(Ordering::Relaxed);
-                let rate = sent as f64 / elapsed.as_secs_f64().max(1e-3);
+                let secs = elapsed.as_secs_f64().max(1e-3);
                 let msg = format!(
-                    "sent {sent} ({rate:.1}/s) in flight {} done {ok} errors {failed}",
-                    progress.in_flight()
+                    "sent {sent} ({:.1}/s) in flight {} done {ok} ({:.1}/s) errors {failed} TTFT p50 {} ms",
+                    sent as f64 / secs,
+                    progress.in_flight(),
+                    ok as f64 / secs,
+                    opt(progress.recent_ttft_p50_ms(), 0),
                 );
                 match &tick_bar {
                     Some(bar) => {
@@ -105,4 +108,24 @@ pub fn table(outcomes: &[SizeOutcome]) -> String {
         ));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_ttft_median_covers_only_the_latest_completions() {
+        let p = Progress::default();
+        assert_eq!(p.recent_ttft_p50_ms(), None);
+        for ms in 1..=3 {
+            p.record_ttft(Duration::from_millis(ms));
+        }
+        assert_eq!(p.recent_ttft_p50_ms(), Some(2.0));
+        // A long run of slow requests pushes the early fast ones out of the window.
+        for _ in 0..1000 {
+            p.record_ttft(Duration::from_millis(500));
+        }
+        assert_eq!(p.recent_ttft_p50_ms(), Some(500.0));
+    }
 }

@@ -276,6 +276,7 @@ impl Driver<'_> {
                 progress.clone(),
                 self.opts.quiet,
             );
+            let scraper = crate::scrape::Scraper::start(&cfg.scrape);
             let (meta, records) = run_iteration(
                 self.client.clone(),
                 self.workload.clone(),
@@ -285,6 +286,10 @@ impl Driver<'_> {
             )
             .await;
             drop(live);
+            let server = match scraper {
+                Some(s) => Some(s.finish(meta.started_at).await),
+                None => None,
+            };
             // Earlier judged iterations of this size, from the checkpoint so a resumed search
             // sees them too (plateau compares with them); outages are no measurement.
             let history: Vec<PastIteration> = cp
@@ -308,6 +313,7 @@ impl Driver<'_> {
                     verdict: &judged.verdict,
                     halves: &judged.halves,
                     judgement: judged.word(),
+                    server: server.as_ref(),
                 },
             )?;
             if let Completion::Interrupted(why) = &meta.completion {

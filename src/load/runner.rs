@@ -53,9 +53,43 @@ pub struct Progress {
     pub failed: AtomicU64,
     /// Queueing delays of finished requests, for the early-abort watchdog.
     pub watch: crate::load::watchdog::Feed,
+    /// TTFT of the latest successful requests (µs), for the live median; bounded.
+    recent_ttft_us: std::sync::Mutex<std::collections::VecDeque<u64>>,
 }
 
+/// How many recent TTFTs the live median is taken over.
+const RECENT_TTFT: usize = 200;
+
 impl Progress {
+    /// Remember the TTFT of a request that just finished.
+    pub fn record_ttft(&self, ttft: Duration) {
+        // A poisoned lock only means a panicking reader; the numbers are still fine to show.
+        let mut recent = self
+            .recent_ttft_us
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if recent.len() == RECENT_TTFT {
+            recent.pop_front();
+        }
+        recent.push_back(ttft.as_micros().min(u128::from(u64::MAX)) as u64);
+    }
+
+    /// Median TTFT of the latest successful requests, ms; None before the first one.
+    pub fn recent_ttft_p50_ms(&self) -> Option<f64> {
+        let mut v: Vec<u64> = self
+            .recent_ttft_us
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .copied()
+            .collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_unstable();
+        Some(v[v.len() / 2] as f64 / 1000.0)
+    }
+
     /// Requests sent and not yet finished.
     pub fn in_flight(&self) -> u64 {
         let done = self.succeeded.load(Ordering::Relaxed) + self.failed.load(Ordering::Relaxed);
@@ -80,6 +114,10 @@ impl Collector<'_> {
         self.max_in_flight = self.max_in_flight.max(in_flight);
         self.progress.watch.observe(&rec);
         if rec.success() {
+            if let Some(first) = rec.first_token {
+                self.progress
+                    .record_ttft(first.saturating_sub(rec.actual_send));
+            }
             self.progress.succeeded.fetch_add(1, Ordering::Relaxed);
         } else {
             self.progress.failed.fetch_add(1, Ordering::Relaxed);

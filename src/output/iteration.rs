@@ -11,6 +11,7 @@ use crate::evaluate::Verdict;
 use crate::load::iteration::{Completion, IterationMeta};
 use crate::load::record::{ErrorKind, RequestRecord};
 use crate::metrics::{Halves, IterationSummary, request_metrics};
+use crate::scrape::{ServerMetrics, ServerSummary};
 use crate::stats::Distribution;
 use serde::Serialize;
 use std::fs;
@@ -27,6 +28,8 @@ pub struct IterationFiles<'a> {
     /// What the search made of the iteration: `PASS`, `FAIL`, `OUTAGE` (no verdict on
     /// capacity), … — the console line's word, written as `JUDGEMENT`.
     pub judgement: &'a str,
+    /// The server's metrics scraped during the iteration (None when scraping is off).
+    pub server: Option<&'a ServerMetrics>,
 }
 
 /// Columns of `output.csv` and the halves, in order: the old tool's seven, then ours.
@@ -140,10 +143,33 @@ fn write_files(dir: &Path, files: &IterationFiles) -> Result<()> {
         .into_iter()
         .unzip::<_, _, Vec<_>, Vec<_>>();
     write_atomic(&path, &csv_bytes(&header, &[row], &path)?)?;
+    if let Some(server) = files.server {
+        write_server_metrics(&dir.join("server_metrics.csv"), server)?;
+    }
     let path = dir.join("results.json");
     let json = serde_json::to_vec(&results_json(files)).map_err(|e| output_error(&path, e))?;
     write_atomic(&path, &json)
 }
+
+/// `server_metrics.csv`: one row per kept sample of every scrape.
+fn write_server_metrics(path: &Path, server: &ServerMetrics) -> Result<()> {
+    let rows: Vec<Vec<String>> = server
+        .samples
+        .iter()
+        .map(|s| {
+            vec![
+                format!("{:.6}", s.time_s),
+                s.metric.clone(),
+                s.labels.clone(),
+                s.value.to_string(),
+            ]
+        })
+        .collect();
+    write_atomic(path, &csv_bytes(&SERVER_METRICS_COLUMNS, &rows, path)?)
+}
+
+/// Columns of `server_metrics.csv`.
+pub const SERVER_METRICS_COLUMNS: [&str; 4] = ["time_s", "metric", "labels", "value"];
 
 /// Valid indices of `picked`, ordered by request index.
 fn by_request_idx(records: &[RequestRecord], picked: &[usize]) -> Vec<usize> {
@@ -256,6 +282,10 @@ fn results_row(files: &IterationFiles) -> Vec<(String, String)> {
     };
     push("ITERATION", meta.iteration.to_string());
     push("STARTED_AT", meta.started_at.to_rfc3339());
+    push(
+        "FILTER_BUFFER",
+        meta.filter_buffer.as_secs_f64().to_string(),
+    );
     push("COMPLETION", completion.to_string());
     push("COMPLETION_REASON", completion_reason);
     push("JUDGEMENT", files.judgement.to_string());
@@ -310,6 +340,20 @@ fn results_row(files: &IterationFiles) -> Vec<(String, String)> {
     for (name, value) in super::workload::columns(meta, files.records) {
         push(&name, value);
     }
+    let server = files.server.map(ServerMetrics::summary).unwrap_or_default();
+    push("SERVER_SCRAPES", server.scrapes.to_string());
+    push("SERVER_MAX_WAITING", fmt_opt(server.max_waiting));
+    push("SERVER_MAX_RUNNING", fmt_opt(server.max_running));
+    push(
+        "SERVER_MEAN_KV_USAGE_PCT",
+        fmt_opt(server.mean_kv_usage_pct),
+    );
+    push("SERVER_PROMPT_TOKENS_S", fmt_opt(server.prompt_tokens_s));
+    push(
+        "SERVER_GENERATION_TOKENS_S",
+        fmt_opt(server.generation_tokens_s),
+    );
+    push("SERVER_REQUESTS_S", fmt_opt(server.requests_s));
     for c in &verdict.criteria {
         let prefix = upper_snake(&c.name);
         for (figure, value) in &c.figures {
@@ -336,6 +380,8 @@ struct ResultsJson<'a> {
     summary: &'a IterationSummary,
     verdict: &'a Verdict,
     judgement: &'a str,
+    /// The server's figures from its metrics (null when scraping is off).
+    server: Option<ServerSummary>,
     halves: HalvesJson,
     requests: Vec<RequestJson<'a>>,
 }
@@ -403,6 +449,7 @@ fn results_json<'a>(files: &IterationFiles<'a>) -> ResultsJson<'a> {
         summary: files.summary,
         verdict: files.verdict,
         judgement: files.judgement,
+        server: files.server.map(ServerMetrics::summary),
         halves: HalvesJson {
             window_start_s: offset_s(h.window_start),
             window_end_s: offset_s(h.window_end),

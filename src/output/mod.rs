@@ -10,7 +10,9 @@ mod iteration;
 mod outcome;
 mod workload;
 
-pub use iteration::{IterationFiles, OUTPUT_COLUMNS, RESULTS_OLD_COLUMNS, write_iteration};
+pub use iteration::{
+    IterationFiles, OUTPUT_COLUMNS, RESULTS_OLD_COLUMNS, SERVER_METRICS_COLUMNS, write_iteration,
+};
 pub use outcome::{
     IterationBrief, SUMMARY_COLUMNS, SizeOutcome, write_size_outcome, write_summary,
 };

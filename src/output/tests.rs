@@ -71,6 +71,7 @@ fn write_sample(dir: &Path) -> Result<(PathBuf, crate::metrics::Halves)> {
         verdict: &verdict,
         halves: &h,
         judgement: "FAIL",
+        server: None,
     };
     write_iteration(dir, &files).map(|p| (p, h))
 }

@@ -7,6 +7,7 @@ mod evaluators;
 mod lock;
 mod reliability;
 mod resume;
+mod scrape;
 mod search;
 mod sim;
 mod slurm;

@@ -90,6 +90,8 @@ const BAD: &[(&str, &str)] = &[
     ("OUTPUT_FROM_DATASET", "perhaps"),
     ("SIZE_INDEX", "7"),
     ("CLIENT_LAG_LIMIT_MS", "0"),
+    ("SERVER_METRICS_URL", "http://"),
+    ("SCRAPE_INTERVAL", "0s"),
     ("SLURM_ARRAY_TASK_ID", "first"),
     ("DRIFT_MIN_PCT", "-5"),
     ("SLO_TTFT_P50_MS", "fast"),

@@ -1,0 +1,344 @@
+//! Reading a results tree: which sizes and iteration folders exist (`mst.json` says which
+//! iterations a size's search used), then every iteration's `results.csv`, `output.csv` and
+//! `server_metrics.csv` through polars lazy scans. Everything below this module works on plain
+//! vectors, so the plots and tables never touch polars.
+
+use anyhow::{Context, Result};
+use mst_search::output::SizeOutcome;
+use polars::prelude::{DataType, Expr, LazyCsvReader, LazyFileListReader, PlRefPath, col, lit};
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Figures of `results.csv` the report reads as numbers (missing columns stay None).
+pub const FIGURES: &[&str] = &[
+    "REQ_MIN",
+    "DURATION",
+    "FILTER_BUFFER",
+    "ITERATION",
+    "STAGE",
+    "ACHIEVED_REQ_S",
+    "TTFT_P50_MS",
+    "TTFT_P90_MS",
+    "TTFT_P99_MS",
+    "TPOT_P50_MS",
+    "TPOT_P99_MS",
+    "E2E_P50_MS",
+    "E2E_P90_MS",
+    "E2E_P99_MS",
+    "SERVER_MAX_WAITING",
+    "SERVER_MAX_RUNNING",
+    "SERVER_MEAN_KV_USAGE_PCT",
+    "SERVER_GENERATION_TOKENS_S",
+];
+
+/// One request of `output.csv`, reduced to what the plots use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RequestPoint {
+    /// Intended send time, seconds from t0 (the time the verdict's window is cut on).
+    pub send_s: f64,
+    /// TTFT in ms; None for a request without a first token.
+    pub ttft_ms: Option<f64>,
+    /// E2E in ms.
+    pub e2e_ms: Option<f64>,
+    /// The request ended without error.
+    pub success: bool,
+}
+
+/// The server's queue over one iteration, from `server_metrics.csv`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServerSeries {
+    /// (seconds from t0, requests) of `vllm:num_requests_waiting`.
+    pub waiting: Vec<(f64, f64)>,
+    /// (seconds from t0, requests) of `vllm:num_requests_running`.
+    pub running: Vec<(f64, f64)>,
+}
+
+/// Everything the report knows about one iteration folder.
+#[derive(Debug, Clone)]
+pub struct IterationData {
+    /// Folder name, relative to the size folder.
+    pub folder: String,
+    /// The folder itself.
+    pub path: PathBuf,
+    /// `EVALUATION`: Some(true) sustainable, Some(false) not, None when absent.
+    pub sustainable: Option<bool>,
+    /// `VERDICT_REASON`.
+    pub verdict_reason: String,
+    /// `COMPLETION`.
+    pub completion: String,
+    /// `mst.json` lists the iteration as unusable (every request failed; no verdict).
+    pub unusable: bool,
+    /// Numeric figures by `results.csv` column name (see [`FIGURES`]).
+    pub figures: BTreeMap<&'static str, f64>,
+    /// Names of the criteria that failed (lower-case, from `<CRITERION>_PASSED = FALSE`).
+    pub failed_criteria: Vec<String>,
+    /// One point per request of `output.csv`, in file order.
+    pub requests: Vec<RequestPoint>,
+    /// Waiting and running requests on the server, when `server_metrics.csv` exists.
+    pub server: Option<ServerSeries>,
+}
+
+impl IterationData {
+    /// A figure of `results.csv`, None when the column is missing or empty.
+    pub fn figure(&self, name: &str) -> Option<f64> {
+        self.figures.get(name).copied()
+    }
+}
+
+/// One size folder: its outcome (when the search finished) and its iterations in search order.
+#[derive(Debug, Clone)]
+pub struct SizeData {
+    /// Folder name, `<in>_<out>`.
+    pub dir_name: String,
+    /// `mst.json`, when present.
+    pub outcome: Option<SizeOutcome>,
+    /// The iterations `mst.json` lists, in order; without `mst.json`, every complete iteration
+    /// folder in name (start time) order.
+    pub iterations: Vec<IterationData>,
+}
+
+/// Read the whole tree under `dir`. Sizes come in numeric order of input, then output length.
+pub fn load(dir: &Path) -> Result<Vec<SizeData>> {
+    let mut sizes = Vec::new();
+    for size_dir in sorted_subdirs(dir)? {
+        let mst_path = size_dir.join("mst.json");
+        let outcome: Option<SizeOutcome> = if mst_path.is_file() {
+            let text = fs::read_to_string(&mst_path)
+                .with_context(|| format!("reading {}", mst_path.display()))?;
+            Some(
+                serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not an mst.json", mst_path.display()))?,
+            )
+        } else {
+            None
+        };
+        let folders: Vec<(String, bool)> = match &outcome {
+            Some(o) => o
+                .iterations
+                .iter()
+                .map(|i| (i.folder.clone(), i.sustainable.is_none()))
+                .collect(),
+            None => sorted_subdirs(&size_dir)?
+                .iter()
+                .filter(|p| p.join("results.csv").is_file())
+                .map(|p| (file_name(p), false))
+                .collect(),
+        };
+        if outcome.is_none() && folders.is_empty() {
+            continue;
+        }
+        let iterations = folders
+            .iter()
+            .map(|(f, unusable)| read_results(&size_dir.join(f), f, *unusable))
+            .collect::<Result<Vec<_>>>()?;
+        sizes.push(SizeData {
+            dir_name: file_name(&size_dir),
+            outcome,
+            iterations,
+        });
+    }
+    sizes.sort_by_key(|s| size_order(&s.dir_name));
+    let mut all: Vec<&mut IterationData> = sizes
+        .iter_mut()
+        .flat_map(|s| s.iterations.iter_mut())
+        .collect();
+    attach_requests(&mut all)?;
+    attach_server(&mut all)?;
+    Ok(sizes)
+}
+
+/// Sizes in numeric order (`64_32` before `256_16`), by the first number of each side.
+fn size_order(dir_name: &str) -> (u64, u64, String) {
+    let first = |side: &str| {
+        side.split('-')
+            .next()
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(u64::MAX)
+    };
+    let (i, o) = dir_name.split_once('_').unwrap_or((dir_name, ""));
+    (first(i), first(o), dir_name.to_string())
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Visible subdirectories of `dir`, by name (hidden `.partial` folders are incomplete).
+fn sorted_subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = fs::read_dir(dir)
+        .with_context(|| format!("reading the results folder {}", dir.display()))?;
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir() && !file_name(p).starts_with('.'))
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
+
+fn pl_path(p: &Path) -> PlRefPath {
+    PlRefPath::new(p.to_string_lossy().as_ref())
+}
+
+/// A lazy scan in which every column is text: the report casts what it needs, so an empty
+/// column in one file cannot change its type.
+fn scan_text(paths: &[PathBuf]) -> LazyCsvReader {
+    LazyCsvReader::new_paths(paths.iter().map(|p| pl_path(p)).collect())
+        .with_infer_schema_length(Some(0))
+        .with_has_header(true)
+}
+
+fn read_results(folder: &Path, name: &str, unusable: bool) -> Result<IterationData> {
+    let path = folder.join("results.csv");
+    let df = scan_text(std::slice::from_ref(&path))
+        .finish()
+        .and_then(|lf| lf.limit(1).collect())
+        .with_context(|| format!("reading {}", path.display()))?;
+    let text = |c: &str| -> Option<String> {
+        df.column(c)
+            .ok()
+            .and_then(|s| s.str().ok().and_then(|s| s.get(0).map(str::to_string)))
+    };
+    let mut figures = BTreeMap::new();
+    for &f in FIGURES {
+        if let Some(v) = text(f).and_then(|t| t.trim().parse::<f64>().ok()) {
+            figures.insert(f, v);
+        }
+    }
+    let failed_criteria = df
+        .get_column_names()
+        .iter()
+        .filter_map(|c| c.strip_suffix("_PASSED").map(|n| (c.to_string(), n)))
+        .filter(|(c, _)| text(c).is_some_and(|v| v.eq_ignore_ascii_case("false")))
+        .map(|(_, n)| n.to_ascii_lowercase())
+        .collect();
+    Ok(IterationData {
+        folder: name.to_string(),
+        path: folder.to_path_buf(),
+        sustainable: text("EVALUATION").map(|v| v.eq_ignore_ascii_case("true")),
+        verdict_reason: text("VERDICT_REASON").unwrap_or_default(),
+        completion: text("COMPLETION").unwrap_or_default(),
+        unusable,
+        figures,
+        failed_criteria,
+        requests: Vec::new(),
+        server: None,
+    })
+}
+
+/// Index of each iteration by the path string polars reports for its file.
+fn by_path(all: &mut [&mut IterationData], file: &str) -> (Vec<PathBuf>, HashMap<String, usize>) {
+    let mut paths = Vec::new();
+    let mut index = HashMap::new();
+    for (i, it) in all.iter().enumerate() {
+        let p = it.path.join(file);
+        if p.is_file() {
+            index.insert(p.to_string_lossy().into_owned(), i);
+            paths.push(p);
+        }
+    }
+    (paths, index)
+}
+
+fn f64_col(name: &str) -> Expr {
+    col(name).cast(DataType::Float64)
+}
+
+/// One lazy scan over every `output.csv`, projected to the four columns the plots use.
+fn attach_requests(all: &mut [&mut IterationData]) -> Result<()> {
+    let (paths, index) = by_path(all, "output.csv");
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let df = scan_text(&paths)
+        .with_include_file_paths(Some("file".into()))
+        .finish()
+        .and_then(|lf| {
+            lf.select([
+                col("file"),
+                f64_col("intended_send_s"),
+                f64_col("ttft_ms"),
+                f64_col("e2e_ms"),
+                col("success"),
+            ])
+            .collect()
+        })
+        .context("reading the output.csv files")?;
+    let files = df.column("file")?.str()?;
+    let send = df.column("intended_send_s")?.f64()?;
+    let ttft = df.column("ttft_ms")?.f64()?;
+    let e2e = df.column("e2e_ms")?.f64()?;
+    let success = df.column("success")?.str()?;
+    for row in 0..df.height() {
+        let (Some(file), Some(send_s)) = (files.get(row), send.get(row)) else {
+            continue;
+        };
+        if let Some(&i) = index.get(file) {
+            all[i].requests.push(RequestPoint {
+                send_s,
+                ttft_ms: ttft.get(row),
+                e2e_ms: e2e.get(row),
+                success: success
+                    .get(row)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("true")),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// One lazy scan over every `server_metrics.csv`, filtered to the queue gauges.
+fn attach_server(all: &mut [&mut IterationData]) -> Result<()> {
+    let (paths, index) = by_path(all, "server_metrics.csv");
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let waiting = "vllm:num_requests_waiting";
+    let running = "vllm:num_requests_running";
+    let df = scan_text(&paths)
+        .with_include_file_paths(Some("file".into()))
+        .finish()
+        .and_then(|lf| {
+            lf.filter(
+                col("metric")
+                    .eq(lit(waiting))
+                    .or(col("metric").eq(lit(running))),
+            )
+            .select([
+                col("file"),
+                f64_col("time_s"),
+                col("metric"),
+                f64_col("value"),
+            ])
+            .collect()
+        })
+        .context("reading the server_metrics.csv files")?;
+    for &i in index.values() {
+        all[i].server = Some(ServerSeries::default());
+    }
+    let files = df.column("file")?.str()?;
+    let time = df.column("time_s")?.f64()?;
+    let metric = df.column("metric")?.str()?;
+    let value = df.column("value")?.f64()?;
+    for row in 0..df.height() {
+        let (Some(file), Some(t), Some(m), Some(v)) = (
+            files.get(row),
+            time.get(row),
+            metric.get(row),
+            value.get(row),
+        ) else {
+            continue;
+        };
+        let Some(series) = index.get(file).and_then(|&i| all[i].server.as_mut()) else {
+            continue;
+        };
+        if m == waiting {
+            series.waiting.push((t, v));
+        } else {
+            series.running.push((t, v));
+        }
+    }
+    Ok(())
+}

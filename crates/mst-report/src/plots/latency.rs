@@ -1,0 +1,304 @@
+//! Per iteration: every request's E2E and TTFT against its intended send time, with the parts
+//! the verdict ignores (the `FILTER_BUFFER` at each end) greyed and the two halves of the
+//! steady window tinted, the verdict in the title, and — when the server's metrics were
+//! scraped — its waiting and running requests in a panel below on the same time axis.
+
+use super::{
+    Chart, FAIL, FONT, PASS, Plot, UNUSABLE, clip, err, legend, legend_headroom, render,
+    upper_bound,
+};
+use crate::data::{IterationData, RequestPoint, SizeData};
+use crate::summary::SummaryRow;
+use anyhow::Result;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// Above this many requests the points become per-bin median and maximum lines, so a 20,000
+/// request iteration stays readable and its SVG small.
+const MAX_POINTS: usize = 5_000;
+const BINS: usize = 200;
+
+const E2E: RGBColor = RGBColor(31, 119, 180);
+const TTFT: RGBColor = RGBColor(255, 127, 14);
+
+struct LatencyChart<'a> {
+    it: &'a IterationData,
+    title: String,
+}
+
+/// The verdict as a word, as on the console.
+pub fn verdict_word(it: &IterationData) -> &'static str {
+    match (it.completion.as_str(), it.sustainable) {
+        ("INTERRUPTED", _) => "INTERRUPTED",
+        _ if it.unusable => "UNUSABLE",
+        (_, Some(true)) => "PASS",
+        (_, Some(false)) => "FAIL",
+        (_, None) => "no verdict",
+    }
+}
+
+/// The colour of a verdict word.
+pub fn verdict_color(word: &str) -> RGBColor {
+    match word {
+        "PASS" => PASS,
+        "FAIL" => FAIL,
+        _ => UNUSABLE,
+    }
+}
+
+/// Draw one iteration's latency plot.
+pub fn draw(size: &SizeData, row: &SummaryRow, it: &IterationData, out: &Path) -> Result<Plot> {
+    let word = verdict_word(it);
+    // The failed criteria in the title: the verdict without the caption.
+    let failed = if it.failed_criteria.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} failed)", it.failed_criteria.join(", "))
+    };
+    let title = clip(
+        &format!(
+            "{} #{} at {:.1} req/min: {word}{failed}",
+            row.size,
+            it.figure("ITERATION").map_or(0, |n| n as u64),
+            it.figure("REQ_MIN").unwrap_or(f64::NAN),
+        ),
+        95,
+    );
+    let stem = PathBuf::from("plots")
+        .join(&size.dir_name)
+        .join(format!("{}_latency", it.folder));
+    std::fs::create_dir_all(out.join("plots").join(&size.dir_name))?;
+    render(&LatencyChart { it, title }, out, &stem)?;
+    let window = match (it.figure("FILTER_BUFFER"), it.figure("DURATION")) {
+        (Some(fb), Some(d)) => format!(
+            "Grey: the first and last {fb} s (FILTER_BUFFER), which the verdict ignores; \
+             blue and green tints: the first and second half of the steady window [{fb}, {}] s.",
+            d - fb
+        ),
+        _ => "results.csv has no FILTER_BUFFER column (written by an older version), so the \
+              steady window is not shaded."
+            .to_string(),
+    };
+    let sampled = if it.requests.len() > MAX_POINTS {
+        format!(
+            " With {} requests, lines show the median and the maximum of each of {BINS} time bins.",
+            it.requests.len()
+        )
+    } else {
+        String::new()
+    };
+    let server = if it.server.is_some() {
+        " Below: the server's waiting and running requests (its /metrics)."
+    } else {
+        ""
+    };
+    Ok(Plot {
+        stem,
+        caption: format!(
+            "{} #{}: E2E (blue) and TTFT (orange) of every request against its intended send \
+             time; failed requests as red crosses. {window}{sampled}{server} Verdict {word}: {}",
+            row.size, it.folder, it.verdict_reason
+        ),
+        section: row.size.clone(),
+    })
+}
+
+/// The latency a series plots for a request, when it has one.
+type Value = fn(&RequestPoint) -> Option<f64>;
+
+/// Median and maximum of `value` in `BINS` equal bins of send time over `[0, end]`.
+fn binned(reqs: &[RequestPoint], end: f64, value: Value) -> [Vec<(f64, f64)>; 2] {
+    let width = end / BINS as f64;
+    let mut bins: Vec<Vec<f64>> = vec![Vec::new(); BINS];
+    for r in reqs {
+        if let Some(v) = value(r) {
+            let b = ((r.send_s / width) as usize).min(BINS - 1);
+            bins[b].push(v);
+        }
+    }
+    let mut median = Vec::new();
+    let mut max = Vec::new();
+    for (i, mut b) in bins.into_iter().enumerate() {
+        if b.is_empty() {
+            continue;
+        }
+        b.sort_by(f64::total_cmp);
+        let x = (i as f64 + 0.5) * width;
+        median.push((x, b[b.len() / 2]));
+        max.push((x, b[b.len() - 1]));
+    }
+    [median, max]
+}
+
+impl Chart for LatencyChart<'_> {
+    fn size(&self) -> (u32, u32) {
+        if self.it.server.is_some() {
+            (1100, 820)
+        } else {
+            (1100, 560)
+        }
+    }
+
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
+        let it = self.it;
+        let reqs = &it.requests;
+        let duration = it.figure("DURATION");
+        let x_end = upper_bound(
+            reqs.iter()
+                .map(|r| r.send_s)
+                .chain(duration)
+                .chain(it.server.iter().flat_map(|s| s.waiting.iter().map(|p| p.0))),
+        );
+        let y_end = legend_headroom(
+            reqs.iter()
+                .flat_map(|r| r.e2e_ms.into_iter().chain(r.ttft_ms)),
+        );
+        let (top, bottom) = match it.server {
+            Some(_) => {
+                let (t, b) = area.split_vertically(540);
+                (t, Some(b))
+            }
+            None => (area.clone(), None),
+        };
+        let mut chart = ChartBuilder::on(&top)
+            .caption(&self.title, (FONT, 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..x_end, 0f64..y_end)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("intended send time, s from the iteration start")
+            .y_desc("latency, ms")
+            .label_style((FONT, 14))
+            .draw()
+            .map_err(err)?;
+        if let (Some(fb), Some(d)) = (it.figure("FILTER_BUFFER"), duration) {
+            let mid = d / 2.0;
+            let shade = |x0: f64, x1: f64, c: RGBAColor| {
+                Rectangle::new([(x0, 0.0), (x1, y_end)], c.filled())
+            };
+            let grey = BLACK.mix(0.10);
+            chart
+                .draw_series([shade(0.0, fb, grey), shade(d - fb, d, grey)])
+                .map_err(err)?
+                .label("ignored (FILTER_BUFFER)")
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], grey.filled()));
+            let first = E2E.mix(0.10);
+            chart
+                .draw_series([shade(fb, mid, first)])
+                .map_err(err)?
+                .label("first half")
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], first.filled())
+                });
+            let second = PASS.mix(0.12);
+            chart
+                .draw_series([shade(mid, d - fb, second)])
+                .map_err(err)?
+                .label("second half")
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], second.filled())
+                });
+        }
+        if let Some(d) = duration {
+            // After DURATION nothing is sent: the right of this line is the drain, not a buffer.
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(d, 0.0), (d, y_end)],
+                    6,
+                    4,
+                    BLACK.mix(0.6).stroke_width(1),
+                ))
+                .map_err(err)?
+                .label("sending ends (DURATION)")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], BLACK.mix(0.6)));
+        }
+        let series: [(&str, RGBColor, Value); 2] = [
+            ("E2E", E2E, |r| r.success.then_some(r.e2e_ms).flatten()),
+            ("TTFT", TTFT, |r| r.success.then_some(r.ttft_ms).flatten()),
+        ];
+        for (name, color, value) in series {
+            if reqs.len() > MAX_POINTS {
+                let [median, max] = binned(reqs, x_end, value);
+                chart
+                    .draw_series(LineSeries::new(median, color.stroke_width(2)))
+                    .map_err(err)?
+                    .label(format!("{name} median per bin"))
+                    .legend(move |(x, y)| {
+                        PathElement::new([(x, y), (x + 14, y)], color.stroke_width(2))
+                    });
+                chart
+                    .draw_series(LineSeries::new(max, color.mix(0.5)))
+                    .map_err(err)?
+                    .label(format!("{name} max per bin"))
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], color.mix(0.5)));
+            } else {
+                chart
+                    .draw_series(reqs.iter().filter_map(|r| {
+                        value(r).map(|v| Circle::new((r.send_s, v), 2, color.filled()))
+                    }))
+                    .map_err(err)?
+                    .label(name)
+                    .legend(move |(x, y)| Circle::new((x + 7, y), 3, color.filled()));
+            }
+        }
+        let failed: Vec<(f64, f64)> = reqs
+            .iter()
+            .filter(|r| !r.success)
+            .map(|r| (r.send_s, r.e2e_ms.unwrap_or(0.0)))
+            .collect();
+        if !failed.is_empty() {
+            chart
+                .draw_series(
+                    failed
+                        .iter()
+                        .map(|&p| Cross::new(p, 4, FAIL.stroke_width(2))),
+                )
+                .map_err(err)?
+                .label(format!("failed ({})", failed.len()))
+                .legend(|(x, y)| Cross::new((x + 7, y), 4, FAIL.stroke_width(2)));
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+        if let (Some(bottom), Some(server)) = (bottom, &it.server) {
+            let q_end = upper_bound(server.waiting.iter().chain(&server.running).map(|p| p.1));
+            let mut q = ChartBuilder::on(&bottom)
+                .caption(
+                    clip(
+                        "server: requests waiting and running (scraped /metrics)",
+                        90,
+                    ),
+                    (FONT, 16),
+                )
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(70)
+                .build_cartesian_2d(0f64..x_end, 0f64..q_end)
+                .map_err(err)?;
+            q.configure_mesh()
+                .x_desc("s from the iteration start")
+                .y_desc("requests")
+                .label_style((FONT, 14))
+                .draw()
+                .map_err(err)?;
+            for (name, color, points) in [
+                ("waiting", FAIL, &server.waiting),
+                ("running", E2E, &server.running),
+            ] {
+                q.draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .map_err(err)?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 14, y)], color.stroke_width(2))
+                });
+            }
+            legend(&mut q, SeriesLabelPosition::UpperLeft)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,201 @@
+//! The report's table: one row per size with the MST, its bounds, how the search got there
+//! (iterations, wall time, the criterion that bound it) and the latencies measured at the MST.
+//! Written as `summary.csv` (for scripts) and `summary.md` (for people).
+
+use crate::data::{IterationData, SizeData};
+use anyhow::{Context, Result};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// One size's line of the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryRow {
+    /// `in:out` (from `mst.json`; the folder name when the search has not finished).
+    pub size: String,
+    /// Size folder name, `<in>_<out>`.
+    pub dir_name: String,
+    /// Model name, when known.
+    pub model: String,
+    /// The MST, requests/minute (`mst.json` `mst_req_min`).
+    pub mst_req_min: Option<f64>,
+    /// Completions per second at the MST (`mst.json` `mst_req_s`).
+    pub mst_req_s: Option<f64>,
+    /// Final bounds, requests/minute.
+    pub lower_req_min: Option<f64>,
+    /// Final upper bound: the lowest confirmed unsustainable rate, requests/minute.
+    pub upper_req_min: Option<f64>,
+    /// Why the search stopped (`unfinished` without `mst.json`).
+    pub stop: String,
+    /// Iterations run for the size.
+    pub iterations: usize,
+    /// Seconds the size's search took, cooldowns included.
+    pub wall_time_s: Option<f64>,
+    /// The criterion (or criteria, joined with `+`) that failed at the upper bound: what limits
+    /// the MST. `-` when no rate failed.
+    pub binding: String,
+    /// The iteration folder that measured the MST (the last sustainable one at that rate).
+    pub mst_folder: Option<String>,
+    /// Figures of that iteration's `results.csv`, in [`AT_MST`] order.
+    pub at_mst: Vec<Option<f64>>,
+}
+
+/// `results.csv` figures reported at the MST, under the same names in `summary.csv`.
+pub const AT_MST: [&str; 9] = [
+    "ACHIEVED_REQ_S",
+    "TTFT_P50_MS",
+    "TTFT_P99_MS",
+    "TPOT_P50_MS",
+    "E2E_P50_MS",
+    "E2E_P99_MS",
+    "SERVER_MAX_WAITING",
+    "SERVER_MEAN_KV_USAGE_PCT",
+    "SERVER_GENERATION_TOKENS_S",
+];
+
+/// Columns of the report's `summary.csv`, in order.
+pub fn columns() -> Vec<&'static str> {
+    let mut c = vec![
+        "SIZE",
+        "MODEL",
+        "MST_REQ_MIN",
+        "MST_REQ_S",
+        "LOWER_REQ_MIN",
+        "UPPER_REQ_MIN",
+        "STOP",
+        "ITERATIONS",
+        "WALL_TIME_S",
+        "BINDING_CRITERION",
+        "MST_ITERATION_FOLDER",
+    ];
+    c.extend(AT_MST);
+    c
+}
+
+fn same_rate(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+fn at_rate(it: &IterationData, rate: f64) -> bool {
+    it.figure("REQ_MIN").is_some_and(|r| same_rate(r, rate))
+}
+
+/// The row of one size.
+pub fn row(size: &SizeData) -> SummaryRow {
+    let o = size.outcome.as_ref();
+    let mst = o.and_then(|o| o.mst_req_min);
+    let upper = o.and_then(|o| o.upper_req_min);
+    let mst_it = mst.and_then(|m| {
+        size.iterations
+            .iter()
+            .rev()
+            .find(|it| it.sustainable == Some(true) && at_rate(it, m))
+    });
+    let binding = upper
+        .map(|u| {
+            let mut names: Vec<&str> = size
+                .iterations
+                .iter()
+                .filter(|it| it.sustainable == Some(false) && at_rate(it, u))
+                .flat_map(|it| it.failed_criteria.iter().map(String::as_str))
+                .collect();
+            names.sort_unstable();
+            names.dedup();
+            if names.is_empty() {
+                "-".to_string()
+            } else {
+                names.join("+")
+            }
+        })
+        .unwrap_or_else(|| "-".to_string());
+    SummaryRow {
+        size: o.map_or_else(|| size.dir_name.clone(), |o| o.size.clone()),
+        dir_name: size.dir_name.clone(),
+        model: o.map(|o| o.model.clone()).unwrap_or_default(),
+        mst_req_min: mst,
+        mst_req_s: o.and_then(|o| o.mst_req_s),
+        lower_req_min: o.and_then(|o| o.lower_req_min),
+        upper_req_min: upper,
+        stop: o.map_or_else(|| "unfinished".to_string(), |o| o.stop.clone()),
+        iterations: size.iterations.len(),
+        wall_time_s: o.map(|o| o.wall_time_s),
+        binding,
+        mst_folder: mst_it.map(|it| it.folder.clone()),
+        at_mst: AT_MST
+            .iter()
+            .map(|f| mst_it.and_then(|it| it.figure(f)))
+            .collect(),
+    }
+}
+
+fn num(v: Option<f64>) -> String {
+    v.filter(|x| x.is_finite())
+        .map(|x| format!("{x}"))
+        .unwrap_or_default()
+}
+
+fn short(v: Option<f64>, digits: usize) -> String {
+    v.filter(|x| x.is_finite())
+        .map(|x| format!("{x:.digits$}"))
+        .unwrap_or_else(|| "–".to_string())
+}
+
+/// `summary.csv`: full precision, empty cell for no value.
+pub fn write_csv(path: &Path, rows: &[SummaryRow]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(columns())?;
+    for r in rows {
+        let mut rec = vec![
+            r.size.clone(),
+            r.model.clone(),
+            num(r.mst_req_min),
+            num(r.mst_req_s),
+            num(r.lower_req_min),
+            num(r.upper_req_min),
+            r.stop.clone(),
+            r.iterations.to_string(),
+            num(r.wall_time_s),
+            r.binding.clone(),
+            r.mst_folder.clone().unwrap_or_default(),
+        ];
+        rec.extend(r.at_mst.iter().map(|v| num(*v)));
+        w.write_record(&rec)?;
+    }
+    let bytes = w.into_inner().context("encoding summary.csv")?;
+    crate::write_file(path, &bytes)
+}
+
+/// `summary.md`: the same rows, rounded for reading.
+pub fn markdown(rows: &[SummaryRow]) -> String {
+    let mut s = String::from("# MST report\n\n");
+    s.push_str(
+        "| size | MST req/min | MST req/s | bounds req/min | stop | iterations | wall time s | binding criterion | TTFT p50 / p99 ms | TPOT p50 ms | E2E p50 / p99 ms |\n\
+         |---|---:|---:|---|---|---:|---:|---|---:|---:|---:|\n",
+    );
+    for r in rows {
+        let at = |i: usize| r.at_mst.get(i).copied().flatten();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | [{}, {}] | {} | {} | {} | {} | {} / {} | {} | {} / {} |",
+            r.size,
+            short(r.mst_req_min, 1),
+            short(r.mst_req_s, 3),
+            short(r.lower_req_min, 1),
+            short(r.upper_req_min, 1),
+            r.stop,
+            r.iterations,
+            short(r.wall_time_s, 0),
+            r.binding,
+            short(at(1), 1),
+            short(at(2), 1),
+            short(at(3), 2),
+            short(at(4), 1),
+            short(at(5), 1),
+        );
+    }
+    s.push_str(
+        "\nMST = the highest rate judged sustainable (the search's lower bound). The binding \
+         criterion is the one that failed at the upper bound. Latencies are those of the \
+         iteration that measured the MST.\n",
+    );
+    s
+}
