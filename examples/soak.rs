@@ -162,8 +162,16 @@ async fn main() -> anyhow::Result<()> {
             rows,
             received + k("connect"),
         ),
-        ("http-status rows = 500s injected", k("http-status"), stats.faults.http_500),
-        ("rate-limited rows = 429s injected", k("rate-limited"), stats.faults.http_429),
+        (
+            "http-status rows = 500s injected",
+            k("http-status"),
+            stats.faults.http_500,
+        ),
+        (
+            "rate-limited rows = 429s injected",
+            k("rate-limited"),
+            stats.faults.http_429,
+        ),
         ("partial (dot) folders left", partial, 0),
     ];
     // Stream faults show only if the request lives to its fault point: one cut off first by the
@@ -175,8 +183,16 @@ async fn main() -> anyhow::Result<()> {
             k("stream-cut"),
             stats.faults.cut + stats.faults.dropped_by_refusal,
         ),
-        ("bad-chunk rows <= malformed chunks injected", k("bad-chunk"), stats.faults.malformed),
-        ("timeout-itl rows <= stalls injected", k("timeout-itl"), stats.faults.stall),
+        (
+            "bad-chunk rows <= malformed chunks injected",
+            k("bad-chunk"),
+            stats.faults.malformed,
+        ),
+        (
+            "timeout-itl rows <= stalls injected",
+            k("timeout-itl"),
+            stats.faults.stall,
+        ),
     ];
     let mut ok = true;
     println!("{:<62} {:>9} {:>9}", "check", "files", "server");
@@ -193,7 +209,11 @@ async fn main() -> anyhow::Result<()> {
         println!("{what:<62} {got:>9} {injected:>9} {mark}");
     }
     let cut_short = k("drain-cutoff") + k("cancelled");
-    let mark = if shortfall <= cut_short { "ok" } else { "MISMATCH" };
+    let mark = if shortfall <= cut_short {
+        "ok"
+    } else {
+        "MISMATCH"
+    };
     ok &= shortfall <= cut_short;
     println!(
         "{:<62} {shortfall:>9} {cut_short:>9} {mark}",

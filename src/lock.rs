@@ -10,11 +10,20 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-/// A held lock; dropping it releases the lock (the file stays, naming its last holder).
+/// A held lock; dropping it empties the file and releases the lock, so only a process that died
+/// holding it leaves its name behind (and only that is reported as a stale lock taken over).
 #[derive(Debug)]
 pub struct DirLock {
-    _file: File,
+    file: File,
     path: PathBuf,
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        // Still locked here: nobody reads a half-cleared file. A failure only costs a spurious
+        // "stale lock" note on the next run.
+        let _ = self.file.set_len(0);
+    }
 }
 
 impl DirLock {
@@ -122,7 +131,7 @@ pub fn try_lock(path: &Path) -> std::io::Result<Acquired> {
     file.sync_all()?;
     Ok(Acquired::Locked {
         lock: DirLock {
-            _file: file,
+            file,
             path: path.to_path_buf(),
         },
         stale,
@@ -140,7 +149,7 @@ pub fn lock_blocking(path: &Path) -> std::io::Result<DirLock> {
         .open(path)?;
     file.lock()?;
     Ok(DirLock {
-        _file: file,
+        file,
         path: path.to_path_buf(),
     })
 }
@@ -186,6 +195,19 @@ mod tests {
             try_lock(&path).expect("third"),
             Acquired::Locked { .. }
         ));
+    }
+
+    #[test]
+    fn a_lock_released_cleanly_is_not_reported_as_stale() {
+        let path = temp("clean");
+        match try_lock(&path).expect("first") {
+            Acquired::Locked { lock, .. } => drop(lock),
+            Acquired::Held(h) => panic!("{h}"),
+        }
+        match try_lock(&path).expect("second") {
+            Acquired::Locked { stale, .. } => assert_eq!(stale, None),
+            Acquired::Held(h) => panic!("{h}"),
+        }
     }
 
     #[test]
