@@ -67,15 +67,7 @@ async fn main() -> anyhow::Result<()> {
     let minutes: f64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10.0);
     let scale: f64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(12.0);
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let engine = EngineConfig {
-        step_fixed_ms: 20.0,
-        step_per_seq_ms: 1.0,
-        step_per_prefill_token_ms: 0.05,
-        max_num_seqs: 16,
-        kv_cache_tokens: 1_000_000,
-        time_scale: scale,
-        ..EngineConfig::default()
-    };
+    let engine = EngineConfig::small(16, scale);
     let server = SimServer::start(engine.clone(), FaultConfig::default()).await?;
     let sizes = [(64u32, 32u32), (256, 64)];
     // Iterations of 20 s wall; enough of them per size to fill the requested minutes.

@@ -11,15 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 /// The demo's engine: a small, slow batch so that rates stay modest on a laptop.
 pub fn demo_engine(time_scale: f64) -> EngineConfig {
-    EngineConfig {
-        step_fixed_ms: 20.0,
-        step_per_seq_ms: 1.0,
-        step_per_prefill_token_ms: 0.05,
-        max_num_seqs: 32,
-        kv_cache_tokens: 1_000_000,
-        time_scale,
-        ..EngineConfig::default()
-    }
+    EngineConfig::small(32, time_scale)
 }
 
 /// The demo's sizes.

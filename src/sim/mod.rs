@@ -78,6 +78,21 @@ impl Default for EngineConfig {
 }
 
 impl EngineConfig {
+    /// A small engine — `max_num_seqs` sequences, 20 ms fixed step, 1 ms per sequence — whose
+    /// capacity is a few thousand requests per minute, run `time_scale` times faster than model
+    /// time: what the demo, the tests and the benchmarks drive.
+    pub fn small(max_num_seqs: u32, time_scale: f64) -> EngineConfig {
+        EngineConfig {
+            step_fixed_ms: 20.0,
+            step_per_seq_ms: 1.0,
+            step_per_prefill_token_ms: 0.05,
+            max_num_seqs,
+            kv_cache_tokens: 1_000_000,
+            time_scale,
+            ..EngineConfig::default()
+        }
+    }
+
     /// Checks every field; the message names the option, the value and what is expected.
     pub fn validate(&self) -> Result<(), String> {
         let times = [

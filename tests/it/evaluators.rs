@@ -21,15 +21,7 @@ const SIZE: (u32, u32) = (64, 32);
 
 /// Capacity ≈ 35 req/s wall for 64:32 (8 sequences, 28-ms steps, 4x time).
 fn engine() -> EngineConfig {
-    EngineConfig {
-        step_fixed_ms: 20.0,
-        step_per_seq_ms: 1.0,
-        step_per_prefill_token_ms: 0.05,
-        max_num_seqs: 8,
-        kv_cache_tokens: 1_000_000,
-        time_scale: 4.0,
-        ..EngineConfig::default()
-    }
+    EngineConfig::small(8, 4.0)
 }
 
 fn pairs<'a>(url: &str, extra: &[(&'a str, &str)]) -> Vec<(&'a str, String)> {

@@ -15,15 +15,7 @@ mod outage;
 
 /// Scaled time: the simulator runs 10× faster than the wall clock.
 fn engine() -> EngineConfig {
-    EngineConfig {
-        step_fixed_ms: 20.0,
-        step_per_seq_ms: 1.0,
-        step_per_prefill_token_ms: 0.05,
-        max_num_seqs: 16,
-        kv_cache_tokens: 1_000_000,
-        time_scale: 10.0,
-        ..EngineConfig::default()
-    }
+    EngineConfig::small(16, 10.0)
 }
 
 /// The size every test here uses.

@@ -24,15 +24,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 pub fn engine() -> EngineConfig {
-    EngineConfig {
-        step_fixed_ms: 20.0,
-        step_per_seq_ms: 1.0,
-        step_per_prefill_token_ms: 0.05,
-        max_num_seqs: 16,
-        kv_cache_tokens: 1_000_000,
-        time_scale: 5.0,
-        ..EngineConfig::default()
-    }
+    EngineConfig::small(16, 5.0)
 }
 
 pub fn fresh_dir(name: &str) -> PathBuf {

@@ -7,15 +7,7 @@ use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 fn engine() -> EngineConfig {
-    EngineConfig {
-        step_fixed_ms: 20.0,
-        step_per_seq_ms: 1.0,
-        step_per_prefill_token_ms: 0.05,
-        max_num_seqs: 4,
-        kv_cache_tokens: 1_000_000,
-        time_scale: 10.0,
-        ..EngineConfig::default()
-    }
+    EngineConfig::small(4, 10.0)
 }
 
 fn fresh_dir(name: &str) -> PathBuf {

@@ -18,15 +18,7 @@ fn fresh_dir(name: &str) -> PathBuf {
 
 /// A short two-size search, scraping the server's metrics.
 async fn search(out: &Path) -> Vec<SizeOutcome> {
-    let engine = EngineConfig {
-        step_fixed_ms: 20.0,
-        step_per_seq_ms: 1.0,
-        step_per_prefill_token_ms: 0.05,
-        max_num_seqs: 16,
-        kv_cache_tokens: 1_000_000,
-        time_scale: 10.0,
-        ..EngineConfig::default()
-    };
+    let engine = EngineConfig::small(16, 10.0);
     let server = SimServer::start(engine.clone(), FaultConfig::default())
         .await
         .unwrap();
