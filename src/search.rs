@@ -135,6 +135,19 @@ pub enum Observation {
     },
 }
 
+impl Observation {
+    /// The verdict on the server this observation counts as: `Some(true)` sustainable,
+    /// `Some(false)` unsustainable, `None` for anything that is no verdict (outage, client
+    /// limit, unusable).
+    pub fn verdict(&self) -> Option<bool> {
+        match self {
+            Observation::Sustainable => Some(true),
+            Observation::Unsustainable => Some(false),
+            _ => None,
+        }
+    }
+}
+
 /// What the driver should do next.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Step {

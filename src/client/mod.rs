@@ -76,6 +76,31 @@ pub struct Slot {
     pub intended: Duration,
 }
 
+impl Slot {
+    /// The record of `spec` sent in this slot `actual_send` after `t0`, before anything came
+    /// back: the one place a request's row is started, by the client and by the dispatcher
+    /// (for a request whose task panicked).
+    pub fn record(&self, spec: &RequestSpec, actual_send: Duration) -> RequestRecord {
+        RequestRecord {
+            request_idx: self.request_idx,
+            intended_send: self.intended,
+            actual_send,
+            first_token: None,
+            token_offsets_us: Vec::new(),
+            end: Duration::ZERO,
+            input_tokens: spec.input_tokens,
+            class: spec.class,
+            requested_output_tokens: spec.output_tokens,
+            server_prompt_tokens: None,
+            output_tokens: 0,
+            http_status: None,
+            error: None,
+            error_detail: None,
+            streamed: true,
+        }
+    }
+}
+
 /// Stops in-flight requests and says why (the kind each stopped request records).
 #[derive(Debug, Default)]
 pub struct Cancel {

@@ -9,7 +9,7 @@ use crate::load::record::{ErrorKind, RequestRecord};
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use serde::Serialize;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::time::timeout_at;
 
 #[derive(Serialize)]
@@ -88,23 +88,8 @@ pub(super) async fn send(
 ) -> RequestRecord {
     let payload = body(&client.cfg.model, client.cfg.api, spec);
     let sent_at = Instant::now();
-    let mut rec = RequestRecord {
-        request_idx: slot.request_idx,
-        intended_send: slot.intended,
-        actual_send: sent_at.saturating_duration_since(slot.t0),
-        first_token: None,
-        token_offsets_us: Vec::with_capacity(spec.output_tokens as usize),
-        end: Duration::ZERO,
-        input_tokens: spec.input_tokens,
-        class: spec.class,
-        requested_output_tokens: spec.output_tokens,
-        server_prompt_tokens: None,
-        output_tokens: 0,
-        http_status: None,
-        error: None,
-        error_detail: None,
-        streamed: true,
-    };
+    let mut rec = slot.record(spec, sent_at.saturating_duration_since(slot.t0));
+    rec.token_offsets_us.reserve(spec.output_tokens as usize);
     let mut counter = TokenCounter::default();
     let outcome = if cancel.is_cancelled() {
         Err(fail(cancel.kind(), "stopped before sending"))

@@ -334,12 +334,7 @@ impl Driver<'_> {
                 stage: run.stage.number(),
                 req_min: run.req_min,
                 attempt: run.attempt,
-                sustainable: match judged.observation {
-                    Observation::Unusable { .. }
-                    | Observation::Outage { .. }
-                    | Observation::ClientLimited { .. } => None,
-                    _ => Some(judged.verdict.sustainable),
-                },
+                sustainable: judged.observation.verdict(),
                 reason: judged.verdict.reason.clone(),
                 folder: folder
                     .file_name()
@@ -532,11 +527,11 @@ impl Judged {
     /// The one word for what the search made of the iteration (console and `JUDGEMENT`).
     fn word(&self) -> &'static str {
         match self.observation {
+            Observation::Sustainable => "PASS",
+            Observation::Unsustainable => "FAIL",
             Observation::Unusable { .. } => "UNUSABLE",
             Observation::Outage { .. } => "OUTAGE",
             Observation::ClientLimited { .. } => "CLIENT_LIMITED",
-            _ if self.verdict.sustainable => "PASS",
-            _ => "FAIL",
         }
     }
 }

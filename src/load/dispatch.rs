@@ -141,23 +141,11 @@ async fn request_task<C: LlmClient>(
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "a panic".into());
-        RequestRecord {
-            request_idx: slot.request_idx,
-            intended_send: slot.intended,
-            actual_send: slot.intended,
-            first_token: None,
-            token_offsets_us: Vec::new(),
-            end: slot.t0.elapsed(),
-            input_tokens: spec.input_tokens,
-            requested_output_tokens: spec.output_tokens,
-            server_prompt_tokens: None,
-            output_tokens: 0,
-            http_status: None,
-            error: Some(ErrorKind::Cancelled),
-            error_detail: Some(format!("client task failed: {what}")),
-            class: spec.class,
-            streamed: true,
-        }
+        let mut rec = slot.record(&spec, slot.intended);
+        rec.end = slot.t0.elapsed();
+        rec.error = Some(ErrorKind::Cancelled);
+        rec.error_detail = Some(format!("client task failed: {what}"));
+        rec
     });
     // The receiver is gone only when the iteration itself was dropped.
     let _ = records.send(rec);

@@ -53,8 +53,8 @@ pub struct Progress {
     pub failed: AtomicU64,
     /// Queueing delays of finished requests, for the early-abort watchdog.
     pub watch: crate::load::watchdog::Feed,
-    /// TTFT of the latest successful requests (µs), for the live median; bounded.
-    recent_ttft_us: std::sync::Mutex<std::collections::VecDeque<u64>>,
+    /// TTFT of the latest successful requests (ms), for the live median; bounded.
+    recent_ttft_ms: std::sync::Mutex<std::collections::VecDeque<f64>>,
 }
 
 /// How many recent TTFTs the live median is taken over.
@@ -65,29 +65,22 @@ impl Progress {
     pub fn record_ttft(&self, ttft: Duration) {
         // A poisoned lock only means a panicking reader; the numbers are still fine to show.
         let mut recent = self
-            .recent_ttft_us
+            .recent_ttft_ms
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if recent.len() == RECENT_TTFT {
             recent.pop_front();
         }
-        recent.push_back(ttft.as_micros().min(u128::from(u64::MAX)) as u64);
+        recent.push_back(ttft.as_secs_f64() * 1e3);
     }
 
     /// Median TTFT of the latest successful requests, ms; None before the first one.
     pub fn recent_ttft_p50_ms(&self) -> Option<f64> {
-        let mut v: Vec<u64> = self
-            .recent_ttft_us
+        let mut recent = self
+            .recent_ttft_ms
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-            .copied()
-            .collect();
-        if v.is_empty() {
-            return None;
-        }
-        v.sort_unstable();
-        Some(v[v.len() / 2] as f64 / 1000.0)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        crate::stats::percentile(recent.make_contiguous(), 50.0)
     }
 
     /// Requests sent and not yet finished.

@@ -2,18 +2,13 @@
 //! server a verdict: the driver runs a real search against the simulator on a one-thread runtime
 //! that a blocking task starves, and the same search without the blocking task as the control.
 
+use super::support::fresh_dir;
 use mst_search::config::Config;
 use mst_search::experiment::{self, RunOptions, RunReport};
 use mst_search::sim::{EngineConfig, FaultConfig, SimServer};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-fn fresh_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mst-it-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
 
 /// One small search (10 req/s for 1.5 s, at most `iterations` iterations) on a current-thread
 /// runtime; with `starve`, a task holds the only thread 30 ms at a time, as a client with no

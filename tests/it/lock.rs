@@ -4,9 +4,9 @@
 //! finishes the search.
 
 use super::resume::{
-    counted_folders, engine, env_text, expected_path, finish, fresh_dir, path_of, spawn_search,
-    wait_recorded,
+    counted_folders, engine, env_text, expected_path, finish, path_of, spawn_search, wait_recorded,
 };
+use super::support::fresh_dir;
 use mst_search::output::SizeOutcome;
 use mst_search::sim::{FaultConfig, SimServer};
 use std::time::{Duration, Instant};

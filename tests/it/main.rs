@@ -11,4 +11,5 @@ mod scrape;
 mod search;
 mod sim;
 mod slurm;
+mod support;
 mod workload;

@@ -21,10 +21,9 @@ fn engine() -> EngineConfig {
 /// The size every test here uses.
 const SIZE: (u32, u32) = (64, 32);
 
+/// Scratch folders of this module are named `rel-…`, apart from other areas' names.
 fn fresh_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mst-rel-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+    super::support::fresh_dir(&format!("rel-{name}"))
 }
 
 /// A one-iteration search at `load` × capacity: enough to see how one iteration records a
@@ -59,23 +58,7 @@ async fn run(cfg: Config) -> RunReport {
         .expect("the search runs")
 }
 
-/// One `output.csv` row, by column name.
-type Row = BTreeMap<String, String>;
-
-fn read_rows(path: &Path) -> Vec<Row> {
-    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            header
-                .iter()
-                .cloned()
-                .zip(rec.iter().map(str::to_string))
-                .collect()
-        })
-        .collect()
-}
+use super::support::read_rows;
 
 /// Every complete iteration folder under `out` (any size), in name order.
 fn iteration_dirs(out: &Path) -> Vec<PathBuf> {

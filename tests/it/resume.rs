@@ -14,6 +14,7 @@
 //! `iteration_seed(SEED, size, iteration)`, so the re-run of an interrupted iteration sends
 //! exactly the traffic the uninterrupted run sent.
 
+use super::support::fresh_dir;
 use mst_search::config::Config;
 use mst_search::error::Error;
 use mst_search::experiment::{self, RunOptions, Start};
@@ -25,12 +26,6 @@ use tokio_util::sync::CancellationToken;
 
 pub fn engine() -> EngineConfig {
     EngineConfig::small(16, 5.0)
-}
-
-pub fn fresh_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mst-it-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
 }
 
 /// The start rate (0.1 × the analytic capacity of 64:32) of the clear-cut search.

@@ -1,5 +1,6 @@
 //! Server metrics: the simulator's `/metrics` scraped during a real, overloaded iteration.
 
+use super::support::fresh_dir;
 use mst_search::config::Config;
 use mst_search::experiment::{self, RunOptions};
 use mst_search::sim::{EngineConfig, FaultConfig, SimServer, capacity};
@@ -8,12 +9,6 @@ use tokio_util::sync::CancellationToken;
 
 fn engine() -> EngineConfig {
     EngineConfig::small(4, 10.0)
-}
-
-fn fresh_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mst-it-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
 }
 
 /// The only iteration folder of the only size.

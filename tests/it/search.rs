@@ -1,20 +1,15 @@
 //! End to end: a real search over HTTP against the simulator, two sizes, scaled time.
 
+use super::support::fresh_dir;
 use mst_search::config::Config;
 use mst_search::experiment::{self, RunOptions};
 use mst_search::sim::{EngineConfig, FaultConfig, SimServer, capacity};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tokio_util::sync::CancellationToken;
 
 fn engine() -> EngineConfig {
     EngineConfig::small(16, 10.0)
-}
-
-fn fresh_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mst-it-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
 }
 
 fn config(pairs: &[(&str, String)]) -> Config {

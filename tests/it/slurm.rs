@@ -6,9 +6,8 @@
 //! Without `sbatch` (or a cluster answering `sinfo`) these tests print a SKIP line and pass;
 //! with `MST_REQUIRE_SLURM=1` (CI) that is a failure instead.
 
-use super::resume::{
-    counted_folders, engine, env_text, expected_path, fresh_dir, path_of, wait_recorded,
-};
+use super::resume::{counted_folders, engine, env_text, expected_path, path_of, wait_recorded};
+use super::support::fresh_dir;
 use mst_search::output::SizeOutcome;
 use mst_search::sim::{FaultConfig, SimServer};
 use std::path::{Path, PathBuf};

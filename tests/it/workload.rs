@@ -426,20 +426,6 @@ async fn malformed_inputs_fail_before_any_traffic() {
     assert_eq!(server.stats().total_requests, 0);
 }
 
-fn read_csv(path: &std::path::Path) -> Vec<BTreeMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
-    r.records()
-        .map(|row| {
-            header
-                .iter()
-                .cloned()
-                .zip(row.unwrap().iter().map(str::to_string))
-                .collect()
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_additive_run_writes_each_requests_class_and_per_class_figures() {
     let server = sim().await;
@@ -467,7 +453,7 @@ async fn an_additive_run_writes_each_requests_class_and_per_class_figures() {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.is_dir())
         .expect("an iteration folder");
-    let rows = read_csv(&iteration.join("output.csv"));
+    let rows = super::support::read_rows(&iteration.join("output.csv"));
     assert!(rows.len() > 5, "{} requests", rows.len());
     for r in &rows {
         let input: u32 = r["input_tokens"].parse().unwrap();
@@ -480,7 +466,7 @@ async fn an_additive_run_writes_each_requests_class_and_per_class_figures() {
         }
         assert_eq!(r["server_prompt_tokens"], r["input_tokens"]);
     }
-    let results = &read_csv(&iteration.join("results.csv"))[0];
+    let results = &super::support::read_rows(&iteration.join("results.csv"))[0];
     let small: usize = results["CLASS_32_4_REQUESTS"].parse().unwrap();
     let large: usize = results["CLASS_100_200_8_REQUESTS"].parse().unwrap();
     assert_eq!(small + large, rows.len());
