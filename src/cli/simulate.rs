@@ -87,6 +87,9 @@ pub struct SimulateArgs {
     /// Leave `usage` out of streamed responses.
     #[arg(long)]
     pub omit_usage: bool,
+    /// Answer /tokenize and /detokenize with 404, like a server without them.
+    #[arg(long)]
+    pub no_tokenize: bool,
     /// Print the analytic capacity for IN:OUT tokens per request and exit.
     #[arg(long, value_name = "IN:OUT")]
     pub capacity: Option<String>,
@@ -130,6 +133,7 @@ impl SimulateArgs {
             refuse: self.fault_refuse_at.zip(self.fault_refuse_for),
             ignore_stream: self.ignore_stream,
             omit_usage: self.omit_usage,
+            no_tokenize: self.no_tokenize,
         };
         // Fields map to flags: `http_500_rate` → `--fault-500-rate`, `refuse_at` → `--fault-refuse-at`.
         faults.validate_labelled(|field| {

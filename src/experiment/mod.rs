@@ -115,7 +115,9 @@ pub async fn run_with(
             })?;
     }
     let client = Arc::new(OpenAiClient::new(client_cfg.clone())?);
-    let (workload, warnings) = Workload::prepare(&client, &cfg).await?;
+    let (workload, mut warnings) = Workload::prepare(&client, &cfg).await?;
+    let (workload, clipped) = workload.within_context(info.max_model_len);
+    warnings.extend(clipped);
     for w in &warnings {
         tracing::warn!("{}", w.0);
     }

@@ -56,6 +56,11 @@ pub struct IterationMeta {
     /// In an `ADDITIVE` mix, the name (`in:out`) of each class, by the records' `class` index.
     #[serde(default)]
     pub classes: Vec<String>,
+    /// With `OUTPUT_FROM_DATASET` and a server that reports its `max_model_len`, the requests
+    /// whose dataset answer was clipped to fit the context (results `OUTPUT_TOKENS_CLIPPED`);
+    /// None otherwise.
+    #[serde(default)]
+    pub output_clipped: Option<u64>,
     /// Free metadata copied into results (JOB_ID, GPUS, CPUS, NODE, …).
     pub labels: BTreeMap<String, String>,
     /// What the client process used during the iteration (CPU, memory, peak in-flight).

@@ -265,6 +265,11 @@ pub async fn run_iteration<C: LlmClient>(
         prompt_token_count: plan.size.input.min,
         prompt_lengths: workload.lengths_note(),
         classes: workload.class_names(),
+        output_clipped: workload.clipped_outputs(
+            plan.seed,
+            &plan.size,
+            records.iter().map(|r| r.request_idx),
+        ),
         labels: plan.labels.clone(),
         client: client_usage,
     };

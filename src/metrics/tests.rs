@@ -94,6 +94,7 @@ pub(crate) fn sample_meta() -> IterationMeta {
         sample_prompt: "hello world ".repeat(30),
         prompt_token_count: 100,
         prompt_lengths: "exact (server /tokenize)".to_string(),
+        output_clipped: None,
         classes: Vec::new(),
         labels: [
             ("JOB_ID".to_string(), "job-42".to_string()),

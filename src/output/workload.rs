@@ -39,7 +39,8 @@ fn lengths(prefix: &str, d: Option<Distribution>, out: &mut Vec<(String, String)
 }
 
 /// `PROMPT_LENGTHS`, `INPUT_TOKENS_SENT_{MIN,P50,MEAN,MAX}`,
-/// `OUTPUT_TOKENS_REQUESTED_{MIN,P50,MEAN,MAX}`, then per class of a mix
+/// `OUTPUT_TOKENS_REQUESTED_{MIN,P50,MEAN,MAX}`, `OUTPUT_TOKENS_CLIPPED` (dataset answers
+/// clipped to `max_model_len`, only with `OUTPUT_FROM_DATASET`), then per class of a mix
 /// `CLASS_<in>_<out>_{REQUESTS,SUCCESS_RATE,TTFT_P50_MS,TTFT_P90_MS,TPOT_P50_MS,E2E_P50_MS}`.
 pub(super) fn columns(meta: &IterationMeta, records: &[RequestRecord]) -> Vec<(String, String)> {
     let mut out = vec![("PROMPT_LENGTHS".to_string(), meta.prompt_lengths.clone())];
@@ -50,6 +51,9 @@ pub(super) fn columns(meta: &IterationMeta, records: &[RequestRecord]) -> Vec<(S
         .collect();
     lengths("INPUT_TOKENS_SENT", distribution(&ins), &mut out);
     lengths("OUTPUT_TOKENS_REQUESTED", distribution(&outs), &mut out);
+    if let Some(n) = meta.output_clipped {
+        out.push(("OUTPUT_TOKENS_CLIPPED".to_string(), n.to_string()));
+    }
     for (c, name) in meta.classes.iter().enumerate() {
         let mine: Vec<&RequestRecord> = records
             .iter()

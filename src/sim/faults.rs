@@ -37,6 +37,9 @@ pub struct FaultConfig {
     pub ignore_stream: bool,
     /// Never put `usage` in a streamed response, like servers that ignore `stream_options`.
     pub omit_usage: bool,
+    /// Answer `/tokenize` and `/detokenize` with HTTP 404, like a server without those routes
+    /// (TGI, or vLLM behind a proxy that passes only `/v1`), so a client must count tokens itself.
+    pub no_tokenize: bool,
 }
 
 impl FaultConfig {

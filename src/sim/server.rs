@@ -92,7 +92,16 @@ async fn metrics_text(State(st): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+/// A 404 like the fallback's, when `no_tokenize` hides the tokenizer routes.
+fn tokenize_hidden(st: &AppState) -> Option<Response> {
+    let hidden = st.faults.lock().is_ok_and(|f| f.no_tokenize);
+    hidden.then(|| ApiError::new(StatusCode::NOT_FOUND, "no such route").into_response())
+}
+
 async fn tokenize(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
+    if let Some(hidden) = tokenize_hidden(&st) {
+        return hidden;
+    }
     match wire::parse_tokenize(&body) {
         Ok(ids) => axum::Json(json!({
             "count": ids.len(), "max_model_len": st.cfg.max_model_len, "tokens": ids, "token_strs": null,
@@ -102,7 +111,10 @@ async fn tokenize(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
     }
 }
 
-async fn detokenize(body: Bytes) -> Response {
+async fn detokenize(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
+    if let Some(hidden) = tokenize_hidden(&st) {
+        return hidden;
+    }
     match wire::parse_detokenize(&body) {
         Ok(ids) => axum::Json(json!({"prompt": tokenizer::detokenize(&ids)})).into_response(),
         Err(e) => e.into_response(),

@@ -49,6 +49,17 @@ impl Mix {
     }
 }
 
+/// One request's choices, before its prompt is built.
+struct Choice<'a> {
+    key: u64,
+    class: Option<u16>,
+    size: SizeSpec,
+    prompt_seed: u64,
+    /// Output length drawn from the size's range.
+    output: u32,
+    entry: Option<&'a dataset::Entry>,
+}
+
 #[derive(Debug)]
 struct Dataset {
     entries: Vec<dataset::Entry>,
@@ -76,6 +87,9 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct Workload {
     inner: Arc<Inner>,
+    /// The server's `max_model_len` once known ([`Workload::within_context`]): dataset answers
+    /// longer than the room their prompt leaves are clipped to it.
+    context: Option<u32>,
 }
 
 impl Workload {
@@ -178,6 +192,7 @@ impl Workload {
         Ok((
             Workload {
                 inner: Arc::new(inner),
+                context: None,
             },
             warnings,
         ))
@@ -206,6 +221,89 @@ impl Workload {
     /// mix the class is drawn by weight and `size` is ignored.
     pub fn request(&self, iteration_seed: u64, idx: u64, size: &SizeSpec) -> RequestSpec {
         let w = &*self.inner;
+        let c = self.choose(iteration_seed, idx, size);
+        let temperature = if unit(c.key, 3) < w.frac_greedy {
+            0.0
+        } else {
+            1.0
+        };
+        let (prompt, input, output) = match c.entry {
+            Some(e) => (
+                e.prompt.clone(),
+                e.tokens,
+                self.dataset_output(e, c.output).0,
+            ),
+            None => {
+                let input = draw(c.size.input, mix(c.key, 1));
+                (self.prompt(c.prompt_seed, input as usize), input, c.output)
+            }
+        };
+        RequestSpec {
+            prompt,
+            input_tokens: input,
+            class: c.class,
+            output_tokens: output,
+            temperature,
+        }
+    }
+
+    /// How many of the requests `idxs` of an iteration seeded `iteration_seed` had their
+    /// dataset answer's length clipped to the server's `max_model_len` (results.csv
+    /// `OUTPUT_TOKENS_CLIPPED`); None when nothing can be clipped (no `OUTPUT_FROM_DATASET`,
+    /// or the server did not say its `max_model_len`).
+    pub fn clipped_outputs(
+        &self,
+        iteration_seed: u64,
+        size: &SizeSpec,
+        idxs: impl IntoIterator<Item = u64>,
+    ) -> Option<u64> {
+        let from_dataset = self
+            .inner
+            .dataset
+            .as_ref()
+            .is_some_and(|d| d.output_from_dataset);
+        if !from_dataset || self.context.is_none() {
+            return None;
+        }
+        let clipped = idxs.into_iter().filter(|&idx| {
+            let c = self.choose(iteration_seed, idx, size);
+            c.entry.is_some_and(|e| self.dataset_output(e, c.output).1)
+        });
+        Some(clipped.count() as u64)
+    }
+
+    /// Fit dataset answers into the server's context: with `OUTPUT_FROM_DATASET`, a request
+    /// whose prompt plus answer exceeds `max_model_len` asks for only the tokens that fit, where
+    /// sending it as is would earn an HTTP 400. The warning says how many of the dataset's
+    /// prompts in the sizes' ranges are clipped so; None when none is.
+    pub fn within_context(self, max_model_len: Option<u32>) -> (Workload, Option<Warning>) {
+        let fitted = Workload {
+            context: max_model_len,
+            ..self
+        };
+        let Some((limit, d)) = max_model_len.zip(fitted.inner.dataset.as_ref()) else {
+            return (fitted, None);
+        };
+        let mut in_range: Vec<usize> = d.pools.iter().flatten().copied().collect();
+        in_range.sort_unstable();
+        in_range.dedup();
+        let clipped = in_range
+            .iter()
+            .filter(|&&i| fitted.dataset_output(&d.entries[i], 1).1)
+            .count();
+        let warning = (clipped > 0).then(|| {
+            Warning(format!(
+                "OUTPUT_FROM_DATASET: {clipped} of the {} dataset prompts in TOKENS_LIST's input ranges have an answer longer than the server's max_model_len of {limit} leaves room for; their requests ask for max_tokens = {limit} minus the prompt's tokens (results.csv OUTPUT_TOKENS_CLIPPED counts them per iteration)",
+                in_range.len()
+            ))
+        });
+        (fitted, warning)
+    }
+
+    /// What request `idx` is made of: its class and size, seeds, drawn output length and, when
+    /// replaying a dataset, its entry.
+    fn choose(&self, iteration_seed: u64, idx: u64, size: &SizeSpec) -> Choice<'_> {
+        let w = &*self.inner;
         let key = mix(iteration_seed, idx);
         let (class, size) = match &w.mix {
             Some(m) => {
@@ -222,33 +320,40 @@ impl Workload {
             Some(n) => mix(w.seed, idx % u64::from(n.max(1))),
             None => mix(iteration_seed ^ 0x5eed, idx),
         };
-        let temperature = if unit(key, 3) < w.frac_greedy {
-            0.0
-        } else {
-            1.0
-        };
-        let mut output = draw(size.output, mix(key, 2));
-        let (prompt, input) = match (&w.dataset, class_index) {
+        let entry = match (&w.dataset, class_index) {
             (Some(d), Some(ci)) => {
                 let pool = &d.pools[ci];
-                let e = &d.entries[pool[(prompt_seed % pool.len() as u64) as usize]];
-                if d.output_from_dataset {
-                    output = e.answer_tokens.unwrap_or(output).max(1);
-                }
-                (e.prompt.clone(), e.tokens)
+                Some(&d.entries[pool[(prompt_seed % pool.len() as u64) as usize]])
             }
-            _ => {
-                let input = draw(size.input, mix(key, 1));
-                (self.prompt(prompt_seed, input as usize), input)
-            }
+            _ => None,
         };
-        RequestSpec {
-            prompt,
-            input_tokens: input,
+        Choice {
+            key,
             class,
-            output_tokens: output,
-            temperature,
+            size,
+            prompt_seed,
+            output: draw(size.output, mix(key, 2)),
+            entry,
         }
+    }
+
+    /// A dataset request's output length (`drawn` unless `OUTPUT_FROM_DATASET`) and whether
+    /// the answer was clipped to fit `max_model_len` with its prompt.
+    fn dataset_output(&self, e: &dataset::Entry, drawn: u32) -> (u32, bool) {
+        let from_dataset = self
+            .inner
+            .dataset
+            .as_ref()
+            .is_some_and(|d| d.output_from_dataset);
+        if !from_dataset {
+            return (drawn, false);
+        }
+        let wanted = e.answer_tokens.unwrap_or(drawn).max(1);
+        // check_fits keeps every size's input below the limit, so the room is at least 1.
+        let room = self
+            .context
+            .map_or(u32::MAX, |limit| limit.saturating_sub(e.tokens).max(1));
+        (wanted.min(room), wanted > room)
     }
 
     /// The shared prefix's seed for a prompt, when prompts share prefixes.
@@ -398,3 +503,6 @@ fn draw(range: TokenRange, key: u64) -> u32 {
     let span = u64::from(range.max - range.min) + 1;
     range.min + (key % span) as u32
 }
+
+#[cfg(test)]
+mod tests;

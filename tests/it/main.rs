@@ -13,3 +13,4 @@ mod sim;
 mod slurm;
 mod support;
 mod workload;
+mod workload_gaps;

@@ -1,0 +1,76 @@
+//! Unit tests of the workload's dataset answers against the server's context length.
+
+use super::*;
+use std::path::PathBuf;
+
+/// A PROMPTS_FILE whose prompts have 10, 10 and 30 words and answers of 50, 5 and 100 words
+/// (with the approximation, one word is one token).
+fn dataset_file(name: &str) -> PathBuf {
+    let words = |n: usize| vec!["word"; n].join(" ");
+    let lines: Vec<String> = [(10, 50), (10, 5), (30, 100)]
+        .iter()
+        .map(|&(p, a)| serde_json::json!({"text": words(p), "answer": words(a)}).to_string() + "\n")
+        .collect();
+    let path = std::env::temp_dir().join(format!("mst-wl-{name}-{}.jsonl", std::process::id()));
+    std::fs::write(&path, lines.concat()).unwrap();
+    path
+}
+
+async fn dataset_workload(path: &std::path::Path) -> (Workload, Config) {
+    let cfg = Config::from_pairs(&[
+        ("URL", "127.0.0.1:9".into()),
+        ("TOKENS_LIST", "1-40:8".into()),
+        ("PROMPTS_FILE", path.display().to_string()),
+        ("OUTPUT_FROM_DATASET", "true".into()),
+    ])
+    .unwrap()
+    .0;
+    let (w, _) = Workload::with_source(&cfg, TokenSource::Approx)
+        .await
+        .unwrap();
+    (w, cfg)
+}
+
+#[tokio::test]
+async fn dataset_answers_are_clipped_to_fit_max_model_len_and_counted() {
+    let path = dataset_file("clip");
+    let (w, cfg) = dataset_workload(&path).await;
+    let size = cfg.sizes[0];
+    let n = 300;
+    // Unknown context: answers are sent as they are and nothing counts as clipped.
+    let raw: Vec<RequestSpec> = (0..n).map(|i| w.request(5, i, &size)).collect();
+    assert!(raw.iter().any(|r| r.output_tokens == 100));
+    assert_eq!(w.clipped_outputs(5, &size, 0..n), None);
+    let (same, warning) = w.clone().within_context(None);
+    assert!(warning.is_none());
+    assert_eq!(same.request(5, 7, &size), w.request(5, 7, &size));
+
+    // max_model_len 64: only the 30-token prompt's 100-token answer (room 34) is too long.
+    let (fitted, warning) = w.within_context(Some(64));
+    let warning = warning.expect("a warning about the clipped answers").0;
+    assert!(
+        warning.contains("1 of the 3") && warning.contains("64"),
+        "{warning}"
+    );
+    let mut long_prompts = 0;
+    for (i, before) in (0..n).zip(&raw) {
+        let r = fitted.request(5, i, &size);
+        assert_eq!(r.prompt, before.prompt, "clipping never changes the prompt");
+        assert!(r.input_tokens + r.output_tokens <= 64, "{r:?}");
+        if r.input_tokens == 30 {
+            long_prompts += 1;
+            assert_eq!(r.output_tokens, 34);
+        } else {
+            assert_eq!(r.output_tokens, before.output_tokens);
+        }
+    }
+    assert!(long_prompts > 0, "the seed never drew the long prompt");
+    assert_eq!(fitted.clipped_outputs(5, &size, 0..n), Some(long_prompts));
+
+    // A context every answer fits: counted as zero clipped, no warning.
+    let (w, _) = dataset_workload(&path).await;
+    let (roomy, warning) = w.within_context(Some(1000));
+    assert!(warning.is_none());
+    assert_eq!(roomy.clipped_outputs(5, &size, 0..n), Some(0));
+    let _ = std::fs::remove_file(&path);
+}
