@@ -34,7 +34,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "ARRIVAL",
     "SEED",
     "EVALUATOR",
-    "QUEUE_GROWTH_MAX_PCT",
+    "QUEUE_GROWTH_WINDOW_PCT",
     "QUEUE_GROWTH_MIN_MS",
     "THROUGHPUT_MIN_PCT",
     // Evaluators beyond queue, and early abort (src/config/evaluators.rs).
@@ -88,6 +88,22 @@ pub const SECRET_KEYS: &[&str] = &["OPENAI_API_KEY", "API_KEY"];
 /// Whether `key` is one the configuration reads.
 pub fn is_known(key: &str) -> bool {
     KNOWN_KEYS.contains(&key)
+}
+
+/// Keys an earlier version read, with what replaced them: an old env file gets told, not just
+/// warned of an unknown key.
+pub const RETIRED_KEYS: &[(&str, &str)] = &[(
+    "QUEUE_GROWTH_MAX_PCT",
+    "replaced by QUEUE_GROWTH_WINDOW_PCT: material queueing-delay growth is now a share of the window's length (default 2), not of the starting delay",
+)];
+
+/// What replaced a retired key, if `key` is one.
+pub fn retired(key: &str) -> Option<&'static str> {
+    let upper = key.to_ascii_uppercase();
+    RETIRED_KEYS
+        .iter()
+        .find(|(k, _)| *k == upper)
+        .map(|(_, why)| *why)
 }
 
 /// The known key closest to `unknown`, when one is close enough to be a likely typo.

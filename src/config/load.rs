@@ -172,9 +172,12 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
             continue;
         }
         seen_unknown.push(k);
-        let hint = keys::suggest(k)
-            .map(|near| format!(" (did you mean {near}?)"))
-            .unwrap_or_default();
+        let hint = match keys::retired(k) {
+            Some(why) => format!(" ({why})"),
+            None => keys::suggest(k)
+                .map(|near| format!(" (did you mean {near}?)"))
+                .unwrap_or_default(),
+        };
         warnings.push(Warning(format!("unknown key {k} in {file_label}{hint}")));
     }
 
@@ -328,10 +331,12 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
     let mut evaluators = l.or("EVALUATOR", vec!["queue".to_string()], parse_evaluators)?;
     let evaluator_settings =
         super::evaluators::resolve(&l, experiment_type, &mut evaluators, &mut warnings)?;
-    let queue_growth_max_pct = l.or(
-        "QUEUE_GROWTH_MAX_PCT",
-        100.0,
-        f64_where("a percentage greater than 0", |x| x > 0.0),
+    let queue_growth_window_pct = l.or(
+        "QUEUE_GROWTH_WINDOW_PCT",
+        2.0,
+        f64_where("a percentage greater than 0 and at most 100", |x| {
+            x > 0.0 && x <= 100.0
+        }),
     )?;
     let queue_growth_min_ms = l.or(
         "QUEUE_GROWTH_MIN_MS",
@@ -403,7 +408,7 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         arrival,
         seed,
         evaluators,
-        queue_growth_max_pct,
+        queue_growth_window_pct,
         queue_growth_min_ms,
         throughput_min_pct,
         evaluator_settings,

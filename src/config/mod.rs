@@ -156,8 +156,8 @@ pub struct Config {
     pub seed: u64,
     /// `EVALUATOR`: names of the evaluators; all must pass.
     pub evaluators: Vec<String>,
-    /// `QUEUE_GROWTH_MAX_PCT`: material queueing growth, percent of the baseline TTFT.
-    pub queue_growth_max_pct: f64,
+    /// `QUEUE_GROWTH_WINDOW_PCT`: material queueing-delay growth, percent of the window's length.
+    pub queue_growth_window_pct: f64,
     /// `QUEUE_GROWTH_MIN_MS`: material queueing growth never below this (ms).
     pub queue_growth_min_ms: f64,
     /// `THROUGHPUT_MIN_PCT`: completions in the window must reach this share of requests sent.

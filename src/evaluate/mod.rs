@@ -111,7 +111,7 @@ pub fn build(cfg: &Config) -> Result<Box<dyn Evaluator>> {
         parts.push(match name.as_str() {
             "queue" => Box::new(queue::QueueEvaluator {
                 settings: queue::QueueSettings {
-                    growth_max_pct: cfg.queue_growth_max_pct,
+                    growth_window_pct: cfg.queue_growth_window_pct,
                     growth_min_ms: cfg.queue_growth_min_ms,
                     throughput_min_pct: cfg.throughput_min_pct,
                     success_rate_pct: cfg.success_rate_pct,

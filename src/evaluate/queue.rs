@@ -1,12 +1,16 @@
 //! The default verdict, `queue`: sustainability is about queueing, so judge queueing.
 //!
 //! In a stable server the time a request waits for its first token and the number of requests in
-//! flight fluctuate around a level; in an overloaded one they grow without bound. Over the steady
-//! window (intended send times in `[FILTER_BUFFER, DURATION − FILTER_BUFFER]`) this evaluator
+//! flight fluctuate around a level; in an overloaded one they grow without bound. This evaluator
 //! fits a line to
 //! - the **queueing delay**: first token minus *intended* send (so client lag cannot hide a
-//!   queue), with requests that timed out or were cut off counted at their end (a lower bound);
-//! - the **backlog**: requests in flight, sampled evenly over the window.
+//!   queue), with requests that timed out or were cut off counted at their end (a lower bound),
+//!   for requests sent from `FILTER_BUFFER` to the end of sending. The trailing buffer keeps
+//!   late requests out of latency statistics, but every one of them still gets its first token
+//!   during the drain, and dropping them would drop the stretch where an overloaded queue is
+//!   longest;
+//! - the **backlog**: requests in flight, sampled evenly over the steady window (intended send
+//!   times in `[FILTER_BUFFER, DURATION − FILTER_BUFFER]`).
 //!
 //! Both series are averaged into time bins before the fit, because queueing is strongly
 //! autocorrelated and a per-request regression would call every wobble significant. A bin is at
@@ -14,8 +18,11 @@
 //! long, so narrower bins would count one burst several times and make a passing wave look like a
 //! trend. A trend fails only when it is **significant** (one-sided t-test on the slope) **and
 //! material**: the growth projected over the window exceeds `max(QUEUE_GROWTH_MIN_MS,
-//! QUEUE_GROWTH_MAX_PCT % of the baseline)` for the delay, and for the backlog the share of the
-//! window's requests that `THROUGHPUT_MIN_PCT` allows to fall behind (5% by default).
+//! QUEUE_GROWTH_WINDOW_PCT % of the window's length)` for the delay — a server that falls behind
+//! its arrivals by x% adds x% of the elapsed time to every later wait, so this reads "falls
+//! behind by more than 2%" and, unlike a share of the starting delay, does not grow with a queue
+//! already built during the warm-up — and for the backlog the share of the window's requests
+//! that `THROUGHPUT_MIN_PCT` allows to fall behind (5% by default).
 //!
 //! The iteration also fails when successful completions fall materially (below
 //! `THROUGHPUT_MIN_PCT` %) **and significantly** short of the requests sent in the window
@@ -42,8 +49,8 @@ use std::time::Duration;
 /// Settings of the `queue` evaluator.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueSettings {
-    /// Material queueing-delay growth, percent of its baseline (`QUEUE_GROWTH_MAX_PCT`).
-    pub growth_max_pct: f64,
+    /// Material queueing-delay growth, percent of the window's length (`QUEUE_GROWTH_WINDOW_PCT`).
+    pub growth_window_pct: f64,
     /// Material queueing-delay growth is never below this, ms (`QUEUE_GROWTH_MIN_MS`).
     pub growth_min_ms: f64,
     /// Completions in the window vs requests sent in it, percent (`THROUGHPUT_MIN_PCT`).
@@ -94,6 +101,8 @@ struct Window {
     /// Start and end of the window (intended send times, from `t0`).
     w0: Duration,
     w1: Duration,
+    /// End of the queueing-delay series: the end of sending.
+    delay_end: Duration,
     /// Median latency (intended send → end) of the successful requests of the iteration.
     median_latency: Duration,
     /// Requests whose intended send lies in the window.
@@ -125,20 +134,17 @@ impl Window {
         Window {
             w0,
             w1,
+            delay_end: input.meta.sending_stopped.max(w1),
             median_latency,
             sent,
             backlog,
         }
     }
 
-    /// Bins for a series of `n` samples: at most one per 5 samples and per median latency of
-    /// the window, between `MIN_BINS` and `MAX_BINS`.
-    fn bins_for(&self, n: usize) -> usize {
-        bins_for(
-            n,
-            self.w1.saturating_sub(self.w0).as_secs_f64(),
-            self.median_latency.as_secs_f64(),
-        )
+    /// Bins for a series of `n` samples over `[w0, w1)`: at most one per 5 samples and per
+    /// median latency, between `MIN_BINS` and `MAX_BINS`.
+    fn bins_for(&self, n: usize, w0: f64, w1: f64) -> usize {
+        bins_for(n, w1 - w0, self.median_latency.as_secs_f64())
     }
 }
 
@@ -281,14 +287,15 @@ struct Trend {
 fn trend(
     samples: &[(f64, f64)],
     w: &Window,
+    (w0, w1): (Duration, Duration),
     baseline_of: impl Fn(&[f64]) -> f64,
     threshold_of: impl Fn(f64) -> f64,
 ) -> Option<Trend> {
-    let (w0, w1) = (w.w0.as_secs_f64(), w.w1.as_secs_f64());
+    let (w0, w1) = (w0.as_secs_f64(), w1.as_secs_f64());
     if samples.len() < MIN_SAMPLES || w1 <= w0 {
         return None;
     }
-    let bins = w.bins_for(samples.len());
+    let bins = w.bins_for(samples.len(), w0, w1);
     let (xs, ys) = bin(samples, w0, w1, bins);
     let fit = linear_fit(&xs, &ys)?;
     let first_tenth_end = w0 + (w1 - w0) / 10.0;
@@ -370,12 +377,14 @@ fn delay_samples(records: &[RequestRecord], w0: Duration, w1: Duration) -> Vec<(
 }
 
 fn delay_trend(records: &[RequestRecord], w: &Window, s: &QueueSettings) -> Criterion {
-    let samples = delay_samples(records, w.w0, w.w1);
+    let samples = delay_samples(records, w.w0, w.delay_end);
+    let window_ms = w.delay_end.saturating_sub(w.w0).as_secs_f64() * 1e3;
     let t = trend(
         &samples,
         w,
+        (w.w0, w.delay_end),
         |early| percentile(early, 50.0).unwrap_or(0.0),
-        |base| s.growth_min_ms.max(s.growth_max_pct / 100.0 * base),
+        |_| s.growth_min_ms.max(s.growth_window_pct / 100.0 * window_ms),
     );
     trend_criterion("queue_delay_trend", "ms", "queueing delay", ALPHA_DELAY, t)
 }
@@ -412,6 +421,7 @@ fn backlog_trend(w: &Window, s: &QueueSettings) -> Criterion {
     let t = trend(
         &w.backlog,
         w,
+        (w.w0, w.w1),
         |early| mean(early).unwrap_or(0.0),
         |_| allowed,
     );

@@ -137,7 +137,10 @@ pub fn settings(cfg: &Config, index: usize, model: &str) -> BTreeMap<String, Str
         ("ARRIVAL", format!("{:?}", cfg.arrival)),
         ("SEED", cfg.seed.to_string()),
         ("EVALUATOR", cfg.evaluators.join(",")),
-        ("QUEUE_GROWTH_MAX_PCT", cfg.queue_growth_max_pct.to_string()),
+        (
+            "QUEUE_GROWTH_WINDOW_PCT",
+            cfg.queue_growth_window_pct.to_string(),
+        ),
         ("QUEUE_GROWTH_MIN_MS", cfg.queue_growth_min_ms.to_string()),
         ("THROUGHPUT_MIN_PCT", cfg.throughput_min_pct.to_string()),
         ("CONFIRM", format!("{:?}", cfg.confirm)),

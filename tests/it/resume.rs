@@ -48,7 +48,7 @@ pub fn pairs(url: &str, out: &Path) -> Vec<(&'static str, String)> {
         ("COOLDOWN", "0s".into()),
         ("DRAIN_TIMEOUT", "1s".into()),
         ("QUEUE_GROWTH_MIN_MS", "1000".into()),
-        ("QUEUE_GROWTH_MAX_PCT", "1000".into()),
+        ("QUEUE_GROWTH_WINDOW_PCT", "100".into()),
         ("THROUGHPUT_MIN_PCT", "50".into()),
         ("MAX_ITERATIONS", "8".into()),
         ("SEED", "11".into()),

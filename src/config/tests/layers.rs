@@ -189,6 +189,19 @@ fn unknown_file_keys_warn_with_a_suggestion() {
 }
 
 #[test]
+fn a_retired_key_says_what_replaced_it() {
+    let (_, w) = with_file(&[("QUEUE_GROWTH_MAX_PCT", "100")]).expect("a retired key only warns");
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].0.starts_with(
+            "unknown key QUEUE_GROWTH_MAX_PCT in the env file (replaced by QUEUE_GROWTH_WINDOW_PCT"
+        ),
+        "{}",
+        w[0].0
+    );
+}
+
+#[test]
 fn openai_api_key_wins_and_never_shows() {
     let (c, _) = resolve_with(
         &[

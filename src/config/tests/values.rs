@@ -28,7 +28,7 @@ fn defaults_when_absent() {
     assert_eq!(c.arrival, ArrivalKind::Poisson);
     assert_eq!(c.seed, 0);
     assert_eq!(c.evaluators, vec!["queue".to_string()]);
-    assert_eq!(c.queue_growth_max_pct, 100.0);
+    assert_eq!(c.queue_growth_window_pct, 2.0);
     assert_eq!(c.queue_growth_min_ms, 250.0);
     assert_eq!(c.throughput_min_pct, 95.0);
     assert_eq!(c.confirm, ConfirmPolicy::Fail);
@@ -127,8 +127,8 @@ fn good_values_of_every_key() {
         ("EVALUATOR", " Queue , old ", |c| {
             c.evaluators == ["queue", "old"]
         }),
-        ("QUEUE_GROWTH_MAX_PCT", "50", |c| {
-            c.queue_growth_max_pct == 50.0
+        ("QUEUE_GROWTH_WINDOW_PCT", "5", |c| {
+            c.queue_growth_window_pct == 5.0
         }),
         ("QUEUE_GROWTH_MIN_MS", "0", |c| c.queue_growth_min_ms == 0.0),
         ("THROUGHPUT_MIN_PCT", "90.5", |c| {
@@ -224,7 +224,8 @@ fn bad_values_name_key_value_and_expectation() {
         ("SEED", "-1", "whole number"),
         ("EVALUATOR", "queue,", "no empty entry"),
         ("EVALUATOR", "queue, QUEUE", "repeated"),
-        ("QUEUE_GROWTH_MAX_PCT", "0", "greater than 0"),
+        ("QUEUE_GROWTH_WINDOW_PCT", "0", "greater than 0"),
+        ("QUEUE_GROWTH_WINDOW_PCT", "150", "at most 100"),
         ("QUEUE_GROWTH_MIN_MS", "-1", ">= 0"),
         ("THROUGHPUT_MIN_PCT", "100.1", "0 to 100"),
         ("CONFIRM", "always", "none, fail, both"),

@@ -8,7 +8,7 @@ use crate::evaluate::testdata::{criterion, synth, wobble};
 fn queue() -> QueueEvaluator {
     QueueEvaluator {
         settings: QueueSettings {
-            growth_max_pct: 100.0,
+            growth_window_pct: 2.0,
             growth_min_ms: 250.0,
             throughput_min_pct: 95.0,
             success_rate_pct: 95.0,
@@ -56,11 +56,13 @@ fn a_growing_queue_fails_delay_backlog_and_throughput() {
     assert!(!v.sustainable);
     let delay = criterion(&v, "queue_delay_trend");
     assert!(!delay.passed, "{delay:?}");
-    // 100 ms/s over the 80-s window: 8 s of growth.
+    // 100 ms/s from the end of the leading buffer (20 s) to the end of sending (120 s): 10 s.
     assert!(
-        (delay.figures["growth_ms"] - 8000.0).abs() < 400.0,
+        (delay.figures["growth_ms"] - 10_000.0).abs() < 500.0,
         "{delay:?}"
     );
+    // Material beyond 2% of those 100 s, whatever the starting delay.
+    assert_eq!(delay.figures["threshold_ms"], 2000.0);
     let backlog = criterion(&v, "backlog_trend");
     assert!(!backlog.passed, "{backlog:?}");
     // Allowed growth: 5% of the 400 requests sent in the window.
@@ -94,6 +96,7 @@ fn a_shortfall_the_backlog_noise_explains_passes_and_a_larger_one_fails() {
     let window = |backlog: f64| Window {
         w0,
         w1,
+        delay_end: s.meta.sending_stopped,
         median_latency: Duration::from_millis(496),
         sent: 100,
         backlog: vec![(w0.as_secs_f64(), backlog); 10],

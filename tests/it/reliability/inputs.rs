@@ -74,7 +74,7 @@ const BAD: &[(&str, &str)] = &[
     ("ARRIVAL", "burst"),
     ("SEED", "seven"),
     ("EVALUATOR", "vibes"),
-    ("QUEUE_GROWTH_MAX_PCT", "-10"),
+    ("QUEUE_GROWTH_WINDOW_PCT", "-10"),
     ("QUEUE_GROWTH_MIN_MS", "x"),
     ("THROUGHPUT_MIN_PCT", "101"),
     ("CONFIRM", "always"),
