@@ -14,9 +14,11 @@
 //!
 //! Both series are averaged into time bins before the fit, because queueing is strongly
 //! autocorrelated and a per-request regression would call every wobble significant. A bin is at
-//! least one median latency wide: a request stays in flight (and a burst's queue lasts) about that
-//! long, so narrower bins would count one burst several times and make a passing wave look like a
-//! trend. A trend fails only when it is **significant** (one-sided t-test on the slope) **and
+//! least one median generation time (first token → end) wide: in a stable server a request stays
+//! in flight, and a burst's queue lasts, about that long, so narrower bins would count one burst
+//! several times and make a passing wave look like a trend. The whole latency would not do: in
+//! an overload it grows with the queue, and the stronger the overload the fewer bins it would
+//! leave to show it. A trend fails only when it is **significant** (one-sided t-test on the slope) **and
 //! material**: the growth projected over the window exceeds `max(QUEUE_GROWTH_MIN_MS,
 //! QUEUE_GROWTH_WINDOW_PCT % of the window's length)` for the delay — a server that falls behind
 //! its arrivals by x% adds x% of the elapsed time to every later wait, so this reads "falls
@@ -105,6 +107,9 @@ struct Window {
     delay_end: Duration,
     /// Median latency (intended send → end) of the successful requests of the iteration.
     median_latency: Duration,
+    /// Median generation time (first token → end) of the successful requests: how long a
+    /// request occupies the server once it runs, without its wait.
+    median_generation: Duration,
     /// Requests whose intended send lies in the window.
     sent: usize,
     /// Requests in flight at evenly spaced instants of the window (empty when too few requests
@@ -122,6 +127,16 @@ impl Window {
             .map(|r| r.end.saturating_sub(r.intended_send).as_secs_f64())
             .collect();
         let median_latency = Duration::from_secs_f64(percentile(&latencies, 50.0).unwrap_or(0.0));
+        let generation: Vec<f64> = records
+            .iter()
+            .filter(|r| r.success())
+            .filter_map(|r| {
+                r.first_token
+                    .map(|ft| r.end.saturating_sub(ft).as_secs_f64())
+            })
+            .collect();
+        let median_generation =
+            Duration::from_secs_f64(percentile(&generation, 50.0).unwrap_or(0.0));
         let sent = records
             .iter()
             .filter(|r| r.intended_send >= w0 && r.intended_send < w1)
@@ -136,15 +151,16 @@ impl Window {
             w1,
             delay_end: input.meta.sending_stopped.max(w1),
             median_latency,
+            median_generation,
             sent,
             backlog,
         }
     }
 
     /// Bins for a series of `n` samples over `[w0, w1)`: at most one per 5 samples and per
-    /// median latency, between `MIN_BINS` and `MAX_BINS`.
+    /// median generation time, between `MIN_BINS` and `MAX_BINS`.
     fn bins_for(&self, n: usize, w0: f64, w1: f64) -> usize {
-        bins_for(n, w1 - w0, self.median_latency.as_secs_f64())
+        bins_for(n, w1 - w0, self.median_generation.as_secs_f64())
     }
 }
 
@@ -261,16 +277,16 @@ fn bin(samples: &[(f64, f64)], w0: f64, w1: f64, bins: usize) -> (Vec<f64>, Vec<
         .unzip()
 }
 
-/// Bins for `n` samples over a window of `window_s` seconds whose requests take a median of
-/// `latency_s`: at most one per 5 samples and one per latency, between `MIN_BINS` and `MAX_BINS`.
-fn bins_for(n: usize, window_s: f64, latency_s: f64) -> usize {
-    let by_latency = if latency_s > 0.0 {
-        // Saturating float-to-int cast: a tiny latency gives a huge count, clamped below.
-        (window_s / latency_s).floor() as usize
+/// Bins for `n` samples over a window of `window_s` seconds whose requests run for a median of
+/// `run_s`: at most one per 5 samples and one per run time, between `MIN_BINS` and `MAX_BINS`.
+fn bins_for(n: usize, window_s: f64, run_s: f64) -> usize {
+    let by_run = if run_s > 0.0 {
+        // Saturating float-to-int cast: a tiny run time gives a huge count, clamped below.
+        (window_s / run_s).floor() as usize
     } else {
         MAX_BINS
     };
-    (n / 5).min(by_latency).clamp(MIN_BINS, MAX_BINS)
+    (n / 5).min(by_run).clamp(MIN_BINS, MAX_BINS)
 }
 
 struct Trend {

@@ -44,7 +44,7 @@ fn a_steady_server_passes_every_criterion() {
     let tp = criterion(&v, "throughput");
     assert_eq!(tp.figures["sent_in_window"], 400.0);
     assert!((tp.figures["achieved_pct"] - 100.0).abs() <= 0.5, "{tp:?}");
-    // Latency 0.23 s is far below a tenth of the 80-s window: the usual 10 bins.
+    // Generation (0.18 s) is far below a tenth of the window: the usual 10 bins.
     assert_eq!(criterion(&v, "queue_delay_trend").figures["bins"], 10.0);
 }
 
@@ -98,6 +98,7 @@ fn a_shortfall_the_backlog_noise_explains_passes_and_a_larger_one_fails() {
         w1,
         delay_end: s.meta.sending_stopped,
         median_latency: Duration::from_millis(496),
+        median_generation: Duration::from_millis(396),
         sent: 100,
         backlog: vec![(w0.as_secs_f64(), backlog); 10],
     };
@@ -122,8 +123,8 @@ fn a_shortfall_the_backlog_noise_explains_passes_and_a_larger_one_fails() {
 }
 
 #[test]
-fn bins_are_at_least_one_median_latency_wide() {
-    // A 13-s window of 2.7-s requests holds 4 independent stretches, not 10.
+fn bins_are_at_least_one_median_generation_time_wide() {
+    // A 13-s window of requests that run 2.7 s holds 4 independent stretches, not 10.
     assert_eq!(bins_for(400, 13.3, 2.7), 4);
     assert_eq!(bins_for(400, 80.0, 0.2), MAX_BINS);
     // Few samples: one bin per 5 of them.
