@@ -82,7 +82,12 @@ async fn main() -> anyhow::Result<()> {
                 it.reason.chars().take(110).collect::<String>()
             );
         }
-        let _ = std::fs::remove_dir_all(&out);
+        // MST_BENCH_KEEP keeps each search's files for a look at its verdicts.
+        if std::env::var_os("MST_BENCH_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&out);
+        } else {
+            println!("kept {}", out.display());
+        }
     }
     server.shutdown().await;
     Ok(())

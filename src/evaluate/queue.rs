@@ -12,13 +12,13 @@
 //! - the **backlog**: requests in flight, sampled evenly over the steady window (intended send
 //!   times in `[FILTER_BUFFER, DURATION − FILTER_BUFFER]`).
 //!
-//! Both series are averaged into time bins before the fit, because queueing is strongly
-//! autocorrelated and a per-request regression would call every wobble significant. A bin is at
-//! least one median generation time (first token → end) wide: in a stable server a request stays
-//! in flight, and a burst's queue lasts, about that long, so narrower bins would count one burst
-//! several times and make a passing wave look like a trend. The whole latency would not do: in
-//! an overload it grows with the queue, and the stronger the overload the fewer bins it would
-//! leave to show it. A trend fails only when it is **significant** (one-sided t-test on the slope) **and
+//! Both series are averaged into time bins before the fit (at most 10, at least 5 samples each),
+//! because queueing is strongly autocorrelated and a per-request regression would call every
+//! wobble significant. A backlog bin is also at least one median generation time (first token →
+//! end) wide: a request stays in flight about that long, so narrower bins would count one burst
+//! several times and make a passing wave look like a trend. The delay keeps its finer bins: a
+//! stable server's delay returns to its level between bursts, and a short iteration left with 3
+//! or 4 bins could not show even a 1.2 × overload (measured: its confirmation passed). A trend fails only when it is **significant** (one-sided t-test on the slope) **and
 //! material**: the growth projected over the window exceeds `max(QUEUE_GROWTH_MIN_MS,
 //! QUEUE_GROWTH_WINDOW_PCT % of the window's length)` for the delay — a server that falls behind
 //! its arrivals by x% adds x% of the elapsed time to every later wait, so this reads "falls
@@ -202,11 +202,12 @@ pub fn success_rate(records: &[RequestRecord], min_pct: f64) -> Criterion {
 ///
 /// A shortfall fails only when it is material (below `min_pct`) **and** significant. By
 /// conservation, sent − completed over a window is the change of the backlog between its ends
-/// (up to the edges); in a stable server the backlog fluctuates around its mean with a variance
-/// of about that mean (requests in flight under Poisson arrivals), so the difference of two
-/// readings has a variance of about twice the mean backlog. The shortfall's z-score against that
-/// is tested one-sided at `ALPHA_THROUGHPUT`; the variance is an upper estimate (the shift removes
-/// part of it), so the test errs towards passing.
+/// (up to the edges). In a stable server the backlog is about the arrival rate times the time a
+/// request runs (median generation time), with a variance of about that level (requests in
+/// flight under Poisson arrivals), so the difference of two readings has a variance of about
+/// twice it. The shortfall's z-score against that is tested one-sided at `ALPHA_THROUGHPUT`.
+/// The level is computed, not measured: the measured backlog of an overloaded server contains
+/// its queue, and would make the stronger overload look the noisier.
 fn throughput(records: &[RequestRecord], w: &Window, min_pct: f64) -> Criterion {
     // Successful requests only, on both sides: failures are the success-rate criterion's
     // business, and counting them here would fail an iteration twice for one cause.
@@ -224,9 +225,14 @@ fn throughput(records: &[RequestRecord], w: &Window, min_pct: f64) -> Criterion 
     } else {
         100.0 * done as f64 / sent as f64
     };
-    let mean_backlog = mean(&w.backlog.iter().map(|(_, b)| *b).collect::<Vec<_>>()).unwrap_or(0.0);
+    let window_s = w.w1.saturating_sub(w.w0).as_secs_f64();
+    let stable_backlog = if window_s > 0.0 {
+        w.sent as f64 / window_s * w.median_generation.as_secs_f64()
+    } else {
+        0.0
+    };
     let shortfall = sent as f64 - done as f64;
-    let z = shortfall / (2.0 * mean_backlog).max(1.0).sqrt();
+    let z = shortfall / (2.0 * stable_backlog).max(1.0).sqrt();
     let p = Normal::new(0.0, 1.0).map_or(1.0, |n| n.sf(z));
     let material = pct < min_pct;
     let significant = p < ALPHA_THROUGHPUT;
@@ -240,7 +246,7 @@ fn throughput(records: &[RequestRecord], w: &Window, min_pct: f64) -> Criterion 
             ("window_shift_ms", w.median_latency.as_secs_f64() * 1e3),
             ("achieved_pct", pct),
             ("min_pct", min_pct),
-            ("mean_backlog", mean_backlog),
+            ("stable_backlog", stable_backlog),
             ("z", z),
             ("p_value", p),
         ]),
@@ -304,6 +310,7 @@ fn trend(
     samples: &[(f64, f64)],
     w: &Window,
     (w0, w1): (Duration, Duration),
+    run_sized_bins: bool,
     baseline_of: impl Fn(&[f64]) -> f64,
     threshold_of: impl Fn(f64) -> f64,
 ) -> Option<Trend> {
@@ -311,7 +318,11 @@ fn trend(
     if samples.len() < MIN_SAMPLES || w1 <= w0 {
         return None;
     }
-    let bins = w.bins_for(samples.len(), w0, w1);
+    let bins = if run_sized_bins {
+        w.bins_for(samples.len(), w0, w1)
+    } else {
+        bins_for(samples.len(), w1 - w0, 0.0)
+    };
     let (xs, ys) = bin(samples, w0, w1, bins);
     let fit = linear_fit(&xs, &ys)?;
     let first_tenth_end = w0 + (w1 - w0) / 10.0;
@@ -399,6 +410,7 @@ fn delay_trend(records: &[RequestRecord], w: &Window, s: &QueueSettings) -> Crit
         &samples,
         w,
         (w.w0, w.delay_end),
+        false,
         |early| percentile(early, 50.0).unwrap_or(0.0),
         |_| s.growth_min_ms.max(s.growth_window_pct / 100.0 * window_ms),
     );
@@ -438,6 +450,7 @@ fn backlog_trend(w: &Window, s: &QueueSettings) -> Criterion {
         &w.backlog,
         w,
         (w.w0, w.w1),
+        true,
         |early| mean(early).unwrap_or(0.0),
         |_| allowed,
     );

@@ -44,7 +44,7 @@ fn a_steady_server_passes_every_criterion() {
     let tp = criterion(&v, "throughput");
     assert_eq!(tp.figures["sent_in_window"], 400.0);
     assert!((tp.figures["achieved_pct"] - 100.0).abs() <= 0.5, "{tp:?}");
-    // Generation (0.18 s) is far below a tenth of the window: the usual 10 bins.
+    // 400 delay samples: the usual 10 bins.
     assert_eq!(criterion(&v, "queue_delay_trend").figures["bins"], 10.0);
 }
 
@@ -90,17 +90,18 @@ fn too_few_requests_make_the_trends_abstain() {
 
 #[test]
 fn a_shortfall_the_backlog_noise_explains_passes_and_a_larger_one_fails() {
-    // 100 requests sent in the window, all successful, 0.5 s each.
+    // 100 requests sent in the 20-s window (5 per second), all successful, 0.5 s each.
     let mut s = synth(30.0, 5.0, 150, |_, _| 100.0, |_, _| 44.0, None);
     let (w0, w1) = send_window(&s.meta);
-    let window = |backlog: f64| Window {
+    // The same records, judged as if each request ran `run_s` seconds.
+    let window = |run_s: f64| Window {
         w0,
         w1,
         delay_end: s.meta.sending_stopped,
         median_latency: Duration::from_millis(496),
-        median_generation: Duration::from_millis(396),
+        median_generation: Duration::from_secs_f64(run_s),
         sent: 100,
-        backlog: vec![(w0.as_secs_f64(), backlog); 10],
+        backlog: Vec::new(),
     };
     // Seven of the window's last requests end after the shifted window: 93% completed.
     let late: Vec<usize> = (0..s.records.len())
@@ -111,13 +112,14 @@ fn a_shortfall_the_backlog_noise_explains_passes_and_a_larger_one_fails() {
     for i in late {
         s.records[i].end += Duration::from_secs(5);
     }
-    // With 20 in flight on average, 7 short is z ≈ 1.1: a Poisson wobble, not an overload.
-    let noisy = throughput(&s.records, &window(20.0), 95.0);
+    // 5/s running 4 s each: 20 in flight, and 7 short is z ≈ 1.1, a Poisson wobble.
+    let noisy = throughput(&s.records, &window(4.0), 95.0);
     assert_eq!(noisy.figures["completed_in_window"], 93.0, "{noisy:?}");
+    assert!((noisy.figures["stable_backlog"] - 20.0).abs() < 1e-9);
     assert!(noisy.passed, "{noisy:?}");
     assert!(noisy.detail.contains("not significant"), "{}", noisy.detail);
-    // With 2 in flight the same shortfall is z ≈ 3.5: the server did fall behind.
-    let quiet = throughput(&s.records, &window(2.0), 95.0);
+    // Running 0.4 s each, 2 in flight: the same shortfall is z ≈ 3.5, the server fell behind.
+    let quiet = throughput(&s.records, &window(0.4), 95.0);
     assert!(!quiet.passed, "{quiet:?}");
     assert!(quiet.figures["z"] > 3.0);
 }
