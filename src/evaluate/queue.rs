@@ -156,12 +156,6 @@ impl Window {
             backlog,
         }
     }
-
-    /// Bins for a series of `n` samples over `[w0, w1)`: at most one per 5 samples and per
-    /// median generation time, between `MIN_BINS` and `MAX_BINS`.
-    fn bins_for(&self, n: usize, w0: f64, w1: f64) -> usize {
-        bins_for(n, w1 - w0, self.median_generation.as_secs_f64())
-    }
 }
 
 /// `success_rate`: share of successful requests over the whole iteration.
@@ -283,14 +277,14 @@ fn bin(samples: &[(f64, f64)], w0: f64, w1: f64, bins: usize) -> (Vec<f64>, Vec<
         .unzip()
 }
 
-/// Bins for `n` samples over a window of `window_s` seconds whose requests run for a median of
-/// `run_s`: at most one per 5 samples and one per run time, between `MIN_BINS` and `MAX_BINS`.
-fn bins_for(n: usize, window_s: f64, run_s: f64) -> usize {
-    let by_run = if run_s > 0.0 {
+/// Bins for `n` samples over a window of `window_s` seconds: at most one per 5 samples and,
+/// when `run_s` is given (the median time a request runs), one per run time; between
+/// `MIN_BINS` and `MAX_BINS`.
+fn bins_for(n: usize, window_s: f64, run_s: Option<f64>) -> usize {
+    let by_run = match run_s {
         // Saturating float-to-int cast: a tiny run time gives a huge count, clamped below.
-        (window_s / run_s).floor() as usize
-    } else {
-        MAX_BINS
+        Some(run) if run > 0.0 => (window_s / run).floor() as usize,
+        _ => MAX_BINS,
     };
     (n / 5).min(by_run).clamp(MIN_BINS, MAX_BINS)
 }
@@ -304,13 +298,12 @@ struct Trend {
     bins: usize,
 }
 
-/// Fit a binned trend and its growth over the window; None when there are too few samples.
-/// The baseline is taken from the first tenth of the window.
+/// Fit a binned trend and its growth over `[w0, w1)`; None when there are too few samples.
+/// Bins are at least `run` wide when given. The baseline is taken from the first tenth.
 fn trend(
     samples: &[(f64, f64)],
-    w: &Window,
     (w0, w1): (Duration, Duration),
-    run_sized_bins: bool,
+    run: Option<Duration>,
     baseline_of: impl Fn(&[f64]) -> f64,
     threshold_of: impl Fn(f64) -> f64,
 ) -> Option<Trend> {
@@ -318,11 +311,7 @@ fn trend(
     if samples.len() < MIN_SAMPLES || w1 <= w0 {
         return None;
     }
-    let bins = if run_sized_bins {
-        w.bins_for(samples.len(), w0, w1)
-    } else {
-        bins_for(samples.len(), w1 - w0, 0.0)
-    };
+    let bins = bins_for(samples.len(), w1 - w0, run.map(|r| r.as_secs_f64()));
     let (xs, ys) = bin(samples, w0, w1, bins);
     let fit = linear_fit(&xs, &ys)?;
     let first_tenth_end = w0 + (w1 - w0) / 10.0;
@@ -408,9 +397,8 @@ fn delay_trend(records: &[RequestRecord], w: &Window, s: &QueueSettings) -> Crit
     let window_ms = w.delay_end.saturating_sub(w.w0).as_secs_f64() * 1e3;
     let t = trend(
         &samples,
-        w,
         (w.w0, w.delay_end),
-        false,
+        None,
         |early| percentile(early, 50.0).unwrap_or(0.0),
         |_| s.growth_min_ms.max(s.growth_window_pct / 100.0 * window_ms),
     );
@@ -448,9 +436,8 @@ fn backlog_trend(w: &Window, s: &QueueSettings) -> Criterion {
     let allowed = MIN_BACKLOG_GROWTH.max((100.0 - s.throughput_min_pct) / 100.0 * w.sent as f64);
     let t = trend(
         &w.backlog,
-        w,
         (w.w0, w.w1),
-        true,
+        Some(w.median_generation),
         |early| mean(early).unwrap_or(0.0),
         |_| allowed,
     );

@@ -63,7 +63,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/tokenize", post(tokenize))
         .route("/detokenize", post(detokenize))
         .route("/metrics", get(metrics_text))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
+        .fallback(|| async { no_such_route() })
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(state)
 }
@@ -92,10 +92,15 @@ async fn metrics_text(State(st): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-/// A 404 like the fallback's, when `no_tokenize` hides the tokenizer routes.
+/// What a route the server does not have answers.
+fn no_such_route() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such route")
+}
+
+/// The fallback's 404, when `no_tokenize` hides the tokenizer routes.
 fn tokenize_hidden(st: &AppState) -> Option<Response> {
     let hidden = st.faults.lock().is_ok_and(|f| f.no_tokenize);
-    hidden.then(|| ApiError::new(StatusCode::NOT_FOUND, "no such route").into_response())
+    hidden.then(|| no_such_route().into_response())
 }
 
 async fn tokenize(State(st): State<Arc<AppState>>, body: Bytes) -> Response {

@@ -257,12 +257,7 @@ impl Workload {
         size: &SizeSpec,
         idxs: impl IntoIterator<Item = u64>,
     ) -> Option<u64> {
-        let from_dataset = self
-            .inner
-            .dataset
-            .as_ref()
-            .is_some_and(|d| d.output_from_dataset);
-        if !from_dataset || self.context.is_none() {
+        if !self.outputs_from_dataset() || self.context.is_none() {
             return None;
         }
         let clipped = idxs.into_iter().filter(|&idx| {
@@ -340,12 +335,7 @@ impl Workload {
     /// A dataset request's output length (`drawn` unless `OUTPUT_FROM_DATASET`) and whether
     /// the answer was clipped to fit `max_model_len` with its prompt.
     fn dataset_output(&self, e: &dataset::Entry, drawn: u32) -> (u32, bool) {
-        let from_dataset = self
-            .inner
-            .dataset
-            .as_ref()
-            .is_some_and(|d| d.output_from_dataset);
-        if !from_dataset {
+        if !self.outputs_from_dataset() {
             return (drawn, false);
         }
         let wanted = e.answer_tokens.unwrap_or(drawn).max(1);
@@ -354,6 +344,14 @@ impl Workload {
             .context
             .map_or(u32::MAX, |limit| limit.saturating_sub(e.tokens).max(1));
         (wanted.min(room), wanted > room)
+    }
+
+    /// Whether output lengths come from the dataset's answers (`OUTPUT_FROM_DATASET`).
+    fn outputs_from_dataset(&self) -> bool {
+        self.inner
+            .dataset
+            .as_ref()
+            .is_some_and(|d| d.output_from_dataset)
     }
 
     /// The shared prefix's seed for a prompt, when prompts share prefixes.

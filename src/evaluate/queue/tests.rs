@@ -127,11 +127,11 @@ fn a_shortfall_the_backlog_noise_explains_passes_and_a_larger_one_fails() {
 #[test]
 fn bins_are_at_least_one_median_generation_time_wide() {
     // A 13-s window of requests that run 2.7 s holds 4 independent stretches, not 10.
-    assert_eq!(bins_for(400, 13.3, 2.7), 4);
-    assert_eq!(bins_for(400, 80.0, 0.2), MAX_BINS);
+    assert_eq!(bins_for(400, 13.3, Some(2.7)), 4);
+    assert_eq!(bins_for(400, 80.0, Some(0.2)), MAX_BINS);
     // Few samples: one bin per 5 of them.
-    assert_eq!(bins_for(20, 80.0, 0.2), 4);
+    assert_eq!(bins_for(20, 80.0, Some(0.2)), 4);
     // Never fewer than 3 (a line through 2 points has no error to test).
-    assert_eq!(bins_for(400, 5.0, 10.0), MIN_BINS);
-    assert_eq!(bins_for(400, 10.0, 0.0), MAX_BINS);
+    assert_eq!(bins_for(400, 5.0, Some(10.0)), MIN_BINS);
+    assert_eq!(bins_for(400, 10.0, Some(0.0)), MAX_BINS);
 }
