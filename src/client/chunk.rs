@@ -1,20 +1,43 @@
-//! Parsing one streamed chunk of an OpenAI-compatible response and counting the tokens it
-//! carries. Counting is by the server's usage when it reports it (vLLM's continuous usage
-//! stats), so a chunk carrying several tokens counts them all; otherwise one token per chunk with
-//! non-empty text.
+//! Reading one chunk of an OpenAI-compatible response — a streamed `data:` payload or a whole
+//! non-streamed body — and keeping the running tally of one response's tokens.
+//!
+//! What counts as generated output is every delta the model produced, of any kind: completion
+//! `text`, chat `delta.content`, reasoning (`delta.reasoning_content` from SGLang and older
+//! vLLM, `delta.reasoning` from newer vLLM), tool-call argument fragments
+//! (`delta.tool_calls[*].function.arguments`) and `delta.refusal`. The first of them is the
+//! first token (TTFT); the first that is not reasoning is the first answer token (TTFO).
+//!
+//! Tolerant where a stream is healthy: `choices: null`, `usage: null`, a `null` payload,
+//! unknown fields and several choices are all fine. Strict where it is not: an `error` object
+//! (or `"object": "error"`) anywhere is the server's error, and a finish reason of `abort`,
+//! `error`, `cancelled`… is a failed generation, while `""` is no finish reason at all.
+//!
+//! Shapes: the OpenAI API reference (completions and chat completion chunk objects), vLLM's
+//! `ErrorResponse` (`{"object":"error","message":…}`) and in-stream `{"error":{…}}` events,
+//! SGLang's `reasoning_content` and `finish_reason: "abort"`.
 
 use serde::Deserialize;
 use std::borrow::Cow;
 
 #[derive(Deserialize)]
 struct Chunk<'a> {
+    /// `null` and absent are both no choices.
     #[serde(default, borrow)]
-    choices: Vec<Choice<'a>>,
+    choices: Option<Vec<Choice<'a>>>,
     #[serde(default)]
     usage: Option<Usage>,
     /// The simulator's own timestamps, on its final chunk only (no real server sends them).
     #[serde(default)]
     sim_timing: Option<ServerTiming>,
+    /// An error object (or string) the server put in the chunk or body.
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+    /// `"error"` on vLLM's error bodies.
+    #[serde(default, borrow)]
+    object: Option<Cow<'a, str>>,
+    /// The message of vLLM's error bodies.
+    #[serde(default, borrow)]
+    message: Option<Cow<'a, str>>,
 }
 
 /// When the server says it received a request and sent its first and last token, nanoseconds
@@ -32,9 +55,12 @@ struct Choice<'a> {
     /// Completions: the text of this chunk.
     #[serde(default, borrow)]
     text: Option<Cow<'a, str>>,
-    /// Chat: the delta of this chunk.
+    /// Chat stream: the delta of this chunk.
     #[serde(default, borrow)]
     delta: Option<Delta<'a>>,
+    /// Chat, non-streamed: the whole message.
+    #[serde(default, borrow)]
+    message: Option<Delta<'a>>,
     #[serde(default, borrow)]
     finish_reason: Option<Cow<'a, str>>,
 }
@@ -43,140 +69,270 @@ struct Choice<'a> {
 struct Delta<'a> {
     #[serde(default, borrow)]
     content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    refusal: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tool_calls: Option<Vec<ToolCall<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct ToolCall<'a> {
+    #[serde(default, borrow)]
+    function: Option<Function<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Function<'a> {
+    #[serde(default, borrow)]
+    arguments: Option<Cow<'a, str>>,
 }
 
 /// Token usage as reported by the server.
-#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Usage {
     #[serde(default)]
     pub prompt_tokens: Option<u32>,
     #[serde(default)]
     pub completion_tokens: Option<u32>,
+    #[serde(default)]
+    pub completion_tokens_details: Option<CompletionDetails>,
 }
 
-/// What one chunk told us.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// `usage.completion_tokens_details` (OpenAI, vLLM with a reasoning parser).
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CompletionDetails {
+    #[serde(default)]
+    pub reasoning_tokens: Option<u32>,
+}
+
+/// How a choice's finish reason reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish {
+    /// The generation ended normally (`stop`, `length`, `tool_calls`, …); the reason is kept.
+    Done(String),
+    /// The generation was aborted or failed (`abort`, `error`, `cancelled`, `canceled`,
+    /// `failed`); the reason is kept.
+    Failed(String),
+}
+
+/// What one chunk carried.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ChunkInfo {
-    /// Whether the chunk carried non-empty generated text.
-    pub has_text: bool,
-    /// Whether a choice carried a finish reason.
-    pub finished: bool,
+    /// Choices that carried answer output (text, content, tool-call arguments, refusal).
+    pub answer_pieces: u32,
+    /// Choices that carried reasoning output.
+    pub reasoning_pieces: u32,
+    /// The generated text of every kind, concatenated (for counting tokens without usage).
+    pub text: String,
+    /// The strongest finish reason of any choice (`Failed` over `Done`); None when every choice
+    /// had none or an empty string.
+    pub finish: Option<Finish>,
     /// Usage on this chunk, if any.
     pub usage: Option<Usage>,
+    /// The server's error message, when the chunk is an error.
+    pub error: Option<String>,
     /// The simulator's timestamps, if this chunk carried them.
     pub server_timing: Option<ServerTiming>,
 }
 
-/// Parse one SSE `data:` payload (not `[DONE]`). `Err` means the chunk is malformed.
+impl ChunkInfo {
+    /// Whether the chunk carried any generated output.
+    pub fn generated(&self) -> bool {
+        self.answer_pieces + self.reasoning_pieces > 0
+    }
+}
+
+/// Finish reasons that mean the generation did not complete.
+const FAILED_FINISH: [&str; 5] = ["abort", "error", "cancelled", "canceled", "failed"];
+
+fn nonempty<'s>(s: &'s Option<Cow<'_, str>>) -> Option<&'s str> {
+    s.as_deref().filter(|t| !t.is_empty())
+}
+
+/// Parse one SSE `data:` payload (not `[DONE]`) or a whole non-streamed body. `Err` means it
+/// is not JSON of a chunk's shape (the message quotes its start).
 pub fn parse(data: &str) -> Result<ChunkInfo, String> {
-    let chunk: Chunk<'_> = serde_json::from_str(data)
+    let chunk: Option<Chunk<'_>> = serde_json::from_str(data)
         .map_err(|e| format!("malformed chunk ({e}): {}", super::clip(data, 120)))?;
+    let Some(chunk) = chunk else {
+        return Ok(ChunkInfo::default());
+    };
     let mut info = ChunkInfo {
         usage: chunk.usage,
         server_timing: chunk.sim_timing,
+        error: error_message(&chunk),
         ..ChunkInfo::default()
     };
-    for choice in &chunk.choices {
-        let text = choice
-            .text
-            .as_deref()
-            .or_else(|| choice.delta.as_ref().and_then(|d| d.content.as_deref()));
-        if text.is_some_and(|t| !t.is_empty()) {
-            info.has_text = true;
+    for choice in chunk.choices.iter().flatten() {
+        let mut answer = false;
+        let mut reasoning = false;
+        if let Some(t) = nonempty(&choice.text) {
+            info.text.push_str(t);
+            answer = true;
         }
-        if choice.finish_reason.is_some() {
-            info.finished = true;
+        for d in [&choice.delta, &choice.message].into_iter().flatten() {
+            for t in [&d.content, &d.refusal].into_iter().filter_map(nonempty) {
+                info.text.push_str(t);
+                answer = true;
+            }
+            for t in [&d.reasoning_content, &d.reasoning]
+                .into_iter()
+                .filter_map(nonempty)
+            {
+                info.text.push_str(t);
+                reasoning = true;
+            }
+            let args = d
+                .tool_calls
+                .iter()
+                .flatten()
+                .filter_map(|c| c.function.as_ref().and_then(|f| nonempty(&f.arguments)));
+            for t in args {
+                info.text.push_str(t);
+                answer = true;
+            }
+        }
+        info.answer_pieces += u32::from(answer);
+        info.reasoning_pieces += u32::from(reasoning && !answer);
+        if let Some(reason) = nonempty(&choice.finish_reason) {
+            let failed = FAILED_FINISH.iter().any(|f| f.eq_ignore_ascii_case(reason));
+            let finish = if failed {
+                Finish::Failed(reason.to_string())
+            } else {
+                Finish::Done(reason.to_string())
+            };
+            if !matches!(info.finish, Some(Finish::Failed(_))) {
+                info.finish = Some(finish);
+            }
         }
     }
     Ok(info)
 }
 
-/// Running token count for one response.
+/// The error a chunk or body reports: a non-null `error` (object with `message`, or a string),
+/// or vLLM's `"object": "error"` body.
+fn error_message(chunk: &Chunk<'_>) -> Option<String> {
+    match &chunk.error {
+        Some(serde_json::Value::Null) | None => {}
+        Some(serde_json::Value::String(s)) => return Some(s.clone()),
+        Some(v) => {
+            let msg = v
+                .get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
+            return Some(msg);
+        }
+    }
+    (chunk.object.as_deref() == Some("error")).then(|| {
+        chunk
+            .message
+            .as_deref()
+            .unwrap_or("an error object without a message")
+            .to_string()
+    })
+}
+
+/// The message inside an SSE error event's payload (JSON with `message`, or `error.message`),
+/// else the payload itself.
+pub fn error_event_message(payload: &str) -> String {
+    let v: Option<serde_json::Value> = serde_json::from_str(payload).ok();
+    let msg = v.as_ref().and_then(|v| {
+        v.get("message")
+            .or_else(|| v.get("error").and_then(|e| e.get("message")))
+            .and_then(|m| m.as_str())
+    });
+    msg.unwrap_or(payload).to_string()
+}
+
+/// The running tally of one response.
 #[derive(Debug, Default, Clone)]
 pub struct TokenCounter {
-    /// Tokens attributed to chunks so far.
+    /// Tokens attributed to chunks so far (and stamped with their arrival).
     pub counted: u32,
-    /// The last completion_tokens reported by usage.
+    /// Of those, tokens of reasoning chunks.
+    pub reasoning_counted: u32,
+    /// The last `completion_tokens` the server reported.
     pub usage_completion: Option<u32>,
-    /// Prompt tokens reported by usage.
+    /// The last `prompt_tokens` the server reported.
     pub usage_prompt: Option<u32>,
+    /// The last `completion_tokens_details.reasoning_tokens` the server reported.
+    pub usage_reasoning: Option<u32>,
+    /// Whether any chunk carried reasoning output.
+    pub saw_reasoning: bool,
+    /// The last real finish reason seen.
+    pub finish_reason: Option<String>,
+    /// The generated text, kept while no usage has been seen (dropped once usage arrives).
+    pub text: Option<String>,
 }
 
 impl TokenCounter {
-    /// How many new tokens this chunk carries.
-    pub fn tokens_in(&mut self, info: &ChunkInfo) -> u32 {
+    /// A tally that keeps the generated text until usage arrives.
+    pub fn new() -> TokenCounter {
+        TokenCounter {
+            text: Some(String::new()),
+            ..TokenCounter::default()
+        }
+    }
+
+    /// Take in one chunk; returns how many tokens it carried that are to be stamped at its
+    /// arrival. With usage on a chunk that carries output (continuous usage), that is the rise
+    /// of `completion_tokens`; without, one per choice that carried output. Usage on a chunk
+    /// without output (the final usage chunk) updates the totals and stamps nothing.
+    pub fn take(&mut self, info: &ChunkInfo) -> u32 {
+        let mut rise = None;
         if let Some(u) = info.usage {
             if u.prompt_tokens.is_some() {
                 self.usage_prompt = u.prompt_tokens;
             }
+            if let Some(r) = u.completion_tokens_details.and_then(|d| d.reasoning_tokens) {
+                self.usage_reasoning = Some(r);
+            }
             if let Some(c) = u.completion_tokens {
                 self.usage_completion = Some(c);
-                let new = c.saturating_sub(self.counted);
-                self.counted += new;
-                return new;
+                self.text = None;
+                rise = Some(c.saturating_sub(self.counted));
             }
         }
-        if info.has_text {
-            self.counted += 1;
-            1
-        } else {
-            0
+        if let (Some(text), true) = (&mut self.text, info.generated()) {
+            text.push_str(&info.text);
         }
+        if let Some(Finish::Done(r) | Finish::Failed(r)) = &info.finish {
+            self.finish_reason = Some(r.clone());
+        }
+        if !info.generated() {
+            return 0;
+        }
+        let new = rise.unwrap_or(info.answer_pieces + info.reasoning_pieces);
+        self.counted += new;
+        if info.reasoning_pieces > 0 {
+            self.saw_reasoning = true;
+            // A chunk with both kinds (several choices) gives reasoning its own pieces.
+            self.reasoning_counted += if info.answer_pieces == 0 {
+                new
+            } else {
+                info.reasoning_pieces.min(new)
+            };
+        }
+        new
     }
 
-    /// Final output token count: the server's usage when reported, else the chunk count.
+    /// Output tokens: the server's usage when reported, else the tokens counted from chunks.
     pub fn total(&self) -> u32 {
         self.usage_completion.unwrap_or(self.counted)
+    }
+
+    /// Reasoning tokens: the server's figure when reported, else those counted from reasoning
+    /// chunks; None when there was neither.
+    pub fn reasoning(&self) -> Option<u32> {
+        self.usage_reasoning
+            .or(self.saw_reasoning.then_some(self.reasoning_counted))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn completions_chunk_with_continuous_usage_counts_tokens_by_usage() {
-        let mut c = TokenCounter::default();
-        let a = parse(r#"{"choices":[{"index":0,"text":" a","finish_reason":null}],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}"#).unwrap();
-        assert!(a.has_text && !a.finished);
-        assert_eq!(c.tokens_in(&a), 1);
-        // A chunk that carries three tokens at once.
-        let b = parse(r#"{"choices":[{"index":0,"text":" b c d","finish_reason":"length"}],"usage":{"prompt_tokens":5,"completion_tokens":4}}"#).unwrap();
-        assert!(b.finished);
-        assert_eq!(c.tokens_in(&b), 3);
-        // Final usage-only chunk adds nothing.
-        let u =
-            parse(r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":4}}"#).unwrap();
-        assert_eq!(c.tokens_in(&u), 0);
-        assert_eq!(c.total(), 4);
-        assert_eq!(c.usage_prompt, Some(5));
-        assert_eq!(u.server_timing, None);
-        let timed = parse(r#"{"choices":[],"usage":{"completion_tokens":4},"sim_timing":{"arrival_unix_ns":1,"first_token_unix_ns":2,"end_unix_ns":3}}"#).unwrap();
-        assert_eq!(timed.server_timing.map(|t| t.first_token_unix_ns), Some(2));
-    }
-
-    #[test]
-    fn chat_chunks_without_usage_count_one_per_text_chunk() {
-        let mut c = TokenCounter::default();
-        let role = parse(r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#)
-            .unwrap();
-        assert_eq!(c.tokens_in(&role), 0);
-        for _ in 0..3 {
-            let t = parse(r#"{"choices":[{"index":0,"delta":{"content":"x"}}]}"#).unwrap();
-            assert_eq!(c.tokens_in(&t), 1);
-        }
-        assert_eq!(c.total(), 3);
-    }
-
-    #[test]
-    fn escaped_text_and_malformed_chunks() {
-        assert!(
-            parse(r#"{"choices":[{"text":"\"q\"\n"}]}"#)
-                .unwrap()
-                .has_text
-        );
-        let err = parse(r#"{"choices":[{"#).unwrap_err();
-        assert!(err.contains("malformed chunk"), "{err}");
-        assert!(parse(r#"{"choices":"nope"}"#).is_err());
-    }
-}
+mod tests;

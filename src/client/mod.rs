@@ -4,6 +4,7 @@
 //! tool itself (a bad URL, a client that cannot be built) are `Err`.
 
 mod chunk;
+pub mod sse;
 mod stream;
 
 pub use chunk::{ChunkInfo, ServerTiming, TokenCounter, Usage, parse as parse_chunk};
@@ -81,23 +82,15 @@ impl Slot {
     /// back: the one place a request's row is started, by the client and by the dispatcher
     /// (for a request whose task panicked).
     pub fn record(&self, spec: &RequestSpec, actual_send: Duration) -> RequestRecord {
-        RequestRecord {
-            request_idx: self.request_idx,
-            intended_send: self.intended,
+        let mut r = RequestRecord::new(
+            self.request_idx,
+            self.intended,
             actual_send,
-            first_token: None,
-            token_offsets_us: Vec::new(),
-            end: Duration::ZERO,
-            input_tokens: spec.input_tokens,
-            class: spec.class,
-            requested_output_tokens: spec.output_tokens,
-            server_prompt_tokens: None,
-            output_tokens: 0,
-            http_status: None,
-            error: None,
-            error_detail: None,
-            streamed: true,
-        }
+            spec.input_tokens,
+            spec.output_tokens,
+        );
+        r.class = spec.class;
+        r
     }
 }
 

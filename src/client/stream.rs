@@ -1,13 +1,19 @@
-//! Sending one request and following its SSE stream to the end, under the three timeouts
+//! Sending one request and following its response to the end, under the three timeouts
 //! (`TTFT_TIMEOUT`, `TPOT_TIMEOUT`, `REQUEST_TIMEOUT`) and the iteration's cancel signal.
 //! Every path ends in exactly one `RequestRecord`.
+//!
+//! A request succeeds only when the server generated an answer without an error, whatever the
+//! HTTP status said: an error event or object, a failed finish reason, a stream that ends
+//! without `[DONE]` and without a real finish reason, and zero generated tokens are failures,
+//! each with its own [`ErrorKind`] and the server's message in `error_detail`. The body's first
+//! bytes, not its `Content-Type`, decide whether it is a stream. The transport is not the
+//! server: a pooled connection the server had closed is retried once.
 
-use super::chunk::{self, TokenCounter};
+use super::chunk::{self, Finish, TokenCounter};
+use super::sse::{Event, SseParser};
 use super::{Cancel, OpenAiClient, Prompt, RequestSpec, Slot, clip, describe_reqwest_error};
 use crate::config::Api;
-use crate::load::record::{ErrorKind, RequestRecord};
-use eventsource_stream::Eventsource;
-use futures_util::StreamExt;
+use crate::load::record::{ErrorKind, RequestRecord, TokenCount};
 use serde::Serialize;
 use std::time::Instant;
 use tokio::time::timeout_at;
@@ -79,6 +85,13 @@ fn fail(kind: ErrorKind, detail: impl Into<String>) -> Failure {
     }
 }
 
+/// How many bytes of a non-streamed body are kept (a larger body is a bad answer, not memory to
+/// spend).
+const MAX_BODY_BYTES: usize = 64 << 20;
+
+/// How much of a server's error message `error_detail` keeps.
+const DETAIL_CHARS: usize = 200;
+
 /// Send `spec` and follow the response; see the module header.
 pub(super) async fn send(
     client: &OpenAiClient,
@@ -86,24 +99,47 @@ pub(super) async fn send(
     slot: Slot,
     cancel: &Cancel,
 ) -> RequestRecord {
-    let payload = body(&client.cfg.model, client.cfg.api, spec);
+    let payload = bytes::Bytes::from(body(&client.cfg.model, client.cfg.api, spec));
     let sent_at = Instant::now();
     let mut rec = slot.record(spec, sent_at.saturating_duration_since(slot.t0));
     rec.token_offsets_us.reserve(spec.output_tokens as usize);
-    let mut counter = TokenCounter::default();
+    let mut counter = TokenCounter::new();
+    let mut follow = Follow {
+        client,
+        t0: slot.t0,
+        sent_at,
+        last_token_at: sent_at,
+        rec: &mut rec,
+        counter: &mut counter,
+    };
     let outcome = if cancel.is_cancelled() {
         Err(fail(cancel.kind(), "stopped before sending"))
     } else {
         tokio::select! {
             biased;
             _ = cancel.cancelled() => Err(fail(cancel.kind(), "stopped while in flight")),
-            r = drive(client, payload, sent_at, &mut rec, &mut counter) => r,
+            r = follow.drive(payload) => r,
         }
     };
     let now = Instant::now();
     rec.end = now.saturating_duration_since(slot.t0);
-    rec.output_tokens = counter.total().max(rec.token_offsets_us.len() as u32);
-    rec.server_prompt_tokens = counter.usage_prompt;
+    settle_counts(&mut rec, &mut counter);
+    let outcome = outcome.and_then(|()| {
+        if rec.output_tokens == 0 && rec.requested_output_tokens > 0 {
+            Err(fail(
+                ErrorKind::EmptyOutput,
+                format!(
+                    "the response finished ({}) without a generated token",
+                    counter
+                        .finish_reason
+                        .as_deref()
+                        .unwrap_or("no finish reason")
+                ),
+            ))
+        } else {
+            Ok(())
+        }
+    });
     if let Err(f) = outcome {
         rec.error = Some(f.kind);
         rec.error_detail = Some(f.detail);
@@ -111,152 +147,362 @@ pub(super) async fn send(
     rec
 }
 
-async fn drive(
-    client: &OpenAiClient,
-    payload: Vec<u8>,
-    sent_at: Instant,
-    rec: &mut RequestRecord,
-    counter: &mut TokenCounter,
-) -> Result<(), Failure> {
-    let cfg = &client.cfg;
-    let total_deadline = tokio::time::Instant::from_std(sent_at + cfg.request_timeout);
-    let ttft_deadline = tokio::time::Instant::from_std(sent_at + cfg.ttft_timeout);
-    let first_deadline = total_deadline.min(ttft_deadline);
-    let timeout_kind = |deadline: tokio::time::Instant, waiting_first: bool| {
-        if deadline >= total_deadline {
-            ErrorKind::TimeoutTotal
-        } else if waiting_first {
-            ErrorKind::TimeoutTtft
-        } else {
-            ErrorKind::TimeoutItl
-        }
-    };
+/// Output and reasoning tokens from the tally, in order of trust (see
+/// [`crate::load::record::TokenCount`]); the text is kept for the tokenizer only when no exact
+/// count exists.
+fn settle_counts(rec: &mut RequestRecord, counter: &mut TokenCounter) {
+    let stamped = rec.token_offsets_us.len() as u32;
+    rec.server_prompt_tokens = counter.usage_prompt;
+    rec.reasoning_tokens = counter.reasoning();
+    if let Some(n) = counter.usage_completion {
+        rec.output_tokens = n;
+        rec.output_tokens_from = TokenCount::Usage;
+        return;
+    }
+    let counted = counter.total().max(stamped);
+    if counter.finish_reason.as_deref() == Some("length") && counted > 0 {
+        rec.output_tokens = counted.max(rec.requested_output_tokens);
+        rec.output_tokens_from = TokenCount::FinishLength;
+        return;
+    }
+    rec.output_tokens = counted;
+    rec.output_tokens_from = TokenCount::Chunks;
+    rec.generated_text = counter.text.take().filter(|t| !t.is_empty());
+}
 
-    let request = client
-        .authorized(client.http.post(&client.endpoint))
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(reqwest::header::ACCEPT, "text/event-stream")
-        .body(payload);
-    let resp = match timeout_at(first_deadline, request.send()).await {
-        Err(_) => {
+/// One request being followed: its record, its tally and its clocks.
+struct Follow<'a> {
+    client: &'a OpenAiClient,
+    t0: Instant,
+    /// When the (last) attempt was sent; token offsets are measured from here.
+    sent_at: Instant,
+    last_token_at: Instant,
+    rec: &'a mut RequestRecord,
+    counter: &'a mut TokenCounter,
+}
+
+/// What the body turned out to be, decided by its first bytes, not by `Content-Type`.
+enum Reply {
+    /// Nothing but whitespace yet.
+    Undecided,
+    /// An SSE stream (it starts with a field name, `:` or a BOM).
+    Sse(SseParser),
+    /// One JSON document (it starts with `{` or `[`): a server that did not stream.
+    Json(Vec<u8>),
+}
+
+/// How the stream stands after an event.
+enum Next {
+    More,
+    /// `[DONE]` arrived.
+    Done,
+}
+
+impl Follow<'_> {
+    async fn drive(&mut self, payload: bytes::Bytes) -> Result<(), Failure> {
+        let cfg = &self.client.cfg;
+        let total_deadline = tokio::time::Instant::from_std(self.sent_at + cfg.request_timeout);
+        let ttft_deadline = tokio::time::Instant::from_std(self.sent_at + cfg.ttft_timeout);
+        let first_deadline = total_deadline.min(ttft_deadline);
+        let timeout_kind = |deadline: tokio::time::Instant, waiting_first: bool| {
+            if deadline >= total_deadline {
+                ErrorKind::TimeoutTotal
+            } else if waiting_first {
+                ErrorKind::TimeoutTtft
+            } else {
+                ErrorKind::TimeoutItl
+            }
+        };
+        let mut resp = match timeout_at(first_deadline, self.send_with_retry(payload)).await {
+            Err(_) => {
+                return Err(fail(
+                    timeout_kind(first_deadline, true),
+                    "no response headers before the timeout",
+                ));
+            }
+            Ok(r) => r?,
+        };
+        let status = resp.status();
+        self.rec.http_status = Some(status.as_u16());
+        if !status.is_success() {
+            let kind = if status.as_u16() == 429 {
+                ErrorKind::RateLimited
+            } else {
+                ErrorKind::HttpStatus
+            };
+            let text = match timeout_at(first_deadline, resp.text()).await {
+                Ok(Ok(t)) => t,
+                _ => String::new(),
+            };
             return Err(fail(
-                timeout_kind(first_deadline, true),
-                "no response headers before the timeout",
+                kind,
+                format!("HTTP {}: {}", status.as_u16(), clip(&text, DETAIL_CHARS)),
             ));
         }
-        Ok(Err(e)) => return Err(fail(ErrorKind::Connect, describe_reqwest_error(&e))),
-        Ok(Ok(resp)) => resp,
-    };
-    let status = resp.status();
-    rec.http_status = Some(status.as_u16());
-    if !status.is_success() {
-        let kind = if status.as_u16() == 429 {
-            ErrorKind::RateLimited
-        } else {
-            ErrorKind::HttpStatus
-        };
-        let text = match timeout_at(first_deadline, resp.text()).await {
-            Ok(Ok(t)) => t,
-            _ => String::new(),
-        };
-        return Err(fail(
-            kind,
-            format!("HTTP {}: {}", status.as_u16(), clip(&text, 200)),
-        ));
-    }
-    let is_sse = resp
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    if !is_sse {
-        return non_streaming(resp, first_deadline, sent_at, rec, counter).await;
+        let mut body = Reply::Undecided;
+        let mut finished = false;
+        let mut events = Vec::new();
+        loop {
+            let waiting_first = self.rec.first_token.is_none();
+            let deadline = if waiting_first {
+                first_deadline
+            } else {
+                total_deadline.min(tokio::time::Instant::from_std(
+                    self.last_token_at + cfg.tpot_timeout,
+                ))
+            };
+            let bytes = match timeout_at(deadline, resp.chunk()).await {
+                Err(_) => {
+                    let kind = timeout_kind(deadline, waiting_first);
+                    return Err(fail(
+                        kind,
+                        format!("{} after {} tokens", kind, self.counter.counted),
+                    ));
+                }
+                Ok(Ok(Some(bytes))) => bytes,
+                Ok(Ok(None)) => return self.body_ended(body, finished),
+                Ok(Err(e)) if finished => {
+                    tracing::debug!("connection broke after the finish reason: {e}");
+                    return Ok(());
+                }
+                Ok(Err(e)) => {
+                    return Err(fail(
+                        ErrorKind::StreamCut,
+                        format!(
+                            "stream broke after {} tokens: {}",
+                            self.counter.counted,
+                            describe_reqwest_error(&e)
+                        ),
+                    ));
+                }
+            };
+            let now = Instant::now();
+            if let Reply::Undecided = body {
+                body = decide(&bytes);
+            }
+            match &mut body {
+                Reply::Undecided => {}
+                Reply::Json(buf) => {
+                    if buf.len() + bytes.len() > MAX_BODY_BYTES {
+                        return Err(fail(
+                            ErrorKind::BadChunk,
+                            format!("non-streamed body larger than {MAX_BODY_BYTES} bytes"),
+                        ));
+                    }
+                    buf.extend_from_slice(&bytes);
+                }
+                Reply::Sse(parser) => {
+                    parser.feed(&bytes, &mut events);
+                    for ev in events.drain(..) {
+                        if let Next::Done = self.on_event(&ev, now, &mut finished)? {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
     }
 
-    let mut events = resp.bytes_stream().eventsource();
-    let mut last_token_at = sent_at;
-    let mut finished = false;
-    loop {
-        let waiting_first = rec.first_token.is_none();
-        let deadline = if waiting_first {
-            first_deadline
-        } else {
-            total_deadline.min(tokio::time::Instant::from_std(
-                last_token_at + cfg.tpot_timeout,
-            ))
+    /// Send, retrying once when a pooled keep-alive connection turned out to be closed by the
+    /// server before any response: that request never reached the server, so its failure is
+    /// the transport's, not the server's. The retry's send time becomes `actual_send`.
+    async fn send_with_retry(
+        &mut self,
+        payload: bytes::Bytes,
+    ) -> Result<reqwest::Response, Failure> {
+        let client = self.client;
+        let request = |payload: bytes::Bytes| {
+            client
+                .authorized(client.http.post(&client.endpoint))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(reqwest::header::ACCEPT, "text/event-stream")
+                .body(payload)
+                .send()
         };
-        let event = match timeout_at(deadline, events.next()).await {
-            Err(_) => {
-                let kind = timeout_kind(deadline, waiting_first);
-                return Err(fail(
-                    kind,
-                    format!("{} after {} tokens", kind, counter.counted),
-                ));
-            }
-            Ok(None) if finished => return Ok(()),
-            Ok(None) => {
-                return Err(fail(
-                    ErrorKind::StreamCut,
-                    format!(
-                        "stream ended without [DONE] after {} tokens",
-                        counter.counted
-                    ),
-                ));
-            }
-            Ok(Some(Err(e))) => {
-                return Err(fail(
-                    ErrorKind::StreamCut,
-                    format!("stream broke after {} tokens: {e}", counter.counted),
-                ));
-            }
-            Ok(Some(Ok(ev))) => ev,
+        let first = match request(payload.clone()).await {
+            Ok(resp) => return Ok(resp),
+            Err(e) => e,
         };
-        if event.data == "[DONE]" {
-            return Ok(());
+        if first.is_connect() {
+            return Err(fail(ErrorKind::Connect, describe_reqwest_error(&first)));
         }
-        let info = chunk::parse(&event.data).map_err(|e| fail(ErrorKind::BadChunk, e))?;
-        let new = counter.tokens_in(&info);
-        if new > 0 {
-            let now = Instant::now();
-            last_token_at = now;
-            if rec.first_token.is_none() {
-                rec.first_token = Some(now.saturating_duration_since(sent_at) + rec.actual_send);
+        if !closed_before_response(&first) {
+            return Err(fail(
+                ErrorKind::ConnectionClosed,
+                describe_reqwest_error(&first),
+            ));
+        }
+        tracing::debug!(
+            "request {}: connection closed before a response ({}); retrying once",
+            self.rec.request_idx,
+            describe_reqwest_error(&first)
+        );
+        self.rec.transport_retries = 1;
+        self.sent_at = Instant::now();
+        self.last_token_at = self.sent_at;
+        self.rec.actual_send = self.sent_at.saturating_duration_since(self.t0);
+        request(payload).await.map_err(|e| {
+            let kind = if e.is_connect() {
+                ErrorKind::Connect
+            } else {
+                ErrorKind::ConnectionClosed
+            };
+            fail(
+                kind,
+                format!(
+                    "{} (on the retry after: {})",
+                    describe_reqwest_error(&e),
+                    describe_reqwest_error(&first)
+                ),
+            )
+        })
+    }
+
+    /// One SSE event: an error, `[DONE]`, or a chunk whose tokens are stamped at `now`.
+    fn on_event(&mut self, ev: &Event, now: Instant, finished: &mut bool) -> Result<Next, Failure> {
+        if ev.is_error() {
+            let payload = ev.error.as_deref().unwrap_or(&ev.data);
+            return Err(fail(
+                ErrorKind::ServerError,
+                format!(
+                    "error event after {} tokens: {}",
+                    self.counter.counted,
+                    clip(&chunk::error_event_message(payload), DETAIL_CHARS)
+                ),
+            ));
+        }
+        if ev.data.trim() == "[DONE]" {
+            return Ok(Next::Done);
+        }
+        let info = chunk::parse(&ev.data).map_err(|e| fail(ErrorKind::BadChunk, e))?;
+        self.take_chunk(&info, now)?;
+        *finished |= info.finish.is_some();
+        Ok(Next::More)
+    }
+
+    /// Count and stamp one chunk's tokens; its error or failed finish ends the request.
+    fn take_chunk(&mut self, info: &chunk::ChunkInfo, now: Instant) -> Result<(), Failure> {
+        if let Some(msg) = &info.error {
+            return Err(fail(
+                ErrorKind::ServerError,
+                format!(
+                    "error after {} tokens: {}",
+                    self.counter.counted,
+                    clip(msg, DETAIL_CHARS)
+                ),
+            ));
+        }
+        let new = self.counter.take(info);
+        if info.generated() {
+            self.last_token_at = now;
+            let at = now.saturating_duration_since(self.sent_at) + self.rec.actual_send;
+            self.rec.first_token.get_or_insert(at);
+            if info.answer_pieces > 0 {
+                self.rec.first_answer_token.get_or_insert(at);
             }
-            let us = offset_us(sent_at, now);
-            rec.token_offsets_us
+            let us = offset_us(self.sent_at, now);
+            self.rec
+                .token_offsets_us
                 .extend(std::iter::repeat_n(us, new as usize));
         }
-        finished |= info.finished;
-        if let (Some(timing), Some(sink)) = (info.server_timing, &client.server_timings) {
-            sink.push(rec.request_idx, timing);
+        if let (Some(timing), Some(sink)) = (info.server_timing, &self.client.server_timings) {
+            sink.push(self.rec.request_idx, timing);
         }
+        if let Some(Finish::Failed(reason)) = &info.finish {
+            return Err(fail(
+                ErrorKind::Aborted,
+                format!(
+                    "finish_reason \"{}\" after {} tokens",
+                    clip(reason, 40),
+                    self.counter.counted
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The body ended cleanly (no transport error).
+    fn body_ended(&mut self, body: Reply, finished: bool) -> Result<(), Failure> {
+        match body {
+            Reply::Undecided => Err(fail(
+                ErrorKind::StreamCut,
+                "the 200 response had an empty body",
+            )),
+            Reply::Json(buf) => self.non_streamed(&buf),
+            Reply::Sse(_) if finished => Ok(()),
+            Reply::Sse(parser) => Err(fail(
+                ErrorKind::StreamCut,
+                format!(
+                    "stream ended without [DONE] and without a finish reason after {} tokens{}",
+                    self.counter.counted,
+                    if parser.has_partial_event() {
+                        " (in the middle of an event)"
+                    } else {
+                        ""
+                    }
+                ),
+            )),
+        }
+    }
+
+    /// A server that ignored `stream: true` (or a proxy that buffered the stream): the body is
+    /// one JSON document; every token is stamped at its end, and the detail says so. A 200 body
+    /// that is an error object is the server's error.
+    fn non_streamed(&mut self, buf: &[u8]) -> Result<(), Failure> {
+        let text = String::from_utf8_lossy(buf);
+        let info = chunk::parse(&text).map_err(|e| fail(ErrorKind::BadChunk, e))?;
+        if let Some(msg) = &info.error {
+            return Err(fail(
+                ErrorKind::ServerError,
+                format!("HTTP 200 with an error body: {}", clip(msg, DETAIL_CHARS)),
+            ));
+        }
+        self.take_chunk(&info, Instant::now())?;
+        self.rec.streamed = false;
+        self.rec.error_detail =
+            Some("server did not stream: token times are all the end time".into());
+        Ok(())
     }
 }
 
-/// A server that ignored `stream: true`: take the usage from the JSON body; every token is
-/// stamped at the end, and the detail says so.
-async fn non_streaming(
-    resp: reqwest::Response,
-    deadline: tokio::time::Instant,
-    sent_at: Instant,
-    rec: &mut RequestRecord,
-    counter: &mut TokenCounter,
-) -> Result<(), Failure> {
-    let text = match timeout_at(deadline, resp.text()).await {
-        Err(_) => return Err(fail(ErrorKind::TimeoutTtft, "non-streaming body timed out")),
-        Ok(Err(e)) => return Err(fail(ErrorKind::StreamCut, describe_reqwest_error(&e))),
-        Ok(Ok(t)) => t,
-    };
-    let info = chunk::parse(&text).map_err(|e| fail(ErrorKind::BadChunk, e))?;
-    let n = counter.tokens_in(&info).max(u32::from(info.has_text));
-    counter.counted = counter.counted.max(n);
-    let now = Instant::now();
-    rec.first_token = Some(now.saturating_duration_since(sent_at) + rec.actual_send);
-    rec.token_offsets_us
-        .extend(std::iter::repeat_n(offset_us(sent_at, now), n as usize));
-    rec.streamed = false;
-    rec.error_detail = Some("server did not stream: token times are all the end time".into());
-    Ok(())
+/// The body's kind from its first non-whitespace byte: `{` or `[` is JSON, anything else SSE
+/// (leading blank lines are harmless to SSE). The caller then feeds `bytes` to what it returns.
+fn decide(bytes: &[u8]) -> Reply {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => Reply::Undecided,
+        Some(b'{' | b'[') => Reply::Json(Vec::new()),
+        Some(_) => Reply::Sse(SseParser::new()),
+    }
+}
+
+/// Whether a send failed because the connection ended before any response byte: hyper's
+/// "connection closed before message completed", or a reset, abort or broken pipe. On a pooled
+/// connection that is the keep-alive race (the server closed it as we reused it).
+fn closed_before_response(e: &reqwest::Error) -> bool {
+    use std::error::Error as _;
+    use std::io::ErrorKind as Io;
+    let mut src = e.source();
+    while let Some(inner) = src {
+        if let Some(h) = inner.downcast_ref::<hyper::Error>()
+            && (h.is_incomplete_message() || h.is_canceled() || h.is_closed())
+        {
+            return true;
+        }
+        if let Some(io) = inner.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                Io::ConnectionReset
+                    | Io::ConnectionAborted
+                    | Io::BrokenPipe
+                    | Io::UnexpectedEof
+                    | Io::NotConnected
+            )
+        {
+            return true;
+        }
+        src = inner.source();
+    }
+    false
 }
 
 fn offset_us(from: Instant, to: Instant) -> u32 {

@@ -59,23 +59,15 @@ pub(crate) fn synth(
                 .collect();
             let send = Duration::from_secs_f64(t);
             let last = Duration::from_micros(u64::from(offsets_us[9]));
-            RequestRecord {
-                request_idx: idx,
-                intended_send: send,
-                actual_send: send,
-                first_token: Some(send + Duration::from_micros(u64::from(offsets_us[0]))),
-                token_offsets_us: offsets_us,
-                end: send + last,
-                input_tokens: 100,
-                requested_output_tokens: 10,
-                server_prompt_tokens: Some(100),
-                output_tokens: 10,
-                http_status: Some(200),
-                error: None,
-                error_detail: None,
-                class: None,
-                streamed: true,
-            }
+            let mut r = RequestRecord::new(idx, send, send, 100, 10);
+            r.first_token = Some(send + Duration::from_micros(u64::from(offsets_us[0])));
+            r.first_answer_token = r.first_token;
+            r.token_offsets_us = offsets_us;
+            r.end = send + last;
+            r.server_prompt_tokens = Some(100);
+            r.output_tokens = 10;
+            r.http_status = Some(200);
+            r
         })
         .collect();
     meta.ended = records

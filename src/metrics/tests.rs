@@ -23,25 +23,18 @@ pub(crate) fn record(
     error: Option<ErrorKind>,
 ) -> RequestRecord {
     let token_offsets_us: Vec<u32> = token_ms.iter().map(|t| t * 1000).collect();
-    RequestRecord {
-        request_idx: idx,
-        intended_send: dms(intended_ms),
-        actual_send: dms(actual_ms),
-        first_token: token_offsets_us
-            .first()
-            .map(|us| dms(actual_ms) + Duration::from_micros(u64::from(*us))),
-        token_offsets_us,
-        end: dms(end_ms),
-        input_tokens: 100,
-        requested_output_tokens: 4,
-        class: None,
-        server_prompt_tokens: None,
-        output_tokens,
-        http_status: Some(200),
-        error,
-        error_detail: error.map(|k| format!("failed: {k}")),
-        streamed: true,
-    }
+    let mut r = RequestRecord::new(idx, dms(intended_ms), dms(actual_ms), 100, 4);
+    r.first_token = token_offsets_us
+        .first()
+        .map(|us| dms(actual_ms) + Duration::from_micros(u64::from(*us)));
+    r.first_answer_token = r.first_token;
+    r.token_offsets_us = token_offsets_us;
+    r.end = dms(end_ms);
+    r.output_tokens = output_tokens;
+    r.http_status = Some(200);
+    r.error = error;
+    r.error_detail = error.map(|k| format!("failed: {k}"));
+    r
 }
 
 /// Six requests covering: a chunk of two tokens, one token, a failure after tokens, a connect
