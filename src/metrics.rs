@@ -7,7 +7,7 @@
 //! actual send is reported separately as schedule lag, so a client that could not keep up shows.
 
 use crate::load::iteration::{Completion, IterationMeta};
-use crate::load::record::{ErrorKind, RequestRecord};
+use crate::load::record::{ErrorKind, RequestRecord, TokenCount};
 use crate::stats::{Distribution, distribution};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -21,8 +21,12 @@ fn ms(d: Duration) -> f64 {
 /// One request's latencies, all in milliseconds from its actual send time.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RequestMetrics {
-    /// Time to first token; None when no token arrived.
+    /// Time to first token — the first generated delta of any kind, reasoning included; None
+    /// when no token arrived.
     pub ttft_ms: Option<f64>,
+    /// Time to first output token (TTFO, AIPerf's name): to the first *answer* (non-reasoning)
+    /// token. Equals TTFT for a model that does not reason; None when no answer token came.
+    pub ttfo_ms: Option<f64>,
     /// Time per output token after the first: (last token − first token) / (output_tokens − 1);
     /// None with fewer than 2 output tokens. Tokens that arrived in one chunk count here.
     pub tpot_ms: Option<f64>,
@@ -52,6 +56,9 @@ pub fn itl_ms(r: &RequestRecord) -> impl Iterator<Item = f64> + '_ {
 /// The latencies of one request (definitions on [`RequestMetrics`]).
 pub fn request_metrics(r: &RequestRecord) -> RequestMetrics {
     let ttft_ms = r.first_token.map(|t| ms(t.saturating_sub(r.actual_send)));
+    let ttfo_ms = r
+        .first_answer_token
+        .map(|t| ms(t.saturating_sub(r.actual_send)));
     let last = r.last_token();
     let e2e_end = match (r.success(), last) {
         (true, Some(last)) => last,
@@ -76,6 +83,7 @@ pub fn request_metrics(r: &RequestRecord) -> RequestMetrics {
     }
     RequestMetrics {
         ttft_ms,
+        ttfo_ms,
         tpot_ms,
         ntpot_ms,
         e2e_ms,
@@ -116,6 +124,14 @@ pub struct IterationSummary {
     pub target_send_rate_req_s: f64,
     /// Time to first token of successful requests (ms).
     pub ttft_ms: Option<Distribution>,
+    /// Time to first output (answer) token of successful requests (ms); see
+    /// [`RequestMetrics::ttfo_ms`].
+    #[serde(default)]
+    pub ttfo_ms: Option<Distribution>,
+    /// Reasoning tokens of successful requests that reasoned (tokens; see
+    /// [`RequestRecord::reasoning_tokens`]); None when none did.
+    #[serde(default)]
+    pub reasoning_tokens: Option<Distribution>,
     /// Time per output token of successful requests with ≥ 2 tokens (ms).
     pub tpot_ms: Option<Distribution>,
     /// Every inter-token gap of successful requests (ms).
@@ -132,8 +148,21 @@ pub struct IterationSummary {
     pub prompt_tokens_mismatch: u64,
     /// Successful requests the server answered without streaming (token times unknown).
     pub not_streamed: u64,
-    /// Successful requests without server usage (output tokens counted one per text chunk).
+    /// Successful requests without server usage (their output tokens were counted otherwise:
+    /// see `output_tokens_from`).
     pub usage_missing: u64,
+    /// Of those, requests whose tokens could only be counted one per generated delta (no
+    /// finish reason `length`, no tokenizer): a lower bound when chunks carry several tokens.
+    #[serde(default)]
+    pub output_tokens_approx: u64,
+    /// Successful requests that generated fewer tokens than requested (`max_tokens`): a server
+    /// that ignores `ignore_eos`/`min_tokens`, or a reasoning parser that hides tokens.
+    #[serde(default)]
+    pub short_outputs: u64,
+    /// Requests sent a second time because their pooled connection had been closed by the
+    /// server before any response (the transport's fault, not the server's).
+    #[serde(default)]
+    pub transport_retries: u64,
     /// The schedule's own rate: planned requests / `DURATION` (with Poisson arrivals it differs
     /// from the target by chance; the client is judged against this one).
     #[serde(default)]
@@ -170,9 +199,12 @@ pub fn summarize(meta: &IterationMeta, records: &[RequestRecord]) -> IterationSu
     let mut out_tokens = Vec::new();
     let (mut input_sum, mut output_sum, mut mismatch) = (0u64, 0u64, 0u64);
     let (mut not_streamed, mut usage_missing) = (0u64, 0u64);
+    let (mut approx, mut short, mut retries) = (0u64, 0u64, 0u64);
+    let (mut ttfo, mut reasoning) = (Vec::new(), Vec::new());
     for r in records {
         let m = request_metrics(r);
         lag.push(m.schedule_lag_ms);
+        retries += u64::from(r.transport_retries);
         if r.server_prompt_tokens.is_some_and(|s| s != r.input_tokens) {
             mismatch += 1;
         }
@@ -181,13 +213,17 @@ pub fn summarize(meta: &IterationMeta, records: &[RequestRecord]) -> IterationSu
             continue;
         }
         ttft.extend(m.ttft_ms);
+        ttfo.extend(m.ttfo_ms);
+        reasoning.extend(r.reasoning_tokens.map(f64::from));
         tpot.extend(m.tpot_ms);
         ntpot.extend(m.ntpot_ms);
         e2e.push(m.e2e_ms);
         itl.extend(itl_ms(r));
         out_tokens.push(f64::from(r.output_tokens));
         not_streamed += u64::from(!r.streamed);
-        usage_missing += u64::from(r.server_prompt_tokens.is_none());
+        usage_missing += u64::from(r.output_tokens_from != TokenCount::Usage);
+        approx += u64::from(r.output_tokens_from == TokenCount::Chunks);
+        short += u64::from(r.output_tokens < r.requested_output_tokens);
         input_sum += u64::from(r.input_tokens);
         output_sum += u64::from(r.output_tokens);
     }
@@ -213,6 +249,8 @@ pub fn summarize(meta: &IterationMeta, records: &[RequestRecord]) -> IterationSu
         achieved_send_rate_req_s: per_s(requests as f64, sending_s),
         target_send_rate_req_s: meta.req_min / 60.0,
         ttft_ms: distribution(&ttft),
+        ttfo_ms: distribution(&ttfo),
+        reasoning_tokens: distribution(&reasoning),
         tpot_ms: distribution(&tpot),
         itl_ms: distribution(&itl),
         ntpot_ms: distribution(&ntpot),
@@ -222,6 +260,9 @@ pub fn summarize(meta: &IterationMeta, records: &[RequestRecord]) -> IterationSu
         prompt_tokens_mismatch: mismatch,
         not_streamed,
         usage_missing,
+        output_tokens_approx: approx,
+        short_outputs: short,
+        transport_retries: retries,
         planned_send_rate_req_s: per_s(meta.planned_requests as f64, meta.duration.as_secs_f64()),
         client_cpu_s: meta.client.cpu_s,
         client_cpu_pct: meta

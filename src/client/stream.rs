@@ -242,6 +242,10 @@ impl Follow<'_> {
         let mut body = Reply::Undecided;
         let mut finished = false;
         let mut events = Vec::new();
+        // A failure the server reported in the stream: the rest of the body is still read (to
+        // its `[DONE]` or end, within the timeouts), as a well-behaved client does, so the
+        // server sees a normal end rather than a disconnect, and the connection can be reused.
+        let mut failed: Option<Failure> = None;
         loop {
             let waiting_first = self.rec.first_token.is_none();
             let deadline = if waiting_first {
@@ -251,7 +255,11 @@ impl Follow<'_> {
                     self.last_token_at + cfg.tpot_timeout,
                 ))
             };
-            let bytes = match timeout_at(deadline, resp.chunk()).await {
+            let read = timeout_at(deadline, resp.chunk()).await;
+            if let Some(f) = failed.take_if(|_| !matches!(read, Ok(Ok(Some(_))))) {
+                return Err(f);
+            }
+            let bytes = match read {
                 Err(_) => {
                     let kind = timeout_kind(deadline, waiting_first);
                     return Err(fail(
@@ -294,8 +302,16 @@ impl Follow<'_> {
                 Reply::Sse(parser) => {
                     parser.feed(&bytes, &mut events);
                     for ev in events.drain(..) {
-                        if let Next::Done = self.on_event(&ev, now, &mut finished)? {
-                            return Ok(());
+                        if failed.is_some() {
+                            if let Some(f) = failed.take_if(|_| ev.data.trim() == "[DONE]") {
+                                return Err(f);
+                            }
+                            continue;
+                        }
+                        match self.on_event(&ev, now, &mut finished) {
+                            Ok(Next::Done) => return Ok(()),
+                            Ok(Next::More) => {}
+                            Err(f) => failed = Some(f),
                         }
                     }
                 }
@@ -512,6 +528,7 @@ fn offset_us(from: Instant, to: Instant) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn completions_body_has_the_vllm_extras_and_token_ids() {
@@ -531,6 +548,61 @@ mod tests {
         assert_eq!(v["stream"], true);
         assert_eq!(v["stream_options"]["continuous_usage_stats"], true);
         assert!(v.get("messages").is_none());
+    }
+
+    fn rec(requested: u32) -> RequestRecord {
+        RequestRecord::new(0, Duration::ZERO, Duration::ZERO, 10, requested)
+    }
+
+    #[test]
+    fn usage_wins_then_a_length_finish_then_chunks_with_the_text_kept() {
+        let mut c = TokenCounter::new();
+        c.take(&chunk::parse(r#"{"choices":[{"text":" a b"}]}"#).unwrap());
+        c.take(
+            &chunk::parse(r#"{"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":2}}"#)
+                .unwrap(),
+        );
+        let mut r = rec(16);
+        settle_counts(&mut r, &mut c);
+        assert_eq!(
+            (r.output_tokens, r.output_tokens_from),
+            (2, TokenCount::Usage)
+        );
+        assert_eq!(r.server_prompt_tokens, Some(10));
+
+        // Field case 10: no usage, two tokens per chunk, finish `length` = max_tokens.
+        let mut c = TokenCounter::new();
+        for _ in 0..7 {
+            c.take(&chunk::parse(r#"{"choices":[{"text":" a b"}]}"#).unwrap());
+        }
+        c.take(&chunk::parse(r#"{"choices":[{"text":" a b","finish_reason":"length"}]}"#).unwrap());
+        let mut r = rec(16);
+        settle_counts(&mut r, &mut c);
+        assert_eq!(
+            (r.output_tokens, r.output_tokens_from),
+            (16, TokenCount::FinishLength)
+        );
+        assert_eq!(r.generated_text, None);
+
+        // Stopped early without usage: one per delta, text kept for the tokenizer.
+        let mut c = TokenCounter::new();
+        c.take(&chunk::parse(r#"{"choices":[{"text":" a b","finish_reason":"stop"}]}"#).unwrap());
+        let mut r = rec(16);
+        settle_counts(&mut r, &mut c);
+        assert_eq!(
+            (r.output_tokens, r.output_tokens_from),
+            (1, TokenCount::Chunks)
+        );
+        assert_eq!(r.generated_text.as_deref(), Some(" a b"));
+    }
+
+    #[test]
+    fn the_body_decides_between_sse_and_json() {
+        assert!(matches!(decide(b"data: {}\n\n"), Reply::Sse(_)));
+        assert!(matches!(decide(b": ping\n\n"), Reply::Sse(_)));
+        assert!(matches!(decide(b"\r\nevent: x\n"), Reply::Sse(_)));
+        assert!(matches!(decide(b"  {\"choices\":[]}"), Reply::Json(_)));
+        assert!(matches!(decide(b"\n \r\n"), Reply::Undecided));
     }
 
     #[test]

@@ -246,6 +246,7 @@ impl Driver<'_> {
     async fn search_size(&self, index: usize, size: SizeSpec) -> Result<SizeOutcome> {
         let cfg = self.cfg;
         let mut cp = self.open_checkpoint(index, size)?;
+        let mut warned_short = false;
         let outcome: SearchOutcome = loop {
             let run = match cp.state.search.current() {
                 Step::Done(outcome) => break outcome,
@@ -279,7 +280,7 @@ impl Driver<'_> {
                 self.opts.quiet,
             );
             let scraper = crate::scrape::Scraper::start(&cfg.scrape);
-            let (meta, records) = run_iteration(
+            let (meta, mut records) = run_iteration(
                 self.client.clone(),
                 self.workload.clone(),
                 &plan,
@@ -288,6 +289,7 @@ impl Driver<'_> {
             )
             .await;
             drop(live);
+            self.workload.recount_outputs(&mut records).await;
             let server = match scraper {
                 Some(s) => Some(s.finish(meta.started_at).await),
                 None => None,
@@ -306,6 +308,9 @@ impl Driver<'_> {
                 .collect();
             let judged = self.judge(&meta, &records, &history);
             warn_about_measurement(&judged.summary);
+            if !warned_short {
+                warned_short = warn_short_outputs(size, &judged.summary);
+            }
             let folder = output::write_iteration(
                 &cfg.output_dir,
                 &IterationFiles {
@@ -343,6 +348,9 @@ impl Driver<'_> {
                     .map(|f| f.to_string_lossy().into_owned())
                     .unwrap_or_default(),
                 achieved_req_s: judged.summary.req_per_s,
+                succeeded: judged.summary.succeeded,
+                output_tokens_p50: judged.summary.median_response_tokens,
+                short_outputs: judged.summary.short_outputs,
                 steady_req_min: evaluate::plateau::achieved_req_min(&meta, &records),
             };
             let was_outage = matches!(judged.observation, Observation::Outage { .. });
@@ -361,6 +369,8 @@ impl Driver<'_> {
         };
         cp.finish()?;
         let st = &cp.state;
+        let (generated, short_pct) =
+            SizeOutcome::generated_at_mst(&st.iterations, outcome.mst_req_min);
         Ok(SizeOutcome {
             size: size.to_string(),
             input_tokens: size.input.to_string(),
@@ -378,6 +388,8 @@ impl Driver<'_> {
             wall_time_s: cp.wall_time_s(),
             job_id: cfg.job_id.clone(),
             evaluators: cfg.evaluators.clone(),
+            generated_output_tokens_p50: generated,
+            short_outputs_pct: short_pct,
         })
     }
 
@@ -548,13 +560,41 @@ fn warn_about_measurement(s: &IterationSummary) {
             s.succeeded
         );
     }
-    if s.usage_missing > 0 {
+    if s.output_tokens_approx > 0 {
         tracing::warn!(
-            "{} of {} successful requests carried no usage: output tokens were counted one per text chunk",
+            "{} of {} successful requests carried no usage and could not be tokenized (no \
+             tokenize endpoint, no TOKENIZER): output tokens were counted one per generated \
+             delta, a lower bound when chunks carry several tokens (OUTPUT_TOKENS_APPROX)",
+            s.output_tokens_approx,
+            s.succeeded
+        );
+    } else if s.usage_missing > 0 {
+        tracing::info!(
+            "{} of {} successful requests carried no usage; their output tokens were counted \
+             from the finish reason or the tokenizer (output_tokens_from)",
             s.usage_missing,
             s.succeeded
         );
     }
+}
+
+/// Said once per size: answers shorter than requested mean the server ignores
+/// `ignore_eos`/`min_tokens`, so the MST is measured at the lengths actually generated
+/// (`generated_output_tokens_p50` in mst.json). Returns whether it warned.
+fn warn_short_outputs(size: SizeSpec, s: &IterationSummary) -> bool {
+    if s.short_outputs == 0 {
+        return false;
+    }
+    tracing::warn!(
+        "{size}: {} of {} successful requests generated fewer output tokens than requested \
+         (median {} generated): the server ignores ignore_eos/min_tokens or stops early, so this \
+         size is measured at shorter outputs than {size} says (SHORT_OUTPUTS per iteration, \
+         generated_output_tokens_p50 next to the MST)",
+        s.short_outputs,
+        s.succeeded,
+        console::opt(s.median_response_tokens, 0)
+    );
+    true
 }
 
 /// Share of requests refused at connect from which an iteration is an outage: a live server,

@@ -9,7 +9,7 @@ use super::{
 use crate::error::Result;
 use crate::evaluate::Verdict;
 use crate::load::iteration::{Completion, IterationMeta};
-use crate::load::record::{ErrorKind, RequestRecord};
+use crate::load::record::{ErrorKind, RequestRecord, TokenCount};
 use crate::metrics::{Halves, IterationSummary, request_metrics};
 use crate::scrape::{ServerMetrics, ServerSummary};
 use crate::stats::Distribution;
@@ -33,7 +33,7 @@ pub struct IterationFiles<'a> {
 }
 
 /// Columns of `output.csv` and the halves, in order: the old tool's seven, then ours.
-pub const OUTPUT_COLUMNS: [&str; 24] = [
+pub const OUTPUT_COLUMNS: [&str; 28] = [
     "received_timestamp",
     "complete_response_time",
     "success_rate",
@@ -58,6 +58,10 @@ pub const OUTPUT_COLUMNS: [&str; 24] = [
     "error_kind",
     "error_detail",
     "class",
+    "ttfo_ms",
+    "reasoning_tokens",
+    "output_tokens_from",
+    "transport_retries",
 ];
 
 /// The old tool's `results.csv` columns, which open ours in this order.
@@ -225,6 +229,10 @@ fn request_row(files: &IterationFiles, r: &RequestRecord) -> Vec<String> {
         fmt_opt(r.error),
         r.error_detail.clone().unwrap_or_default(),
         super::workload::class_name(files.meta, r),
+        fmt_ms(m.ttfo_ms),
+        fmt_opt(r.reasoning_tokens),
+        r.output_tokens_from.as_str().to_string(),
+        r.transport_retries.to_string(),
     ]
 }
 
@@ -306,8 +314,9 @@ fn results_row(files: &IterationFiles) -> Vec<(String, String)> {
             count.to_string(),
         );
     }
-    let dists: [(&str, &Option<Distribution>); 5] = [
+    let dists: [(&str, &Option<Distribution>); 6] = [
         ("TTFT", &s.ttft_ms),
+        ("TTFO", &s.ttfo_ms),
         ("TPOT", &s.tpot_ms),
         ("ITL", &s.itl_ms),
         ("NTPOT", &s.ntpot_ms),
@@ -337,6 +346,13 @@ fn results_row(files: &IterationFiles) -> Vec<(String, String)> {
     );
     push("NOT_STREAMED", s.not_streamed.to_string());
     push("USAGE_MISSING", s.usage_missing.to_string());
+    push("OUTPUT_TOKENS_APPROX", s.output_tokens_approx.to_string());
+    push("SHORT_OUTPUTS", s.short_outputs.to_string());
+    let reasoning = &s.reasoning_tokens;
+    push("REASONING_TOKENS_P50", fmt_opt(reasoning.map(|d| d.p50)));
+    push("REASONING_TOKENS_P90", fmt_opt(reasoning.map(|d| d.p90)));
+    push("REASONING_TOKENS_P99", fmt_opt(reasoning.map(|d| d.p99)));
+    push("TRANSPORT_RETRIES", s.transport_retries.to_string());
     for (name, value) in super::workload::columns(meta, files.records) {
         push(&name, value);
     }
@@ -403,11 +419,16 @@ struct RequestJson<'a> {
     intended_send_s: f64,
     actual_send_s: f64,
     first_token_s: Option<f64>,
+    /// First answer (non-reasoning) token, s from t0.
+    first_answer_token_s: Option<f64>,
     end_s: f64,
     token_times_s: Vec<f64>,
     input_tokens: u32,
     server_prompt_tokens: Option<u32>,
     output_tokens: u32,
+    output_tokens_from: TokenCount,
+    reasoning_tokens: Option<u32>,
+    transport_retries: u8,
     requested_output_tokens: u32,
     /// Class index in an `ADDITIVE` mix (see `meta.classes`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -427,6 +448,7 @@ fn results_json<'a>(files: &IterationFiles<'a>) -> ResultsJson<'a> {
             intended_send_s: offset_s(r.intended_send),
             actual_send_s: offset_s(r.actual_send),
             first_token_s: r.first_token.map(offset_s),
+            first_answer_token_s: r.first_answer_token.map(offset_s),
             end_s: offset_s(r.end),
             token_times_s: r
                 .token_offsets_us
@@ -436,6 +458,9 @@ fn results_json<'a>(files: &IterationFiles<'a>) -> ResultsJson<'a> {
             input_tokens: r.input_tokens,
             server_prompt_tokens: r.server_prompt_tokens,
             output_tokens: r.output_tokens,
+            output_tokens_from: r.output_tokens_from,
+            reasoning_tokens: r.reasoning_tokens,
+            transport_retries: r.transport_retries,
             requested_output_tokens: r.requested_output_tokens,
             class: r.class,
             http_status: r.http_status,

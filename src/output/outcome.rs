@@ -34,6 +34,15 @@ pub struct IterationBrief {
     /// Successful completions per minute in the steady window (what `plateau` compares).
     #[serde(default)]
     pub steady_req_min: f64,
+    /// Successful requests (tokens were generated and no error).
+    #[serde(default)]
+    pub succeeded: u64,
+    /// Median output tokens actually generated per successful request (None without any).
+    #[serde(default)]
+    pub output_tokens_p50: Option<f64>,
+    /// Successful requests that generated fewer tokens than requested.
+    #[serde(default)]
+    pub short_outputs: u64,
 }
 
 /// How one size's search ended.
@@ -71,10 +80,49 @@ pub struct SizeOutcome {
     pub job_id: Option<String>,
     /// The evaluators that judged every iteration.
     pub evaluators: Vec<String>,
+    /// Median output tokens actually generated per successful request at the MST (over the
+    /// iterations judged sustainable at that rate). It differs from `output_tokens` when the
+    /// server ignored `ignore_eos`/`min_tokens`: the MST was then measured at this length.
+    #[serde(default)]
+    pub generated_output_tokens_p50: Option<f64>,
+    /// Percentage of those successful requests that generated fewer tokens than requested.
+    #[serde(default)]
+    pub short_outputs_pct: Option<f64>,
+}
+
+impl SizeOutcome {
+    /// `generated_output_tokens_p50` and `short_outputs_pct` from the iterations judged
+    /// sustainable at `mst_req_min`: the request-weighted mean of their medians, and the
+    /// share of short answers among their successes. None without such an iteration.
+    pub fn generated_at_mst(
+        iterations: &[IterationBrief],
+        mst_req_min: Option<f64>,
+    ) -> (Option<f64>, Option<f64>) {
+        let Some(mst) = mst_req_min else {
+            return (None, None);
+        };
+        let at: Vec<&IterationBrief> = iterations
+            .iter()
+            .filter(|b| b.sustainable == Some(true) && b.req_min == mst && b.succeeded > 0)
+            .collect();
+        let ok: u64 = at.iter().map(|b| b.succeeded).sum();
+        if ok == 0 {
+            return (None, None);
+        }
+        let weighted: f64 = at
+            .iter()
+            .filter_map(|b| b.output_tokens_p50.map(|m| m * b.succeeded as f64))
+            .sum();
+        let short: u64 = at.iter().map(|b| b.short_outputs).sum();
+        (
+            Some(weighted / ok as f64),
+            Some(100.0 * short as f64 / ok as f64),
+        )
+    }
 }
 
 /// Columns of `summary.csv`, in order.
-pub const SUMMARY_COLUMNS: [&str; 16] = [
+pub const SUMMARY_COLUMNS: [&str; 18] = [
     "SIZE",
     "INPUT_TOKENS",
     "OUTPUT_TOKENS",
@@ -91,6 +139,8 @@ pub const SUMMARY_COLUMNS: [&str; 16] = [
     "WALL_TIME_S",
     "JOB_ID",
     "EVALUATORS",
+    "GENERATED_OUTPUT_TOKENS_P50",
+    "SHORT_OUTPUTS_PCT",
 ];
 
 /// Writes `<output_dir>/<size_dir_name>/mst.json` (pretty-printed) atomically; returns its path.
@@ -120,7 +170,9 @@ pub fn write_summary(output_dir: &Path) -> Result<PathBuf> {
     let _lock = crate::lock::lock_blocking(&lock_path).map_err(|e| output_error(&lock_path, e))?;
     let header = csv_bytes(&SUMMARY_COLUMNS, &[], &path)?;
     match fs::read(&path) {
-        Ok(old) if !old.is_empty() && !old.starts_with(&header) => {
+        // An earlier version's header is a prefix of ours (columns are only ever appended):
+        // the rebuild from every mst.json loses nothing.
+        Ok(old) if !old.is_empty() && !header.starts_with(first_line(&old)) => {
             return Err(output_error(
                 &path,
                 "its header differs from this version's summary columns; move it away to start \
@@ -136,6 +188,15 @@ pub fn write_summary(output_dir: &Path) -> Result<PathBuf> {
     let rows: Vec<Vec<String>> = outcomes.iter().map(summary_row).collect();
     write_atomic(&path, &csv_bytes(&SUMMARY_COLUMNS, &rows, &path)?)?;
     Ok(path)
+}
+
+/// The first line of `bytes` without its line ending.
+fn first_line(bytes: &[u8]) -> &[u8] {
+    let end = bytes
+        .iter()
+        .position(|&b| b == b'\n' || b == b'\r')
+        .unwrap_or(bytes.len());
+    &bytes[..end]
 }
 
 /// Every `<output_dir>/<dir>/mst.json` that parses (hidden folders skipped).
@@ -194,5 +255,7 @@ fn summary_row(o: &SizeOutcome) -> Vec<String> {
         o.wall_time_s.to_string(),
         o.job_id.clone().unwrap_or_default(),
         o.evaluators.join("+"),
+        fmt_opt(o.generated_output_tokens_p50),
+        fmt_opt(o.short_outputs_pct),
     ]
 }

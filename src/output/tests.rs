@@ -312,12 +312,17 @@ fn outcome(size: &str) -> SizeOutcome {
             folder: "2024-06-11_14-30-05".to_string(),
             achieved_req_s: 0.98,
             steady_req_min: 58.8,
+            succeeded: 50,
+            output_tokens_p50: Some(4.0),
+            short_outputs: 0,
         }],
         started_at: "2024-06-11T14:30:05+00:00".to_string(),
         finished_at: "2024-06-11T15:30:05+00:00".to_string(),
         wall_time_s: 3600.0,
         job_id: None,
         evaluators: vec!["queue".to_string(), "success".to_string()],
+        generated_output_tokens_p50: Some(4.0),
+        short_outputs_pct: Some(0.0),
     }
 }
 

@@ -10,6 +10,7 @@
 
 pub mod corpus;
 pub mod dataset;
+mod recount;
 pub mod tokens;
 pub mod words;
 

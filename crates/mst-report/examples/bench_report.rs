@@ -113,6 +113,9 @@ fn main() -> anyhow::Result<()> {
                 folder,
                 achieved_req_s: req_min / 60.0,
                 steady_req_min: req_min,
+                succeeded: requests as u64,
+                output_tokens_p50: Some(128.0),
+                short_outputs: 0,
             });
         }
         let outcome = SizeOutcome {
@@ -132,6 +135,8 @@ fn main() -> anyhow::Result<()> {
             wall_time_s: 0.0,
             job_id: None,
             evaluators: vec!["queue".into()],
+            generated_output_tokens_p50: Some(128.0),
+            short_outputs_pct: Some(0.0),
         };
         std::fs::write(
             size_dir.join("mst.json"),

@@ -54,6 +54,9 @@ fn brief(iteration: u32, req_min: f64, pass: bool) -> IterationBrief {
         folder: format!("it{iteration}"),
         achieved_req_s: 1.0,
         steady_req_min: 60.0,
+        succeeded: 10,
+        output_tokens_p50: Some(16.0),
+        short_outputs: 0,
     }
 }
 
