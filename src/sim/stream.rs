@@ -275,7 +275,7 @@ impl SseState {
         if self.done {
             return None;
         }
-        let mut buf = BytesMut::new();
+        let mut buf = BytesMut::with_capacity(2 * (self.head.len() + 160));
         if !std::mem::replace(&mut self.started, true) && self.req.style.null_fields {
             self.event(&mut buf, b"{\"choices\":null}");
             return Some(Ok(buf.freeze()));
