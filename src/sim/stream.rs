@@ -500,6 +500,9 @@ impl SseState {
             }
             Some(StreamEnd::CleanEnd) => None,
             Some(StreamEnd::Abort) => {
+                if self.sent == 0 && self.req.endpoint == Endpoint::Chat {
+                    self.push_role(&mut buf);
+                }
                 self.push_finish_only(&mut buf, "abort");
                 self.final_events(&mut buf);
                 Some(Ok(buf.freeze()))

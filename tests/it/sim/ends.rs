@@ -118,6 +118,18 @@ async fn abort_sends_finish_reason_abort_then_usage_and_done() {
     let all = chunks(&events(&r.body));
     assert_eq!(tokens_before(&all), 1);
     assert_eq!(all[1]["choices"][0]["finish_reason"], "abort");
+    // Aborted before its first token (`cut_after_tokens` 0): a chat stream still opens with
+    // its role chunk.
+    sim.set_faults(FaultConfig {
+        fault_abort_rate: 1.0,
+        ..FaultConfig::default()
+    });
+    let r = raw(&sim, "/v1/chat/completions", chat(4)).await;
+    let all = chunks(&events(&r.body));
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert_eq!(all[0]["choices"][0]["delta"]["role"], "assistant");
+    assert_eq!(all[1]["choices"][0]["finish_reason"], "abort");
+    assert_eq!(all[2]["usage"]["completion_tokens"], 0);
     sim.shutdown().await;
 }
 
