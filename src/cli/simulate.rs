@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use crate::sim::{EngineConfig, FaultConfig};
+use crate::sim::{EngineConfig, ErrorEventStyle, FaultConfig, LineEnding};
 
 /// Run an OpenAI-compatible LLM-server simulator with a known capacity.
 #[derive(Debug, Clone, Args)]
@@ -63,7 +63,7 @@ pub struct SimulateArgs {
     /// Share of requests whose stream is cut without [DONE] (0..=1).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub fault_cut_rate: f64,
-    /// Tokens sent before a cut.
+    /// Tokens sent before a cut, an error event, an abort or a clean end.
     #[arg(long, default_value_t = 1)]
     pub fault_cut_after: u32,
     /// Share of streams with one chunk that is not valid JSON (0..=1).
@@ -90,6 +90,67 @@ pub struct SimulateArgs {
     /// Answer /tokenize and /detokenize with 404, like a server without them.
     #[arg(long)]
     pub no_tokenize: bool,
+    /// Chat only (no effect on completions): stream the first N output tokens as reasoning
+    /// deltas (even requests `reasoning_content`, odd ones `reasoning`) before any content.
+    #[arg(long, default_value_t = 0)]
+    pub reasoning_tokens: u32,
+    /// Honour include_usage but ignore continuous_usage_stats (usage only at the end).
+    #[arg(long)]
+    pub usage_at_end_only: bool,
+    /// Output tokens per SSE chunk (at least 1).
+    #[arg(long, default_value_t = 1)]
+    pub tokens_per_chunk: u32,
+    /// Share of streams that send an error event after --fault-cut-after tokens, then [DONE].
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub fault_error_event_rate: f64,
+    /// How that error event is written: json (data: {"error":…}), event (event: error), or
+    /// field (llama.cpp's `error: {…}` line).
+    #[arg(long, default_value_t = ErrorEventStyle::Json)]
+    pub error_event_style: ErrorEventStyle,
+    /// Share of streams that end after --fault-cut-after tokens with finish_reason "abort".
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub fault_abort_rate: f64,
+    /// Every chunk but the last carries finish_reason "" instead of null.
+    #[arg(long)]
+    pub empty_finish_reason: bool,
+    /// Share of streams whose body ends cleanly after --fault-cut-after tokens, without a
+    /// finish chunk, usage or [DONE].
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub fault_clean_end_rate: f64,
+    /// Share of requests that generate zero tokens (finish_reason "stop", no text).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub fault_empty_rate: f64,
+    /// Share of requests answered with HTTP 200 and vLLM's JSON error object.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub fault_error_body_rate: f64,
+    /// Accept ignore_eos and min_tokens but stop at the end-of-sequence draw anyway.
+    #[arg(long)]
+    pub ignore_eos_ignored: bool,
+    /// Line ending of SSE lines: lf, crlf or cr.
+    #[arg(long, default_value_t = LineEnding::Lf)]
+    pub sse_line_ending: LineEnding,
+    /// Write `data:{…}` without the space after the colon.
+    #[arg(long)]
+    pub sse_no_space: bool,
+    /// Send a `: ping` comment between events.
+    #[arg(long)]
+    pub sse_comments: bool,
+    /// Send each JSON payload as two data: lines, split after a comma between members.
+    #[arg(long)]
+    pub sse_split_data: bool,
+    /// Content-Type of SSE responses (the body stays SSE), e.g. application/json.
+    #[arg(long, value_name = "VALUE")]
+    pub content_type: Option<String>,
+    /// Healthy streams with "usage": null, "choices": null, unknown fields and a first
+    /// {"choices":null} event.
+    #[arg(long)]
+    pub null_fields: bool,
+    /// Close each connection right after its N-th response, without Connection: close (0: never).
+    #[arg(long, default_value_t = 0)]
+    pub keepalive_close_every: u32,
+    /// Close a connection idle this many milliseconds (0: never).
+    #[arg(long, default_value_t = 0)]
+    pub keepalive_idle_ms: u64,
     /// Print the analytic capacity for IN:OUT tokens per request and exit.
     #[arg(long, value_name = "IN:OUT")]
     pub capacity: Option<String>,
@@ -134,14 +195,27 @@ impl SimulateArgs {
             ignore_stream: self.ignore_stream,
             omit_usage: self.omit_usage,
             no_tokenize: self.no_tokenize,
+            reasoning_tokens: self.reasoning_tokens,
+            usage_at_end_only: self.usage_at_end_only,
+            tokens_per_chunk: self.tokens_per_chunk,
+            fault_error_event_rate: self.fault_error_event_rate,
+            error_event_style: self.error_event_style,
+            fault_abort_rate: self.fault_abort_rate,
+            empty_finish_reason: self.empty_finish_reason,
+            fault_clean_end_rate: self.fault_clean_end_rate,
+            fault_empty_rate: self.fault_empty_rate,
+            fault_error_body_rate: self.fault_error_body_rate,
+            ignore_eos_ignored: self.ignore_eos_ignored,
+            sse_line_ending: self.sse_line_ending,
+            sse_no_space: self.sse_no_space,
+            sse_comments: self.sse_comments,
+            sse_split_data: self.sse_split_data,
+            content_type: self.content_type.clone(),
+            null_fields: self.null_fields,
+            keepalive_close_every: self.keepalive_close_every,
+            keepalive_idle_ms: self.keepalive_idle_ms,
         };
-        // Fields map to flags: `http_500_rate` → `--fault-500-rate`, `refuse_at` → `--fault-refuse-at`.
-        faults.validate_labelled(|field| {
-            format!(
-                "--fault-{}",
-                field.trim_start_matches("http_").replace('_', "-")
-            )
-        })?;
+        faults.validate_labelled(fault_flag)?;
         Ok(faults)
     }
 
@@ -159,5 +233,17 @@ impl SimulateArgs {
                 "--capacity {spec:?}: expected IN:OUT token counts, e.g. 1000:100 (OUT at least 1)"
             )),
         }
+    }
+}
+
+/// The flag of a `FaultConfig` field: `http_500_rate` → `--fault-500-rate`, `refuse_at` →
+/// `--fault-refuse-at`, `fault_empty_rate` → `--fault-empty-rate`, `tokens_per_chunk` →
+/// `--tokens-per-chunk`.
+fn fault_flag(field: &str) -> String {
+    let flag = field.trim_start_matches("http_").replace('_', "-");
+    match field {
+        "tokens_per_chunk" | "content_type" => format!("--{flag}"),
+        f if f.starts_with("fault_") => format!("--{flag}"),
+        _ => format!("--fault-{flag}"),
     }
 }

@@ -4,11 +4,15 @@
 //! restarts; connections already open are closed as well (their next read sees end of file), so
 //! pooled keep-alive connections do not hide the outage. The same port is bound again after the
 //! requested duration.
+//!
+//! Each accepted connection also carries its [`Conn`], through which the keep-alive limits
+//! ([`super::keepalive`]) close it.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -17,6 +21,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use super::keepalive::{Conn, Watch};
 
 pub(crate) struct RefusableListener {
     inner: Option<TcpListener>,
@@ -28,6 +34,7 @@ pub(crate) struct RefusableListener {
     generation: CancellationToken,
     /// Called when a refusal starts, before open connections are closed.
     on_refuse: Box<dyn Fn() + Send>,
+    watch: Watch,
 }
 
 impl RefusableListener {
@@ -36,8 +43,10 @@ impl RefusableListener {
         addr: SocketAddr,
         refuse_rx: mpsc::UnboundedReceiver<Duration>,
         on_refuse: Box<dyn Fn() + Send>,
+        watch: Watch,
     ) -> Self {
         RefusableListener {
+            watch,
             on_refuse,
             inner: Some(tcp),
             addr,
@@ -93,8 +102,16 @@ impl axum::serve::Listener for RefusableListener {
                 },
                 Event::Accepted(Ok((stream, peer))) => {
                     let _ = stream.set_nodelay(true);
-                    let closed = Box::pin(self.generation.clone().cancelled_owned());
-                    return (Closable { stream, closed }, peer);
+                    let conn = self.watch.accepted(self.generation.child_token());
+                    let closed = Box::pin(conn.close.clone().cancelled_owned());
+                    return (
+                        Closable {
+                            stream,
+                            closed,
+                            conn,
+                        },
+                        peer,
+                    );
                 }
                 // Typically too many open files: back off instead of spinning.
                 Event::Accepted(Err(e)) => {
@@ -116,10 +133,12 @@ enum Event {
     Accepted(io::Result<(TcpStream, SocketAddr)>),
 }
 
-/// An accepted connection that reads end of file once a refusal starts.
+/// An accepted connection that reads end of file once a refusal starts or its keep-alive limit
+/// closes it.
 pub(crate) struct Closable {
     stream: TcpStream,
     closed: Pin<Box<WaitForCancellationFutureOwned>>,
+    pub conn: Arc<Conn>,
 }
 
 impl AsyncRead for Closable {

@@ -6,12 +6,16 @@
 //! - `server`: axum routes, streaming, fault injection per request;
 //! - `wire`: request parsing and response JSON shapes;
 //! - `tokenizer`: a deterministic tokenizer and the chat template;
+//! - `framing`: how events are framed on the wire (line endings, comments, split data);
+//! - `keepalive`: closing keep-alive connections the way servers behind a limit do;
 //! - `faults`, `capacity`, `metrics`: what their names say; `cmd`: the `simulate` subcommand.
 
 mod capacity;
 pub mod cmd;
 mod engine;
 mod faults;
+mod framing;
+mod keepalive;
 mod listener;
 mod metrics;
 mod server;
@@ -31,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use capacity::{Capacity, capacity};
 pub use faults::FaultConfig;
+pub use framing::{ErrorEventStyle, LineEnding};
 
 /// The engine's parameters. All times are MODEL milliseconds, before `time_scale`.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,6 +182,10 @@ pub struct SimStats {
     /// Faults injected since start, so a test can reconcile the client's error counts with
     /// what the server actually did.
     pub faults: FaultCounts,
+    /// TCP connections accepted since start.
+    pub connections_accepted: u64,
+    /// Most HTTP requests served on one connection (above 1: keep-alive reuse happened).
+    pub max_requests_per_connection: u64,
 }
 
 /// How many requests got each injected fault. A request counts once per fault it drew; stream
@@ -191,6 +200,18 @@ pub struct FaultCounts {
     /// Requests in the engine when a connection refusal started: their connections were
     /// closed, so each is a cut stream on the client's side.
     pub dropped_by_refusal: u64,
+    /// Streams that reported an error event after their first tokens.
+    pub error_event: u64,
+    /// Streams ended by a `finish_reason: "abort"` chunk.
+    pub abort: u64,
+    /// Streams whose body ended cleanly without a finish chunk or `[DONE]`.
+    pub clean_end: u64,
+    /// Requests that generated zero tokens.
+    pub empty: u64,
+    /// Requests answered with HTTP 200 and an error object.
+    pub error_body: u64,
+    /// Connections the server closed after a response or when idle (keep-alive limits).
+    pub keepalive_closes: u64,
 }
 
 /// A running simulator: engine task plus HTTP server on one address.
@@ -199,6 +220,7 @@ pub struct SimServer {
     cfg: Arc<EngineConfig>,
     shared: Arc<engine::Shared>,
     faults: Arc<Mutex<FaultConfig>>,
+    counters: Arc<faults::FaultCounters>,
     refuse_tx: mpsc::UnboundedSender<Duration>,
     cancel: CancellationToken,
     engine_task: JoinHandle<()>,
@@ -237,6 +259,7 @@ impl SimServer {
             cancel.child_token(),
         ));
         let faults_cell = Arc::new(Mutex::new(faults.clone()));
+        let fault_counters = Arc::new(faults::FaultCounters::default());
         let (refuse_tx, refuse_rx) = mpsc::unbounded_channel();
         let counters = shared.clone();
         let on_refuse = Box::new(move || {
@@ -247,18 +270,28 @@ impl SimServer {
                 .dropped_by_refusal
                 .fetch_add(open, Ordering::Relaxed);
         });
-        let listener = listener::RefusableListener::new(tcp, addr, refuse_rx, on_refuse);
-        let app = server::router(server::AppState::new(
+        let listener = listener::RefusableListener::new(
+            tcp,
+            addr,
+            refuse_rx,
+            on_refuse,
+            keepalive::Watch::new(faults_cell.clone(), fault_counters.clone()),
+        );
+        let app = keepalive::layer(server::router(server::AppState::new(
             cfg.clone(),
             shared.clone(),
             submit_tx,
             faults_cell.clone(),
-        ));
+            fault_counters.clone(),
+        )));
         let stop = cancel.child_token();
         let server_task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
+            let served = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<keepalive::ConnInfo>(),
+            )
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
             if let Err(e) = served {
                 tracing::error!("simulator server stopped: {e}");
             }
@@ -268,6 +301,7 @@ impl SimServer {
             cfg,
             shared,
             faults: faults_cell,
+            counters: fault_counters,
             refuse_tx,
             cancel,
             engine_task,
@@ -325,6 +359,7 @@ impl SimServer {
     /// A snapshot of the counters.
     pub fn stats(&self) -> SimStats {
         let s = &self.shared;
+        let c = &self.counters;
         let kv_used_tokens = s.kv_used.load(Ordering::Relaxed);
         SimStats {
             running: s.running.load(Ordering::Relaxed),
@@ -346,7 +381,15 @@ impl SimServer {
                 malformed: s.fault_malformed.load(Ordering::Relaxed),
                 stall: s.fault_stall.load(Ordering::Relaxed),
                 dropped_by_refusal: s.dropped_by_refusal.load(Ordering::Relaxed),
+                error_event: c.error_event.load(Ordering::Relaxed),
+                abort: c.abort.load(Ordering::Relaxed),
+                clean_end: c.clean_end.load(Ordering::Relaxed),
+                empty: c.empty.load(Ordering::Relaxed),
+                error_body: c.error_body.load(Ordering::Relaxed),
+                keepalive_closes: c.keepalive_closes.load(Ordering::Relaxed),
             },
+            connections_accepted: c.connections.load(Ordering::Relaxed),
+            max_requests_per_connection: c.max_requests_per_connection.load(Ordering::Relaxed),
         }
     }
 

@@ -16,8 +16,9 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::engine::{Shared, Submit};
-use super::faults::{self, FaultConfig};
-use super::stream::Generation;
+use super::faults::{self, FaultConfig, FaultCounters};
+use super::framing::Framing;
+use super::stream::{Generation, Style};
 use super::wire::{self, ApiError, Endpoint};
 use super::{EngineConfig, metrics, tokenizer};
 
@@ -29,6 +30,7 @@ pub(crate) struct AppState {
     shared: Arc<Shared>,
     submit: mpsc::UnboundedSender<Submit>,
     faults: Arc<Mutex<FaultConfig>>,
+    counters: Arc<FaultCounters>,
     next_request: AtomicU64,
     created: u64,
 }
@@ -39,6 +41,7 @@ impl AppState {
         shared: Arc<Shared>,
         submit: mpsc::UnboundedSender<Submit>,
         faults: Arc<Mutex<FaultConfig>>,
+        counters: Arc<FaultCounters>,
     ) -> Arc<Self> {
         let created = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -48,6 +51,7 @@ impl AppState {
             shared,
             submit,
             faults,
+            counters,
             next_request: AtomicU64::new(0),
             created,
         })
@@ -136,8 +140,16 @@ async fn chat(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
 
 async fn generate(st: &AppState, endpoint: Endpoint, body: &[u8]) -> Response {
     match admit(st, endpoint, body) {
-        Ok(g) if g.0 => g.1.into_sse(),
-        Ok(g) => g.1.into_body().await,
+        Ok(Admitted::Stream(g)) => g.into_sse(),
+        Ok(Admitted::Body(g)) => g.into_body().await,
+        Ok(Admitted::ErrorBody) => {
+            // vLLM's error object, under a 200 status.
+            let body = json!({
+                "object": "error", "message": "simulated engine failure",
+                "type": "InternalServerError", "param": null, "code": 500,
+            });
+            (StatusCode::OK, axum::Json(body)).into_response()
+        }
         Err(e) => {
             st.shared.rejected_requests.fetch_add(1, Ordering::Relaxed);
             e.into_response()
@@ -145,8 +157,16 @@ async fn generate(st: &AppState, endpoint: Endpoint, body: &[u8]) -> Response {
     }
 }
 
+/// How an accepted request is answered.
+enum Admitted {
+    Stream(Generation),
+    Body(Generation),
+    /// HTTP 200 with an error object, without the engine.
+    ErrorBody,
+}
+
 /// Validates the request, draws its faults and length, and hands it to the engine.
-fn admit(st: &AppState, endpoint: Endpoint, body: &[u8]) -> Result<(bool, Generation), ApiError> {
+fn admit(st: &AppState, endpoint: Endpoint, body: &[u8]) -> Result<Admitted, ApiError> {
     let arrival = SystemTime::now();
     let n = st.next_request.fetch_add(1, Ordering::Relaxed);
     let cfg = &st.cfg;
@@ -193,10 +213,15 @@ fn admit(st: &AppState, endpoint: Endpoint, body: &[u8]) -> Result<(bool, Genera
     let (prompt_tokens, max_tokens) = (req.prompt_tokens as u32, max_tokens as u32);
 
     let mut rng = faults::request_rng(cfg.seed, n);
-    let (drawn, ignore_stream, omit_usage) = match st.faults.lock() {
-        Ok(f) => (f.draw(&mut rng), f.ignore_stream, f.omit_usage),
-        Err(_) => (faults::Drawn::default(), false, false),
+    let (mut drawn, f) = match st.faults.lock() {
+        Ok(f) => {
+            let mut d = f.draw(&mut rng);
+            f.draw_more(&mut faults::extra_rng(cfg.seed, n), &mut d);
+            (d, f.clone())
+        }
+        Err(_) => (faults::Drawn::default(), FaultConfig::default()),
     };
+    let streamed = req.stream && !f.ignore_stream;
     match drawn.status {
         Some(500) => {
             st.shared.fault_500.fetch_add(1, Ordering::Relaxed);
@@ -214,11 +239,25 @@ fn admit(st: &AppState, endpoint: Endpoint, body: &[u8]) -> Result<(bool, Genera
         }
         None => {}
     }
-    let n_out = if req.ignore_eos {
+    if drawn.error_body {
+        st.counters.error_body.fetch_add(1, Ordering::Relaxed);
+        return Ok(Admitted::ErrorBody);
+    }
+    if !streamed {
+        // Error events, aborts and clean ends are stream faults.
+        drawn.end = None;
+    }
+    // A server that ignores `ignore_eos` and `min_tokens` stops at its own end of sequence.
+    let (ignore_eos, min_tokens) = if f.ignore_eos_ignored {
+        (false, 0)
+    } else {
+        (req.ignore_eos, req.min_tokens)
+    };
+    let n_out = if ignore_eos {
         max_tokens
     } else {
         let natural = Geometric::new(1.0 / cfg.eos_mean_tokens).map_or(0, |g| g.sample(&mut rng));
-        let lo = (req.min_tokens as u32).max(1);
+        let lo = (min_tokens as u32).max(1);
         natural
             .saturating_add(1)
             .clamp(u64::from(lo), u64::from(max_tokens)) as u32
@@ -240,7 +279,8 @@ fn admit(st: &AppState, endpoint: Endpoint, body: &[u8]) -> Result<(bool, Genera
     let submit = Submit {
         prompt_tokens,
         max_tokens,
-        output_len: n_out,
+        // An empty generation is one engine step that samples the end of sequence.
+        output_len: if drawn.empty { 1 } else { n_out },
         tx,
     };
     if st.submit.send(submit).is_err() {
@@ -252,6 +292,7 @@ fn admit(st: &AppState, endpoint: Endpoint, body: &[u8]) -> Result<(bool, Genera
     }
     st.shared.total_requests.fetch_add(1, Ordering::Relaxed);
     count_stream_faults(&st.shared, &drawn);
+    st.counters.count(&drawn);
     let prefix = match endpoint {
         Endpoint::Completions => "cmpl",
         Endpoint::Chat => "chatcmpl",
@@ -265,15 +306,56 @@ fn admit(st: &AppState, endpoint: Endpoint, body: &[u8]) -> Result<(bool, Genera
             .map_or(0, |d| d.as_secs()),
         rx,
         prompt_tokens,
-        n_out,
-        finish_reason: if n_out < max_tokens { "stop" } else { "length" },
+        n_out: if drawn.empty { 0 } else { n_out },
+        finish_reason: if n_out < max_tokens || drawn.empty {
+            "stop"
+        } else {
+            "length"
+        },
         faults: drawn,
         words,
         arrival,
-        include_usage: req.include_usage && !omit_usage,
-        continuous_usage: req.continuous_usage && !omit_usage,
+        include_usage: req.include_usage && !f.omit_usage,
+        continuous_usage: req.continuous_usage && !f.omit_usage && !f.usage_at_end_only,
+        style: style(&f, endpoint, n),
     };
-    Ok((req.stream && !ignore_stream, generation))
+    Ok(if streamed {
+        Admitted::Stream(generation)
+    } else {
+        Admitted::Body(generation)
+    })
+}
+
+/// The shape options of request number `n`.
+fn style(f: &FaultConfig, endpoint: Endpoint, n: u64) -> Style {
+    let default = Style::default();
+    Style {
+        reasoning_tokens: match endpoint {
+            Endpoint::Chat => f.reasoning_tokens,
+            Endpoint::Completions => 0,
+        },
+        // SGLang and older vLLM use `reasoning_content`, newer vLLM `reasoning`.
+        reasoning_field: if n.is_multiple_of(2) {
+            "reasoning_content"
+        } else {
+            "reasoning"
+        },
+        tokens_per_chunk: f.tokens_per_chunk.max(1),
+        empty_finish_reason: f.empty_finish_reason,
+        null_fields: f.null_fields,
+        error_style: f.error_event_style,
+        framing: Framing {
+            line_ending: f.sse_line_ending,
+            no_space: f.sse_no_space,
+            comments: f.sse_comments,
+            split_data: f.sse_split_data,
+        },
+        content_type: f
+            .content_type
+            .as_deref()
+            .and_then(|c| axum::http::HeaderValue::from_str(c).ok())
+            .unwrap_or(default.content_type),
+    }
 }
 
 /// Counts the stream faults of a request the engine accepted, for [`super::SimStats::faults`].

@@ -7,8 +7,14 @@ use futures_util::StreamExt;
 use mst_search::sim::{EngineConfig, FaultConfig, SimServer};
 use serde_json::{Value, json};
 
+mod ends;
 mod faults;
+mod flags;
+mod framing;
+mod keepalive;
 mod load;
+mod raw;
+mod shapes;
 
 fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
