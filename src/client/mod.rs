@@ -6,6 +6,7 @@
 mod chunk;
 pub mod sse;
 mod stream;
+mod transport;
 
 pub use chunk::{ChunkInfo, ServerTiming, TokenCounter, Usage, parse as parse_chunk};
 
@@ -268,16 +269,17 @@ impl OpenAiClient {
 
     async fn tokenize_body(&self, body: serde_json::Value) -> Result<Option<Vec<u32>>> {
         let url = format!("{}/tokenize", self.cfg.base_url);
-        let resp = self
-            .authorized(self.http.post(&url))
-            .json(&body)
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await
-            .map_err(|e| Error::Unreachable {
-                url: url.clone(),
-                reason: describe_reqwest_error(&e),
-            })?;
+        let resp = transport::send_retrying(|| {
+            self.authorized(self.http.post(&url))
+                .json(&body)
+                .timeout(Duration::from_secs(30))
+                .send()
+        })
+        .await
+        .map_err(|e| Error::Unreachable {
+            url: url.clone(),
+            reason: describe_reqwest_error(&e),
+        })?;
         if !resp.status().is_success() {
             return Ok(None);
         }

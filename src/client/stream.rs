@@ -11,6 +11,7 @@
 
 use super::chunk::{self, Finish, TokenCounter};
 use super::sse::{Event, SseParser};
+use super::transport::closed_before_response;
 use super::{Cancel, OpenAiClient, Prompt, RequestSpec, Slot, clip, describe_reqwest_error};
 use crate::config::Api;
 use crate::load::record::{ErrorKind, RequestRecord, TokenCount};
@@ -489,36 +490,6 @@ fn decide(bytes: &[u8]) -> Reply {
         Some(b'{' | b'[') => Reply::Json(Vec::new()),
         Some(_) => Reply::Sse(SseParser::new()),
     }
-}
-
-/// Whether a send failed because the connection ended before any response byte: hyper's
-/// "connection closed before message completed", or a reset, abort or broken pipe. On a pooled
-/// connection that is the keep-alive race (the server closed it as we reused it).
-fn closed_before_response(e: &reqwest::Error) -> bool {
-    use std::error::Error as _;
-    use std::io::ErrorKind as Io;
-    let mut src = e.source();
-    while let Some(inner) = src {
-        if let Some(h) = inner.downcast_ref::<hyper::Error>()
-            && (h.is_incomplete_message() || h.is_canceled() || h.is_closed())
-        {
-            return true;
-        }
-        if let Some(io) = inner.downcast_ref::<std::io::Error>()
-            && matches!(
-                io.kind(),
-                Io::ConnectionReset
-                    | Io::ConnectionAborted
-                    | Io::BrokenPipe
-                    | Io::UnexpectedEof
-                    | Io::NotConnected
-            )
-        {
-            return true;
-        }
-        src = inner.source();
-    }
-    false
 }
 
 fn offset_us(from: Instant, to: Instant) -> u32 {

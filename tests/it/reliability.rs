@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 mod counts;
 mod inputs;
 mod outage;
+mod real_servers;
 
 /// Scaled time: the simulator runs 10× faster than the wall clock.
 fn engine() -> EngineConfig {
