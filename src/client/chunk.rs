@@ -77,6 +77,9 @@ struct Delta<'a> {
     refusal: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     tool_calls: Option<Vec<ToolCall<'a>>>,
+    /// The deprecated single `function_call` delta (older OpenAI-compatible servers).
+    #[serde(default, borrow)]
+    function_call: Option<Function<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -156,6 +159,10 @@ fn nonempty<'s>(s: &'s Option<Cow<'_, str>>) -> Option<&'s str> {
 /// Parse one SSE `data:` payload (not `[DONE]`) or a whole non-streamed body. `Err` means it
 /// is not JSON of a chunk's shape (the message quotes its start).
 pub fn parse(data: &str) -> Result<ChunkInfo, String> {
+    if data.trim().is_empty() {
+        // An event with empty data (a heartbeat some servers send) carries nothing.
+        return Ok(ChunkInfo::default());
+    }
     let chunk: Option<Chunk<'_>> = serde_json::from_str(data)
         .map_err(|e| format!("malformed chunk ({e}): {}", super::clip(data, 120)))?;
     let Some(chunk) = chunk else {
@@ -190,7 +197,9 @@ pub fn parse(data: &str) -> Result<ChunkInfo, String> {
                 .tool_calls
                 .iter()
                 .flatten()
-                .filter_map(|c| c.function.as_ref().and_then(|f| nonempty(&f.arguments)));
+                .filter_map(|c| c.function.as_ref())
+                .chain(d.function_call.as_ref())
+                .filter_map(|f| nonempty(&f.arguments));
             for t in args {
                 info.text.push_str(t);
                 answer = true;

@@ -176,6 +176,20 @@ impl SseParser {
         !self.line.is_empty() || self.has_data || self.error.is_some() || !self.event.is_empty()
     }
 
+    /// End of the body: the event the standard discards because its blank line never came (a
+    /// last unterminated line included), for a caller that wants to know what it was — e.g. a
+    /// final `data: [DONE]` a server wrote without its blank line. None when nothing was pending.
+    pub fn finish(mut self) -> Option<Event> {
+        if !self.line.is_empty() {
+            let line = std::mem::take(&mut self.line);
+            let mut ignored = Vec::new();
+            self.process_line(&line, &mut ignored);
+        }
+        let mut out = Vec::new();
+        self.dispatch(&mut out);
+        out.pop()
+    }
+
     /// Comment lines seen so far (`: ping` keep-alives and the like).
     pub fn comments(&self) -> u64 {
         self.comments

@@ -447,16 +447,29 @@ impl Follow<'_> {
             )),
             Reply::Json(buf) => self.non_streamed(&buf),
             Reply::Sse(_) if finished => Ok(()),
-            Reply::Sse(parser) => Err(fail(
+            Reply::Sse(parser) if parser.has_partial_event() => {
+                // What the standard discards at the end of a body is still evidence: a last
+                // `[DONE]` or error event whose blank line never came.
+                match parser.finish() {
+                    Some(ev) if ev.is_error() || ev.data.trim() == "[DONE]" => {
+                        let mut finished = false;
+                        self.on_event(&ev, Instant::now(), &mut finished)
+                            .map(|_| ())
+                    }
+                    _ => Err(fail(
+                        ErrorKind::StreamCut,
+                        format!(
+                            "stream ended in the middle of an event, without [DONE] and without a finish reason after {} tokens",
+                            self.counter.counted
+                        ),
+                    )),
+                }
+            }
+            Reply::Sse(_) => Err(fail(
                 ErrorKind::StreamCut,
                 format!(
-                    "stream ended without [DONE] and without a finish reason after {} tokens{}",
-                    self.counter.counted,
-                    if parser.has_partial_event() {
-                        " (in the middle of an event)"
-                    } else {
-                        ""
-                    }
+                    "stream ended without [DONE] and without a finish reason after {} tokens",
+                    self.counter.counted
                 ),
             )),
         }
@@ -485,6 +498,7 @@ impl Follow<'_> {
 /// The body's kind from its first non-whitespace byte: `{` or `[` is JSON, anything else SSE
 /// (leading blank lines are harmless to SSE). The caller then feeds `bytes` to what it returns.
 fn decide(bytes: &[u8]) -> Reply {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
         None => Reply::Undecided,
         Some(b'{' | b'[') => Reply::Json(Vec::new()),

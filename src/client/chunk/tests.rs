@@ -74,6 +74,8 @@ fn tool_call_arguments_and_refusals_are_answer_tokens() {
     );
     let r = parse(r#"{"choices":[{"delta":{"refusal":"I can't"}}]}"#).unwrap();
     assert_eq!(r.answer_pieces, 1);
+    let legacy = parse(r#"{"choices":[{"delta":{"function_call":{"arguments":"{}"}}}]}"#).unwrap();
+    assert_eq!(legacy.answer_pieces, 1);
 }
 
 /// Kind 4: healthy streams are never a bad chunk.
@@ -85,6 +87,11 @@ fn nulls_unknown_fields_and_several_choices_are_tolerated() {
     let u = parse(r#"{"choices":[{"text":"a","finish_reason":null}],"usage":null,"system_fingerprint":null,"x_extra":{"a":[1,2]}}"#).unwrap();
     assert_eq!(u.answer_pieces, 1);
     assert_eq!(parse("null").unwrap(), ChunkInfo::default());
+    assert_eq!(
+        parse("").unwrap(),
+        ChunkInfo::default(),
+        "a heartbeat event"
+    );
     let two = parse(r#"{"choices":[{"index":0,"text":"a"},{"index":1,"text":"b"}]}"#).unwrap();
     assert_eq!(two.answer_pieces, 2);
     let detail_null =

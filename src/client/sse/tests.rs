@@ -55,6 +55,13 @@ fn spec_example_empty_data_lines_and_a_final_unterminated_event() {
     assert_eq!(data(&ev), ["", "\n"]);
     // The last `data:` never saw its blank line: not dispatched, but visible as partial.
     assert!(p.has_partial_event());
+    assert_eq!(p.finish().map(|e| e.data), Some(String::new()));
+    let mut p = SseParser::new();
+    p.feed(b"data: a\n\ndata: [DONE]", &mut Vec::new());
+    assert_eq!(p.finish().map(|e| e.data).as_deref(), Some("[DONE]"));
+    let mut p = SseParser::new();
+    p.feed(b"data: a\n\n", &mut Vec::new());
+    assert_eq!(p.finish(), None);
 }
 
 #[test]
