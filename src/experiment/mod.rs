@@ -460,7 +460,7 @@ impl Driver<'_> {
     ) -> Judged {
         let mut summary = metrics::summarize(meta, records);
         summary.client_limited =
-            metrics::client_limit(meta, &summary, self.cfg.client_lag_limit_ms);
+            crate::load::certify::client_limit(meta, records, self.cfg.client_lag_limit_ms);
         let halves = metrics::halves(records, meta.filter_buffer);
         let (verdict, observation) = if let Some(what) = outage(meta, records, &summary) {
             let reason = format!(
