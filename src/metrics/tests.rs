@@ -103,6 +103,7 @@ pub(crate) fn sample_meta() -> IterationMeta {
         .into_iter()
         .collect(),
         client: Default::default(),
+        settle: None,
     }
 }
 

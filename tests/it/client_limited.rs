@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 enum Hog {
     /// Never.
     None,
-    /// 30 ms at a time, all the time, as a client with no CPU to spare.
+    /// 100 ms at a time, all the time, as a client with no CPU to spare: most sends are late.
     Starve,
     /// Once, for `ms` milliseconds, `after_ms` into the search: one stall on a busy machine.
     Once { after_ms: u64, ms: u64 },
@@ -48,7 +48,7 @@ fn search_on_one_thread(
             Hog::None => None,
             Hog::Starve => Some(tokio::spawn(async {
                 loop {
-                    std::thread::sleep(Duration::from_millis(30));
+                    std::thread::sleep(Duration::from_millis(100));
                     tokio::task::yield_now().await;
                 }
             })),
