@@ -152,16 +152,20 @@ pub async fn run_with(
     }
 
     let settler = match selected.first() {
-        Some((_, size)) => Some(
-            settle::Settler::start(
+        Some((_, size)) => tokio::select! {
+            s = settle::Settler::start(
                 cfg.settle_timeout,
                 cfg.scrape.url.as_deref(),
                 client.clone(),
                 workload.clone(),
                 *size,
-            )
-            .await,
-        ),
+            ) => Some(s),
+            _ = interrupt.cancelled() => {
+                return Err(Error::Interrupted {
+                    signal: "a signal while measuring the idle server".into(),
+                });
+            }
+        },
         None => None,
     };
     let ctx = Driver {

@@ -54,6 +54,8 @@ pub const NEAR_FACTOR: f64 = 2.0;
 pub const NEAR_SLACK_MS: f64 = 50.0;
 /// Probes sent to measure the idle TTFT at the start of a run (the fastest counts).
 pub const IDLE_PROBES: u32 = 3;
+/// How long one idle probe at the start may take to its first token.
+pub const IDLE_PROBE_WITHIN: Duration = Duration::from_secs(10);
 /// Most probes sent before one iteration.
 pub const MAX_PROBES: u32 = 40;
 /// Time between the end of one probe and the next.
@@ -161,7 +163,7 @@ impl Settler {
         }
         let mut idle: Option<f64> = None;
         for _ in 0..IDLE_PROBES {
-            if let Some(ttft) = settler.probe_ttft_ms(Duration::from_secs(30)).await {
+            if let Some(ttft) = settler.probe_ttft_ms(IDLE_PROBE_WITHIN).await {
                 idle = Some(idle.map_or(ttft, |i: f64| i.min(ttft)));
             }
         }
