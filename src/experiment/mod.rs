@@ -313,6 +313,9 @@ impl Driver<'_> {
             .await;
             drop(live);
             meta.settle = settled;
+            if let Some(settler) = &self.settler {
+                settler.after(&records);
+            }
             let server = match scraper {
                 Some(s) => Some(s.finish(meta.started_at).await),
                 None => None,

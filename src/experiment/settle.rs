@@ -9,12 +9,16 @@
 //! - **with server metrics** (`SERVER_METRICS_URL` answers with one of the families in
 //!   [`IN_FLIGHT_METRICS`]): until the server's running + waiting requests are 0, polling every
 //!   [`POLL`];
-//! - **without**: until a probe request (the first size's prompt, one output token) has a TTFT
-//!   near the idle TTFT measured when the run started — at most [`NEAR_FACTOR`] × idle +
-//!   [`NEAR_SLACK_MS`] — with at most [`MAX_PROBES`] probes, [`PROBE_GAP`] apart;
-//! - when neither signal exists (no metrics and no probe got a token at the start), or the one
-//!   in use fails [`GIVE_UP_AFTER`] times in a row, it cannot tell and stops waiting
-//!   (`no-signal`).
+//! - **without**: only after an iteration that abandoned requests (cancelled by the watchdog or
+//!   a signal, cut off by the drain, or timed out — work the server may still be doing), until a
+//!   probe request (the first size's prompt, one output token) has a TTFT near the idle TTFT —
+//!   at most [`NEAR_FACTOR`] × idle + [`NEAR_SLACK_MS`] — with at most [`MAX_PROBES`] probes,
+//!   [`PROBE_GAP`] apart. The idle TTFT is the fastest of the first [`IDLE_SAMPLE`] requests of
+//!   the run's first iteration, which meet an idle server; so no traffic is sent that is not an
+//!   iteration's unless an iteration left some behind. After an iteration whose every request
+//!   ended at the client, the server holds none of ours: `idle` at once;
+//! - when it cannot tell — no metrics before the run's first iteration, no idle TTFT known, or
+//!   the signal failing [`GIVE_UP_AFTER`] times in a row — it stops waiting (`no-signal`).
 //!
 //! A server that does not settle in time is a warning; the iteration runs anyway and its files
 //! say so (`SETTLE_RESULT=timeout`).
@@ -22,6 +26,7 @@
 use crate::client::{Cancel, LlmClient, OpenAiClient, RequestSpec, Slot};
 use crate::config::SizeSpec;
 use crate::load::iteration::{SettleEnd, Settled};
+use crate::load::record::{ErrorKind, RequestRecord};
 use crate::workload::Workload;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -52,10 +57,9 @@ pub const POLL: Duration = Duration::from_millis(250);
 pub const NEAR_FACTOR: f64 = 2.0;
 /// …plus this many milliseconds (timer and network noise on a fast server).
 pub const NEAR_SLACK_MS: f64 = 50.0;
-/// Probes sent to measure the idle TTFT at the start of a run (the fastest counts).
-pub const IDLE_PROBES: u32 = 3;
-/// How long one idle probe at the start may take to its first token.
-pub const IDLE_PROBE_WITHIN: Duration = Duration::from_secs(10);
+/// The first requests (by intended send time) of the run's first iteration whose fastest TTFT
+/// is the idle TTFT.
+pub const IDLE_SAMPLE: usize = 5;
 /// Most probes sent before one iteration.
 pub const MAX_PROBES: u32 = 40;
 /// Time between the end of one probe and the next.
@@ -90,10 +94,8 @@ enum Signal {
     Off,
     /// Poll this metrics URL.
     Metrics(String),
-    /// Probe; the idle TTFT in ms.
-    Probe(f64),
-    /// Neither works.
-    None(String),
+    /// Probe after an iteration that abandoned requests (no metrics).
+    Probe,
 }
 
 /// Waits for an idle server before each iteration (see the module header).
@@ -103,6 +105,44 @@ pub struct Settler {
     http: reqwest::Client,
     client: Arc<OpenAiClient>,
     probe: ProbeSpec,
+    /// What the driver told [`Settler::after`] about the iterations so far.
+    seen: std::sync::Mutex<Seen>,
+}
+
+/// What the finished iterations of this run say, for the probe signal.
+#[derive(Debug, Default)]
+struct Seen {
+    /// The idle TTFT (ms), from the run's first iteration.
+    idle_ms: Option<f64>,
+    /// Whether any iteration finished yet.
+    any: bool,
+    /// The last one left requests the client abandoned.
+    abandoned: bool,
+}
+
+/// Whether the client gave up on a request the server may still be working on.
+fn abandoned(r: &RequestRecord) -> bool {
+    matches!(
+        r.error,
+        Some(
+            ErrorKind::Cancelled
+                | ErrorKind::DrainCutoff
+                | ErrorKind::TimeoutTtft
+                | ErrorKind::TimeoutItl
+                | ErrorKind::TimeoutTotal
+        )
+    )
+}
+
+/// The fastest TTFT (ms) of the first [`IDLE_SAMPLE`] requests by intended send time.
+fn idle_ttft_ms(records: &[RequestRecord]) -> Option<f64> {
+    let mut first: Vec<&RequestRecord> = records.iter().collect();
+    first.sort_by_key(|r| r.intended_send);
+    first
+        .iter()
+        .take(IDLE_SAMPLE)
+        .filter_map(|r| Some(r.first_token?.saturating_sub(r.actual_send).as_secs_f64() * 1e3))
+        .reduce(f64::min)
 }
 
 /// What a probe sends: the first searched size's prompt with one output token.
@@ -128,7 +168,7 @@ impl ProbeSpec {
 
 impl Settler {
     /// Choose the signal at the start of a run: the metrics when `metrics_url` answers with
-    /// in-flight gauges, else the idle TTFT of [`IDLE_PROBES`] probes of `size`.
+    /// in-flight gauges, else probes of `size` after iterations that abandoned requests.
     pub async fn start(
         timeout: Duration,
         metrics_url: Option<&str>,
@@ -151,6 +191,7 @@ impl Settler {
                 size,
                 next_idx: Default::default(),
             },
+            seen: Default::default(),
         };
         if timeout.is_zero() {
             return settler;
@@ -161,29 +202,24 @@ impl Settler {
             settler.signal = Signal::Metrics(url.to_string());
             return settler;
         }
-        let mut idle: Option<f64> = None;
-        for _ in 0..IDLE_PROBES {
-            if let Some(ttft) = settler.probe_ttft_ms(IDLE_PROBE_WITHIN).await {
-                idle = Some(idle.map_or(ttft, |i: f64| i.min(ttft)));
-            }
-        }
-        settler.signal = match idle {
-            Some(ms) => {
-                tracing::info!(
-                    "settle: no in-flight gauges in the server's metrics; before each iteration \
-                     a probe's TTFT must be back within {NEAR_FACTOR} x the idle {ms:.1} ms + \
-                     {NEAR_SLACK_MS} ms"
-                );
-                Signal::Probe(ms)
-            }
-            None => {
-                let why =
-                    "neither the server's metrics nor a probe request tell whether it is idle";
-                tracing::warn!("settle: {why}; iterations start without waiting");
-                Signal::None(why.into())
-            }
-        };
+        tracing::info!(
+            "settle: no in-flight gauges in the server's metrics; after an iteration that \
+             abandoned requests, a probe's TTFT must be back within {NEAR_FACTOR} x the idle \
+             TTFT + {NEAR_SLACK_MS} ms"
+        );
+        settler.signal = Signal::Probe;
         settler
+    }
+
+    /// Take note of a finished iteration's records (the idle TTFT from the run's first one,
+    /// and whether it abandoned requests).
+    pub fn after(&self, records: &[RequestRecord]) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if !seen.any {
+            seen.idle_ms = idle_ttft_ms(records);
+        }
+        seen.any = true;
+        seen.abandoned = records.iter().any(abandoned);
     }
 
     /// Wait until the server is idle or `SETTLE_TIMEOUT` has passed; says how it ended. Logs a
@@ -193,9 +229,28 @@ impl Settler {
         let deadline = started + self.timeout;
         let (end, detail) = match &self.signal {
             Signal::Off => (SettleEnd::Off, String::new()),
-            Signal::None(why) => (SettleEnd::NoSignal, why.clone()),
             Signal::Metrics(url) => self.wait_metrics(url, deadline).await,
-            Signal::Probe(idle) => self.wait_probes(*idle, deadline).await,
+            Signal::Probe => {
+                let (any, abandoned, idle) = {
+                    let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+                    (seen.any, seen.abandoned, seen.idle_ms)
+                };
+                match (any, abandoned, idle) {
+                    (false, _, _) => (
+                        SettleEnd::NoSignal,
+                        "no server metrics, and no iteration yet to know the idle TTFT".into(),
+                    ),
+                    (true, false, _) => (
+                        SettleEnd::Idle,
+                        "the previous iteration left no request unfinished".into(),
+                    ),
+                    (true, true, None) => (
+                        SettleEnd::NoSignal,
+                        "no server metrics, and the first iteration gave no idle TTFT".into(),
+                    ),
+                    (true, true, Some(idle)) => self.wait_probes(idle, deadline).await,
+                }
+            }
         };
         let settled = Settled {
             wait_s: started.elapsed().as_secs_f64(),
@@ -329,6 +384,31 @@ mod tests {
         );
         assert_eq!(in_flight("process_cpu_seconds_total 12\n"), None);
         assert_eq!(in_flight(""), None);
+    }
+
+    #[test]
+    fn the_idle_ttft_is_the_fastest_of_the_first_requests_sent() {
+        use crate::metrics::tests::record;
+        // Sent at 0, 1, …, 7 s; TTFT 40, 30, 35, 50, 45 ms for the first five, 5 ms later on.
+        let ttft = [40, 30, 35, 50, 45, 5, 5, 5];
+        let mut records: Vec<RequestRecord> = ttft
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| {
+                let at = 1000 * i as u64;
+                record(i as u64, at, at, &[t], at + 100, 1, None)
+            })
+            .collect();
+        records.reverse();
+        assert_eq!(idle_ttft_ms(&records), Some(30.0));
+        assert!(!records.iter().any(abandoned));
+        records[0].error = Some(ErrorKind::DrainCutoff);
+        assert!(records.iter().any(abandoned));
+        records[0].error = Some(ErrorKind::HttpStatus);
+        assert!(
+            !records.iter().any(abandoned),
+            "an answered error left nothing behind"
+        );
     }
 
     #[test]
