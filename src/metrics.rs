@@ -6,7 +6,7 @@
 //! Every latency is measured from the request's *actual* send time; the gap between intended and
 //! actual send is reported separately as schedule lag, so a client that could not keep up shows.
 
-use crate::load::iteration::{Completion, IterationMeta};
+use crate::load::iteration::IterationMeta;
 use crate::load::record::{ErrorKind, RequestRecord, TokenCount};
 use crate::stats::{Distribution, distribution};
 use serde::{Deserialize, Serialize};
@@ -178,7 +178,7 @@ pub struct IterationSummary {
     #[serde(default)]
     pub client_max_in_flight: u64,
     /// Why the client, not the server, limited this iteration (`CLIENT_LIMITED`); None when the
-    /// client kept up. Set by the driver with [`client_limit`], which needs `CLIENT_LAG_LIMIT_MS`.
+    /// client kept up. Set by the driver with [`crate::load::certify::client_limit`].
     #[serde(default)]
     pub client_limited: Option<String>,
 }
@@ -273,43 +273,6 @@ pub fn summarize(meta: &IterationMeta, records: &[RequestRecord]) -> IterationSu
         client_max_in_flight: meta.client.max_in_flight,
         client_limited: None,
     }
-}
-
-/// Share of the schedule's rate the client must send for its iteration to count (99%).
-pub const CLIENT_MIN_SEND_FRACTION: f64 = 0.99;
-
-/// Whether the client fell behind its own schedule, and why: p99 schedule lag above
-/// `lag_limit_ms` (`CLIENT_LAG_LIMIT_MS`), or — for an iteration that sent its whole schedule —
-/// an achieved send rate below [`CLIENT_MIN_SEND_FRACTION`] of the schedule's rate. Such an
-/// iteration measured the client, not the server (`CLIENT_LIMITED`).
-pub fn client_limit(
-    meta: &IterationMeta,
-    summary: &IterationSummary,
-    lag_limit_ms: f64,
-) -> Option<String> {
-    let mut why = Vec::new();
-    if let Some(lag) = summary.schedule_lag_ms.filter(|l| l.p99 > lag_limit_ms) {
-        why.push(format!(
-            "p99 schedule lag {:.1} ms is above CLIENT_LAG_LIMIT_MS={lag_limit_ms} ms (max {:.1} ms)",
-            lag.p99, lag.max
-        ));
-    }
-    // An aborted or interrupted iteration stopped sending early on purpose: its rate says
-    // nothing about the client.
-    let whole_schedule = matches!(meta.completion, Completion::Complete);
-    let planned = summary.planned_send_rate_req_s;
-    if whole_schedule
-        && planned > 0.0
-        && summary.achieved_send_rate_req_s < CLIENT_MIN_SEND_FRACTION * planned
-    {
-        why.push(format!(
-            "it sent {:.2} req/s, {:.1}% of the schedule's {planned:.2} req/s (at least {:.0}% needed)",
-            summary.achieved_send_rate_req_s,
-            100.0 * summary.achieved_send_rate_req_s / planned,
-            100.0 * CLIENT_MIN_SEND_FRACTION
-        ));
-    }
-    (!why.is_empty()).then(|| why.join("; "))
 }
 
 /// The old tool's halves: the window `[first end + buffer, last end − buffer]` of completion

@@ -38,8 +38,11 @@
 //! * **Unusable** observations end the search at once with [`StopKind::Unusable`], the MST
 //!   `lower`, and the given reason.
 //! * **Client-limited** observations (the load generator fell behind its schedule) count neither
-//!   way: the search ends at once with [`StopKind::ClientLimited`], the MST `lower` (the highest
-//!   rate the server was seen to sustain), `upper` unchanged, and a reason that says what to do.
+//!   way. The first is re-run once at the same rate and attempt (a busy machine can stall the
+//!   client for a moment); [`CLIENT_LIMITED_RETRIES`] + 1 in a row end the search with
+//!   [`StopKind::ClientLimited`], the MST `lower` (the highest rate the server was seen to
+//!   sustain), `upper` unchanged, and a reason that says what to do. Any other observation
+//!   resets the count; re-runs count towards the iteration cap.
 //!
 //! A configuration that cannot be searched (start rate not a positive finite number, multiplier
 //! not above 1, negative or non-finite threshold or floor) ends the search before the first run
@@ -128,7 +131,8 @@ pub enum Observation {
         reason: String,
     },
     /// The load generator fell behind its own schedule (`CLIENT_LIMITED`): the iteration
-    /// measured the client, not the server, so it counts neither way; ends the search.
+    /// measured the client, not the server, so it counts neither way; run once more, and a
+    /// second in a row ends the search.
     ClientLimited {
         /// What the client missed (lag, send rate), as a sentence.
         reason: String,
@@ -232,7 +236,16 @@ pub struct Search {
     /// Outages observed since the last judged iteration.
     #[serde(default)]
     outages_in_a_row: u32,
+    /// Client-limited iterations observed in a row (a `state.json` written before this field
+    /// existed reads as 0).
+    #[serde(default)]
+    client_limited_in_a_row: u32,
 }
+
+/// Client-limited iterations in a row that are run again before the search stops: one, so a
+/// passing stall on a busy machine does not end a search, while a client that cannot keep the
+/// rate is found on the second try.
+pub const CLIENT_LIMITED_RETRIES: u32 = 1;
 
 /// Rates are kept to 2 decimals, as the old tool's files show them.
 fn round2(x: f64) -> f64 {
@@ -287,6 +300,7 @@ impl Search {
             history: Vec::new(),
             outcome: None,
             outages_in_a_row: 0,
+            client_limited_in_a_row: 0,
             cfg,
         };
         if let Some(problem) = config_problem(&search.cfg) {
@@ -331,6 +345,9 @@ impl Search {
         if !matches!(obs, Observation::Outage { .. }) {
             self.outages_in_a_row = 0;
         }
+        if !matches!(obs, Observation::ClientLimited { .. }) {
+            self.client_limited_in_a_row = 0;
+        }
         match obs {
             Observation::Sustainable => self.pending.push(true),
             Observation::Unsustainable => self.pending.push(false),
@@ -356,11 +373,17 @@ impl Search {
                 return self.current();
             }
             Observation::ClientLimited { reason } => {
-                let rate = self.rate;
+                self.client_limited_in_a_row += 1;
+                if self.client_limited_in_a_row <= CLIENT_LIMITED_RETRIES {
+                    // Run the same iteration again: a passing stall does not end the search.
+                    return self.capped_or_current();
+                }
+                let (rate, n) = (self.rate, self.client_limited_in_a_row);
                 self.finish(
                     StopKind::ClientLimited,
                     format!(
-                        "The client, not the server, was the limit at {rate} req/min: {reason}. \
+                        "The client, not the server, was the limit at {rate} req/min \
+                         ({n} iterations in a row): {reason}. \
                          This iteration is not counted as the server's failure, and rates from \
                          here up were not measured. Send fewer output tokens per request, spread \
                          the load over several client nodes (srun, one client per node), or run \
@@ -374,6 +397,11 @@ impl Search {
             self.pending.clear();
             self.count(passed);
         }
+        self.capped_or_current()
+    }
+
+    /// The next step, after ending the search when the iteration cap is reached.
+    fn capped_or_current(&mut self) -> Step {
         if self.outcome.is_none() && self.history.len() >= self.cfg.max_iterations as usize {
             let cap = self.cfg.max_iterations;
             self.finish(

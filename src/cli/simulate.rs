@@ -46,6 +46,10 @@ pub struct SimulateArgs {
     /// Mean output length when a request does not set ignore_eos.
     #[arg(long, default_value_t = 200.0, allow_negative_numbers = true)]
     pub eos_mean_tokens: f64,
+    /// Keep generating requests whose client disconnected (as behind a gateway that does not
+    /// pass disconnects on) instead of aborting them as vLLM does.
+    #[arg(long)]
+    pub keep_abandoned: bool,
     /// Share of requests answered with HTTP 500 (0..=1).
     #[arg(
         long = "fault-500-rate",
@@ -171,6 +175,7 @@ impl SimulateArgs {
             seed: self.seed,
             model: self.model.clone(),
             eos_mean_tokens: self.eos_mean_tokens,
+            keep_abandoned: self.keep_abandoned,
         };
         // The engine names the field (`step_fixed_ms = …`); the user typed the flag.
         cfg.validate().map_err(|e| match e.split_once(' ') {

@@ -65,6 +65,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "DRAIN_TIMEOUT",
     "RETRY_ON_OUTAGE",
     "OUTAGE_WAIT",
+    "SETTLE_TIMEOUT",
     "CLIENT_LAG_LIMIT_MS",
     "OUTPUT_DIR",
     "JOB_ID",

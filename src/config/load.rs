@@ -161,6 +161,11 @@ pub(super) fn f64_where(
 /// iteration to hundreds of ms and more).
 pub const DEFAULT_CLIENT_LAG_LIMIT_MS: f64 = 50.0;
 
+/// Default `SETTLE_TIMEOUT`: long enough for a server to finish what an aborted overload left
+/// queued (minutes at worst), short enough that a server that never idles (shared with other
+/// traffic) costs at most five minutes per iteration.
+pub const DEFAULT_SETTLE_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// Validate all layers; `file_label` names the env file in warnings.
 pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warning>)> {
     let l = Layers::new(s);
@@ -362,6 +367,7 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         parse_int_where::<u32>(k, v, "a whole number >= 0", |_| true)
     })?;
     let outage_wait = l.or("OUTAGE_WAIT", Duration::from_secs(300), parse_duration)?;
+    let settle_timeout = l.or("SETTLE_TIMEOUT", DEFAULT_SETTLE_TIMEOUT, parse_duration)?;
     let client_lag_limit_ms = l.or(
         "CLIENT_LAG_LIMIT_MS",
         DEFAULT_CLIENT_LAG_LIMIT_MS,
@@ -418,6 +424,7 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         drain_timeout,
         retry_on_outage,
         outage_wait,
+        settle_timeout,
         client_lag_limit_ms,
         output_dir,
         job_id,

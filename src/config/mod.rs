@@ -177,7 +177,10 @@ pub struct Config {
     pub retry_on_outage: u32,
     /// `OUTAGE_WAIT`: after an outage, how long to wait for the server to answer again.
     pub outage_wait: Duration,
-    /// `CLIENT_LAG_LIMIT_MS`: p99 schedule lag above which an iteration is `CLIENT_LIMITED`.
+    /// `SETTLE_TIMEOUT`: before each iteration, how long to wait for an idle server (no
+    /// request running or waiting); zero = no wait (see `experiment::settle`).
+    pub settle_timeout: Duration,
+    /// `CLIENT_LAG_LIMIT_MS`: a send later than this is late (see [`crate::load::certify`]).
     pub client_lag_limit_ms: f64,
     /// `OUTPUT_DIR`: where `<in>_<out>/…` folders go (default `requests`).
     pub output_dir: PathBuf,

@@ -9,19 +9,22 @@
 //! start [`Start::Fresh`].
 
 pub mod console;
+mod judge;
+pub mod settle;
 pub mod state;
 
 use crate::client::{ClientConfig, OpenAiClient};
 use crate::config::{Config, SizeSpec, Warning};
 use crate::error::{Error, Result};
-use crate::evaluate::{self, Criterion, EvalInput, Evaluator, PastIteration, Verdict};
+use crate::evaluate::{self, Evaluator, PastIteration, Verdict};
 use crate::load::iteration::{Completion, IterationMeta};
-use crate::load::record::{ErrorKind, RequestRecord};
+use crate::load::record::RequestRecord;
 use crate::load::runner::{IterationPlan, Progress, iteration_seed, run_iteration};
-use crate::metrics::{self, IterationSummary};
+use crate::metrics::IterationSummary;
 use crate::output::{self, IterationBrief, IterationFiles, SizeOutcome};
 use crate::search::{Observation, SearchConfig, SearchOutcome, Step};
 use crate::workload::Workload;
+use judge::Judged;
 use state::{Checkpoint, Opened, RunStamp};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -148,9 +151,27 @@ pub async fn run_with(
         );
     }
 
+    let settler = match selected.first() {
+        Some((_, size)) => tokio::select! {
+            s = settle::Settler::start(
+                cfg.settle_timeout,
+                cfg.scrape.url.as_deref(),
+                client.clone(),
+                workload.clone(),
+                *size,
+            ) => Some(s),
+            _ = interrupt.cancelled() => {
+                return Err(Error::Interrupted {
+                    signal: "a signal while measuring the idle server".into(),
+                });
+            }
+        },
+        None => None,
+    };
     let ctx = Driver {
         cfg: &cfg,
         client,
+        settler,
         workload,
         evaluator: evaluator.as_ref(),
         model: client_cfg.model.clone(),
@@ -235,6 +256,8 @@ pub fn search_units(cfg: &Config) -> Vec<(usize, SizeSpec)> {
 struct Driver<'a> {
     cfg: &'a Config,
     client: Arc<OpenAiClient>,
+    /// Waits for an idle server before each iteration (None only when no size is selected).
+    settler: Option<settle::Settler>,
     workload: Arc<Workload>,
     evaluator: &'a dyn Evaluator,
     model: String,
@@ -279,8 +302,9 @@ impl Driver<'_> {
                 progress.clone(),
                 self.opts.quiet,
             );
+            let settled = self.settle().await?;
             let scraper = crate::scrape::Scraper::start(&cfg.scrape);
-            let (meta, mut records) = run_iteration(
+            let (mut meta, mut records) = run_iteration(
                 self.client.clone(),
                 self.workload.clone(),
                 &plan,
@@ -289,6 +313,10 @@ impl Driver<'_> {
             )
             .await;
             drop(live);
+            meta.settle = settled;
+            if let Some(settler) = &self.settler {
+                settler.after(&records);
+            }
             self.workload.recount_outputs(&mut records).await;
             let server = match scraper {
                 Some(s) => Some(s.finish(meta.started_at).await),
@@ -306,7 +334,16 @@ impl Driver<'_> {
                     achieved_req_min: b.steady_req_min,
                 })
                 .collect();
-            let judged = self.judge(&meta, &records, &history);
+            let judged = judge::judge(
+                &judge::Context {
+                    evaluator: self.evaluator,
+                    client_lag_limit_ms: cfg.client_lag_limit_ms,
+                    history: &history,
+                    server_alive: self.server_alive(&records).await,
+                },
+                &meta,
+                &records,
+            );
             warn_about_measurement(&judged.summary);
             if !warned_short {
                 warned_short = warn_short_outputs(size, &judged.summary);
@@ -393,6 +430,32 @@ impl Driver<'_> {
         })
     }
 
+    /// Wait for an idle server before an iteration (see [`settle`]); a signal stops the wait.
+    async fn settle(&self) -> Result<Option<crate::load::iteration::Settled>> {
+        let Some(settler) = &self.settler else {
+            return Ok(None);
+        };
+        tokio::select! {
+            s = settler.settle() => Ok(Some(s)),
+            _ = self.interrupt.cancelled() => Err(Error::Interrupted {
+                signal: "a signal while waiting for the server to settle".into(),
+            }),
+        }
+    }
+
+    /// Whether the server was alive during an iteration: some request got an HTTP answer, or
+    /// (when none did) `/v1/models` answers now. Refused connections need no probe: the
+    /// iteration is an outage whatever it says.
+    async fn server_alive(&self, records: &[RequestRecord]) -> bool {
+        if records.iter().any(|r| r.http_status.is_some()) {
+            return true;
+        }
+        let refused = records
+            .iter()
+            .any(|r| r.error == Some(crate::load::record::ErrorKind::Connect));
+        !records.is_empty() && !refused && self.client.probe(PROBE_WITHIN).await.is_ok()
+    }
+
     /// After an outage: ask `/v1/models` until the server answers or `OUTAGE_WAIT` runs out.
     /// Either way the search goes on; a server still down makes the next iteration an outage
     /// too, and `RETRY_ON_OUTAGE` bounds how often that may happen.
@@ -459,95 +522,6 @@ impl Driver<'_> {
         }
         labels
     }
-
-    /// Summary, halves and verdict of one iteration. An iteration in which the server could not
-    /// be reached or every request failed says nothing about capacity: it is an `Outage`, run
-    /// again within `RETRY_ON_OUTAGE`. An iteration the watchdog stopped early is unsustainable
-    /// (criterion `early_abort`) when the server produced tokens before the abort.
-    fn judge(
-        &self,
-        meta: &IterationMeta,
-        records: &[RequestRecord],
-        history: &[PastIteration],
-    ) -> Judged {
-        let mut summary = metrics::summarize(meta, records);
-        summary.client_limited =
-            metrics::client_limit(meta, &summary, self.cfg.client_lag_limit_ms);
-        let halves = metrics::halves(records, meta.filter_buffer);
-        let (verdict, observation) = if let Some(what) = outage(meta, records, &summary) {
-            let reason = format!(
-                "{what} ({}); this says nothing about capacity",
-                error_breakdown(&summary)
-            );
-            (
-                Verdict {
-                    sustainable: false,
-                    criteria: Vec::new(),
-                    reason: reason.clone(),
-                },
-                Observation::Outage { reason },
-            )
-        } else {
-            let mut verdict = self.evaluator.evaluate(&EvalInput {
-                meta,
-                records,
-                summary: &summary,
-                history,
-            });
-            if let Some(c) = abort_criterion(meta) {
-                let mut criteria = vec![c];
-                criteria.append(&mut verdict.criteria);
-                verdict = Verdict::from_criteria(criteria);
-            }
-            let obs = if verdict.sustainable {
-                Observation::Sustainable
-            } else {
-                Observation::Unsustainable
-            };
-            (verdict, obs)
-        };
-        // A client that fell behind measured itself: whatever the evaluators saw, the iteration
-        // is not the server's verdict. An outage stays an outage (it is retried).
-        let outage = matches!(observation, Observation::Outage { .. });
-        let (verdict, observation) = match &summary.client_limited {
-            Some(why) if !outage => (
-                Verdict {
-                    reason: format!("CLIENT_LIMITED: {why} (evaluators: {})", verdict.reason),
-                    ..verdict
-                },
-                Observation::ClientLimited {
-                    reason: why.clone(),
-                },
-            ),
-            _ => (verdict, observation),
-        };
-        Judged {
-            summary,
-            halves,
-            verdict,
-            observation,
-        }
-    }
-}
-
-struct Judged {
-    summary: IterationSummary,
-    halves: metrics::Halves,
-    verdict: Verdict,
-    observation: Observation,
-}
-
-impl Judged {
-    /// The one word for what the search made of the iteration (console and `JUDGEMENT`).
-    fn word(&self) -> &'static str {
-        match self.observation {
-            Observation::Sustainable => "PASS",
-            Observation::Unsustainable => "FAIL",
-            Observation::Unusable { .. } => "UNUSABLE",
-            Observation::Outage { .. } => "OUTAGE",
-            Observation::ClientLimited { .. } => "CLIENT_LIMITED",
-        }
-    }
 }
 
 /// Responses that were measured less precisely than asked: said once per iteration, and
@@ -597,62 +571,6 @@ fn warn_short_outputs(size: SizeSpec, s: &IterationSummary) -> bool {
     true
 }
 
-/// Share of requests refused at connect from which an iteration is an outage: a live server,
-/// however overloaded, accepts connections; one that refuses them is down or restarting.
-const OUTAGE_CONNECT_SHARE: f64 = 0.01;
-
-/// Why an iteration is an outage, if it is one. An early-aborted iteration whose requests were
-/// cancelled after tokens had flowed is not one: the server was there, just overloaded.
-fn outage(
-    meta: &IterationMeta,
-    records: &[RequestRecord],
-    summary: &IterationSummary,
-) -> Option<String> {
-    if records.is_empty() {
-        return None;
-    }
-    let aborted = matches!(meta.completion, Completion::AbortedEarly(_));
-    let tokens_flowed = records.iter().any(|r| r.first_token.is_some());
-    if summary.succeeded == 0 && !(aborted && tokens_flowed) {
-        return Some(format!(
-            "every one of the {} requests failed",
-            records.len()
-        ));
-    }
-    let refused = summary
-        .errors_by_kind
-        .get(ErrorKind::Connect.as_str())
-        .copied()
-        .unwrap_or(0);
-    (refused as f64 >= OUTAGE_CONNECT_SHARE * records.len() as f64).then(|| {
-        format!(
-            "the server refused {refused} of {} connections",
-            records.len()
-        )
-    })
-}
-
-/// `early_abort`: failed, with the time the watchdog saved, when the iteration was stopped early.
-fn abort_criterion(meta: &IterationMeta) -> Option<Criterion> {
-    let Completion::AbortedEarly(why) = &meta.completion else {
-        return None;
-    };
-    let elapsed = meta.sending_stopped.as_secs_f64();
-    let saved = meta
-        .duration
-        .saturating_sub(meta.sending_stopped)
-        .as_secs_f64();
-    Some(Criterion {
-        name: "early_abort".into(),
-        passed: false,
-        figures: [("elapsed_s", elapsed), ("time_saved_s", saved)]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-        detail: format!("aborted early after {elapsed:.1} s (saved {saved:.1} s): {why}"),
-    })
-}
-
 /// Every criterion as `name=ok` or `name=FAIL`, for the console line.
 fn criteria_brief(v: &Verdict) -> String {
     v.criteria
@@ -660,16 +578,6 @@ fn criteria_brief(v: &Verdict) -> String {
         .map(|c| format!("{}={}", c.name, if c.passed { "ok" } else { "FAIL" }))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn error_breakdown(summary: &IterationSummary) -> String {
-    let parts: Vec<String> = summary
-        .errors_by_kind
-        .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(k, n)| format!("{n} {k}"))
-        .collect();
-    parts.join(", ")
 }
 
 fn stop_name(outcome: &SearchOutcome) -> &'static str {

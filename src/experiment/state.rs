@@ -148,6 +148,7 @@ pub fn settings(cfg: &Config, index: usize, model: &str) -> BTreeMap<String, Str
         ("REQ_MIN_FLOOR", cfg.req_min_floor.to_string()),
         ("DRAIN_TIMEOUT", secs(cfg.drain_timeout)),
         ("RETRY_ON_OUTAGE", cfg.retry_on_outage.to_string()),
+        ("SETTLE_TIMEOUT", secs(cfg.settle_timeout)),
         // Keys added by later features, grouped: a change to any of them changes what an
         // iteration measures or how it is judged.
         // A mixed search measures every entry with its weight; separate searches only their own

@@ -66,4 +66,44 @@ pub struct IterationMeta {
     /// What the client process used during the iteration (CPU, memory, peak in-flight).
     #[serde(default)]
     pub client: crate::load::usage::ClientUsage,
+    /// The wait for an idle server before t0 (`SETTLE_TIMEOUT`); None when not recorded.
+    #[serde(default)]
+    pub settle: Option<Settled>,
+}
+
+/// How the wait for an idle server before an iteration ended (results `SETTLE_RESULT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SettleEnd {
+    /// The server held no request (metrics), or a probe's TTFT was back near idle.
+    Idle,
+    /// `SETTLE_TIMEOUT` passed first; the iteration ran anyway.
+    Timeout,
+    /// Nothing tells whether the server is idle (no metrics, no probe answered at the start).
+    NoSignal,
+    /// `SETTLE_TIMEOUT=0`: no wait.
+    Off,
+}
+
+impl SettleEnd {
+    /// The word in results.csv: `idle`, `timeout`, `no-signal`, `off`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SettleEnd::Idle => "idle",
+            SettleEnd::Timeout => "timeout",
+            SettleEnd::NoSignal => "no-signal",
+            SettleEnd::Off => "off",
+        }
+    }
+}
+
+/// The wait for an idle server before one iteration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settled {
+    /// Seconds waited (results `SETTLE_WAIT_S`).
+    pub wait_s: f64,
+    /// How it ended (results `SETTLE_RESULT`).
+    pub end: SettleEnd,
+    /// What the last look saw, in words (e.g. `3 requests still running or waiting`).
+    pub detail: String,
 }

@@ -1,6 +1,7 @@
 //! Load generation: arrival schedules, the open-loop dispatcher, and per-request records.
 
 pub mod arrivals;
+pub mod certify;
 mod dispatch;
 pub mod iteration;
 pub mod record;

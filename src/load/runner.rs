@@ -272,6 +272,7 @@ pub async fn run_iteration<C: LlmClient>(
         ),
         labels: plan.labels.clone(),
         client: client_usage,
+        settle: None,
     };
     (meta, records)
 }

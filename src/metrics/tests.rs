@@ -96,6 +96,7 @@ pub(crate) fn sample_meta() -> IterationMeta {
         .into_iter()
         .collect(),
         client: Default::default(),
+        settle: None,
     }
 }
 
@@ -250,40 +251,6 @@ fn send_window_is_clamped_to_the_sending_period() {
     assert_eq!(send_window(&meta), (dms(4000), dms(4000)));
     meta.filter_buffer = Duration::from_secs(10);
     assert_eq!(send_window(&meta), (dms(6000), dms(6000)));
-}
-
-#[test]
-fn client_keeping_its_schedule_is_not_limited() {
-    let meta = sample_meta();
-    let s = summarize(&meta, &sample_records());
-    assert_eq!(s.planned_send_rate_req_s, 1.0);
-    // Lag max is 10 ms in the sample: a 10 ms limit holds, a 5 ms one does not.
-    assert_eq!(client_limit(&meta, &s, 10.0), None);
-    let why = client_limit(&meta, &s, 5.0).expect("p99 above 5 ms");
-    assert!(why.contains("CLIENT_LAG_LIMIT_MS=5"), "{why}");
-}
-
-#[test]
-fn client_that_sent_late_is_limited_unless_the_iteration_stopped_early() {
-    let mut meta = sample_meta();
-    // The six planned sends took 6.1 s instead of 6: 98.4% of the schedule's rate.
-    meta.sending_stopped = dms(6100);
-    let s = summarize(&meta, &sample_records());
-    let why = client_limit(&meta, &s, 100.0).expect("below 99% of the schedule");
-    assert!(why.contains("98.4% of the schedule's 1.00 req/s"), "{why}");
-    // 6.05 s is 99.2%: kept up.
-    meta.sending_stopped = dms(6050);
-    assert_eq!(
-        client_limit(&meta, &summarize(&meta, &sample_records()), 100.0),
-        None
-    );
-    // An aborted iteration sent less on purpose.
-    meta.sending_stopped = dms(3000);
-    meta.completion = Completion::AbortedEarly("queue grew".into());
-    assert_eq!(
-        client_limit(&meta, &summarize(&meta, &sample_records()), 100.0),
-        None
-    );
 }
 
 #[test]

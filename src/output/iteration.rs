@@ -344,6 +344,14 @@ fn results_row(files: &IterationFiles) -> Vec<(String, String)> {
         "PROMPT_TOKENS_MISMATCH",
         s.prompt_tokens_mismatch.to_string(),
     );
+    let settle = meta.settle.as_ref();
+    push("SETTLE_WAIT_S", fmt_opt(settle.map(|w| w.wait_s)));
+    push(
+        "SETTLE_RESULT",
+        settle
+            .map(|w| w.end.as_str().to_string())
+            .unwrap_or_default(),
+    );
     push("NOT_STREAMED", s.not_streamed.to_string());
     push("USAGE_MISSING", s.usage_missing.to_string());
     push("OUTPUT_TOKENS_APPROX", s.output_tokens_approx.to_string());

@@ -563,18 +563,24 @@ fn client_limited_counts_neither_way_and_stops_with_advice() {
     let limited = Observation::ClientLimited {
         reason: "p99 schedule lag 40.0 ms is above CLIENT_LAG_LIMIT_MS=10 ms".into(),
     };
-    // 100 passes, 200 fails once (waiting for its confirmation), then the re-run is client-limited:
-    // the pending fail must not become the upper bound.
-    let outcome = done(script(&mut search, &[P, F, limited.clone()]));
+    // 100 passes, 200 fails once (waiting for its confirmation), then the confirmation is
+    // client-limited twice in a row: the pending fail must not become the upper bound.
+    assert_eq!(
+        script(&mut search, &[P, F, limited.clone()]),
+        run(200.0, Stage::Ramp, 2),
+        "the first client-limited iteration is run again as it was"
+    );
+    let outcome = done(search.observe(limited.clone()));
     assert_eq!(outcome.stop, StopKind::ClientLimited);
     assert_eq!(
         (outcome.mst_req_min, outcome.upper_req_min),
         (Some(100.0), None)
     );
-    assert_eq!(outcome.iterations, 3);
+    assert_eq!(outcome.iterations, 4);
     for needle in [
         "client, not the server",
         "200",
+        "2 iterations in a row",
         "CLIENT_LAG_LIMIT_MS",
         "srun",
     ] {
@@ -595,9 +601,14 @@ fn client_limited_counts_neither_way_and_stops_with_advice() {
 fn client_limited_in_bisection_keeps_both_bounds() {
     let mut search = Search::new(cfg(100.0, Threshold::Absolute(1.0), ConfirmPolicy::None));
     assert_eq!(script(&mut search, &[P, F]), run(150.0, Stage::Bisect, 1));
-    let outcome = done(search.observe(Observation::ClientLimited {
+    let limited = Observation::ClientLimited {
         reason: "sent 2.0 req/s".into(),
-    }));
+    };
+    assert_eq!(
+        search.observe(limited.clone()),
+        run(150.0, Stage::Bisect, 1)
+    );
+    let outcome = done(search.observe(limited));
     assert_eq!(outcome.stop, StopKind::ClientLimited);
     assert_eq!(
         (outcome.lower_req_min, outcome.upper_req_min),
@@ -608,4 +619,47 @@ fn client_limited_in_bisection_keeps_both_bounds() {
         r#"{"kind":"client_limited","reason":"x"}"#
     );
     assert_eq!(json(&StopKind::ClientLimited), r#""client_limited""#);
+}
+
+#[test]
+fn a_client_limited_iteration_that_passes_on_its_rerun_lets_the_search_go_on() {
+    let limited = || Observation::ClientLimited {
+        reason: "12 of 100 requests were sent late".into(),
+    };
+    let mut search = Search::new(cfg(100.0, Threshold::Absolute(1.0), ConfirmPolicy::Fail));
+    // A stall on the first iteration, then the re-run passes: the ramp goes on.
+    assert_eq!(
+        script(&mut search, &[limited(), P]),
+        run(200.0, Stage::Ramp, 1)
+    );
+    // The count restarts after a judged iteration: another single stall is re-run too.
+    assert_eq!(search.observe(limited()), run(200.0, Stage::Ramp, 1));
+    assert_eq!(search.observe(F), run(200.0, Stage::Ramp, 2));
+    // Re-runs count towards the iteration cap.
+    let mut c = cfg(100.0, Threshold::Absolute(1.0), ConfirmPolicy::None);
+    c.max_iterations = 1;
+    let mut capped = Search::new(c);
+    assert!(matches!(
+        capped.observe(limited()),
+        Step::Done(o) if o.stop == StopKind::IterationCap
+    ));
+}
+
+#[test]
+fn a_client_limited_retry_survives_a_save_and_resume() {
+    let mut search = Search::new(cfg(100.0, Threshold::Absolute(1.0), ConfirmPolicy::Fail));
+    search.observe(Observation::ClientLimited { reason: "x".into() });
+    let mut back: Search = serde_json::from_str(&json(&search)).unwrap();
+    assert_eq!(back, search);
+    // The retry was used before the save: a second one in a row ends the search.
+    let outcome = done(back.observe(Observation::ClientLimited { reason: "y".into() }));
+    assert_eq!(outcome.stop, StopKind::ClientLimited);
+    // A state written before the count existed loads with none used.
+    let mut v = serde_json::to_value(&search).unwrap();
+    v.as_object_mut().unwrap().remove("client_limited_in_a_row");
+    let mut old: Search = serde_json::from_value(v).unwrap();
+    assert_eq!(
+        old.observe(Observation::ClientLimited { reason: "z".into() }),
+        run(100.0, Stage::Ramp, 1)
+    );
 }

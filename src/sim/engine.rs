@@ -6,6 +6,10 @@
 //! `fixed + per_seq·running + per_prefill_token·admitted prompt tokens` model milliseconds, and
 //! at its end gives every running sequence one token. The pure part ([`Core`]) is separate from
 //! the task so the capacity formula can be checked against it in virtual time.
+//!
+//! A request whose client has gone is dropped (queued) or aborted (running), as vLLM does;
+//! with [`EngineConfig::keep_abandoned`] it is generated to its end instead, as behind a
+//! gateway that does not pass disconnects on, so an aborted overload leaves its queue behind.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -235,7 +239,10 @@ pub(crate) async fn run(
             clock = Instant::now();
             continue;
         }
-        let admitted = core.admit(|tx| tx.is_closed());
+        // With `keep_abandoned` (a gateway that does not pass disconnects on) a request whose
+        // client has gone is still admitted and generated to its end.
+        let keep = cfg.keep_abandoned;
+        let admitted = core.admit(|tx| !keep && tx.is_closed());
         let left_queue = (admitted.count + admitted.dropped) as usize;
         shared.waiting.fetch_sub(left_queue, Ordering::Relaxed);
         shared
@@ -264,7 +271,7 @@ pub(crate) async fn run(
             }
         }
 
-        let end = core.end_step(|tx| tx.send(()).is_ok());
+        let end = core.end_step(|tx| tx.send(()).is_ok() || keep);
         shared
             .tokens_generated
             .fetch_add(end.tokens, Ordering::Relaxed);

@@ -62,6 +62,10 @@ pub struct EngineConfig {
     pub model: String,
     /// Mean output length (geometric) when a request does not set `ignore_eos`.
     pub eos_mean_tokens: f64,
+    /// Keep generating a request whose client has disconnected (queued or running) instead of
+    /// dropping it, as a gateway or proxy that does not pass disconnects on makes a server do.
+    /// Off by default (vLLM aborts such a request).
+    pub keep_abandoned: bool,
 }
 
 impl Default for EngineConfig {
@@ -78,6 +82,7 @@ impl Default for EngineConfig {
             seed: 0,
             model: "sim-model".to_string(),
             eos_mean_tokens: 200.0,
+            keep_abandoned: false,
         }
     }
 }

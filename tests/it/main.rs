@@ -9,6 +9,7 @@ mod reliability;
 mod resume;
 mod scrape;
 mod search;
+mod settle;
 mod sim;
 mod slurm;
 mod support;

@@ -84,6 +84,7 @@ const BAD: &[(&str, &str)] = &[
     ("DRAIN_TIMEOUT", "forever"),
     ("RETRY_ON_OUTAGE", "-1"),
     ("OUTAGE_WAIT", "later"),
+    ("SETTLE_TIMEOUT", "until idle"),
     ("TOKENIZER", "/nonexistent/tokenizer.json"),
     ("SHARED_PREFIX_TOKENS", "-1"),
     ("PREFIX_GROUPS", "0"),
