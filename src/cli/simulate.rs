@@ -90,6 +90,10 @@ pub struct SimulateArgs {
     /// Answer /tokenize and /detokenize with 404, like a server without them.
     #[arg(long)]
     pub no_tokenize: bool,
+    /// Answer /tokenize in this server's shape: vllm, llama.cpp or tgi (TGI's completions
+    /// route then takes text prompts only and counts one BOS token more).
+    #[arg(long, default_value = "vllm", value_name = "SERVER")]
+    pub tokenize_api: crate::client::TokenizeApi,
     /// Print the analytic capacity for IN:OUT tokens per request and exit.
     #[arg(long, value_name = "IN:OUT")]
     pub capacity: Option<String>,
@@ -134,6 +138,7 @@ impl SimulateArgs {
             ignore_stream: self.ignore_stream,
             omit_usage: self.omit_usage,
             no_tokenize: self.no_tokenize,
+            tokenize_api: self.tokenize_api,
         };
         // Fields map to flags: `http_500_rate` → `--fault-500-rate`, `refuse_at` → `--fault-refuse-at`.
         faults.validate_labelled(|field| {

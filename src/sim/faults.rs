@@ -40,6 +40,10 @@ pub struct FaultConfig {
     /// Answer `/tokenize` and `/detokenize` with HTTP 404, like a server without those routes
     /// (TGI, or vLLM behind a proxy that passes only `/v1`), so a client must count tokens itself.
     pub no_tokenize: bool,
+    /// The shape `/tokenize` answers in: vLLM's (default), llama.cpp's (`/apply-template` is
+    /// not served: the simulator's chat template has no text form) or TGI's (`/chat_tokenize`
+    /// too, and TGI's completions route: a text prompt only, one BOS token added to its count).
+    pub tokenize_api: crate::client::TokenizeApi,
 }
 
 impl FaultConfig {

@@ -12,5 +12,6 @@ mod search;
 mod sim;
 mod slurm;
 mod support;
+mod tokenize;
 mod workload;
 mod workload_gaps;
