@@ -4,6 +4,7 @@ mod bench;
 mod cli;
 mod client_limited;
 mod evaluators;
+mod llama;
 mod lock;
 mod reliability;
 mod resume;
