@@ -8,6 +8,12 @@
 //! parsed without `bad-chunk`, its error shape for a prompt over the context, and an MST below
 //! the saturation. Without the two variables it prints a SKIP line and passes; with
 //! `MST_REQUIRE_LLAMA=1` (CI) that is a failure instead.
+//!
+//! It runs alone (`#[ignore]`d in the whole-suite run; `.ci/run` runs it by itself with
+//! `cargo test --test it llama:: -- --ignored`): a real engine at saturation takes both cores
+//! of the CI machine, which made the suite's timing tests (resume, client self-check) judge
+//! their own client slow, and their load made this test's saturation figure swing from 1,500 to
+//! 8,700 req/min within one run.
 
 use super::support::{fresh_dir, read_rows};
 use mst_search::client::{
@@ -108,8 +114,8 @@ async fn start(bin: &Path, model: &Path, dir: &Path) -> Server {
     }
 }
 
-/// Completed requests per minute with `loops` clients each sending the next request as soon as
-/// the last one ended, for `secs` seconds: the engine's closed-loop saturation.
+/// Completed requests per minute with `loops` clients each sending the next streamed request as
+/// soon as the last one ended, for `secs` seconds: the engine's closed-loop saturation.
 async fn closed_loop_req_min(url: &str, loops: usize, secs: f64) -> f64 {
     let http = reqwest::Client::new();
     let until = Instant::now() + Duration::from_secs_f64(secs);
@@ -123,14 +129,18 @@ async fn closed_loop_req_min(url: &str, loops: usize, secs: f64) -> f64 {
                     let body = serde_json::json!({
                         "prompt": distinct_prompt(l as u64 * 1_000_003 + u64::from(done)),
                         "max_tokens": OUTPUT, "ignore_eos": true, "temperature": 1.0,
-                        "stream": false,
+                        "stream": true,
                     });
                     let r = http
                         .post(format!("{url}/v1/completions"))
                         .json(&body)
                         .send()
                         .await;
-                    if r.is_ok_and(|r| r.status().is_success()) {
+                    // Streamed and read to its end, as the search's requests are.
+                    if let Ok(r) = r
+                        && r.status().is_success()
+                        && r.bytes().await.is_ok()
+                    {
                         done += 1;
                     }
                 }
@@ -177,6 +187,7 @@ fn client(url: &str, model: &str) -> OpenAiClient {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "takes both cores: run alone with `cargo test --test it llama:: -- --ignored` (.ci/run does)"]
 async fn llama_server_search_has_exact_lengths_its_stream_and_errors_and_an_mst_below_saturation() {
     let test = "llama_server_search";
     let Some((bin, model)) = engine(test) else {
@@ -242,6 +253,9 @@ async fn llama_server_search_has_exact_lengths_its_stream_and_errors_and_an_mst_
         .env("FILTER_BUFFER", "0.5s")
         .env("COOLDOWN", "1s")
         .env("MAX_ITERATIONS", "8")
+        // The debug binary's schedule lag on a 2-core machine shared with the engine is not
+        // what this test is about; the client self-check has its own tests.
+        .env("CLIENT_LAG_LIMIT_MS", "500")
         .env("OUTPUT_DIR", &out)
         .output()
         .expect("mst-search runs");
