@@ -17,7 +17,8 @@
 
 use super::support::{fresh_dir, read_rows};
 use mst_search::client::{
-    Cancel, ClientConfig, LlmClient, OpenAiClient, Prompt, RequestSpec, Slot,
+    Cancel, ChatMessage, ClientConfig, LlmClient, OpenAiClient, Prompt, RequestSpec,
+    ServerTokenizer, Slot, TokenizeApi,
 };
 use mst_search::config::Api;
 use mst_search::output::SizeOutcome;
@@ -85,6 +86,8 @@ async fn start(bin: &Path, model: &Path, dir: &Path) -> Server {
             "--seed",
             "1",
         ])
+        // Prometheus /metrics (llamacpp:requests_processing, …), which the tool scrapes.
+        .arg("--metrics")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).expect("server log"))
         .spawn()
@@ -230,6 +233,38 @@ async fn llama_server_search_has_exact_lengths_its_stream_and_errors_and_an_mst_
 
     // The machine is shared (other tests run beside this one), so saturation is measured
     // before and after the search and the larger figure kept.
+    // Chat lengths: llama.cpp's /apply-template then /tokenize count what its chat route counts.
+    let tokenizer = ServerTokenizer::detect(&client(&server.url, &model_id))
+        .await
+        .unwrap()
+        .expect("llama-server's /tokenize is detected");
+    assert_eq!(tokenizer.api(), TokenizeApi::LlamaCpp);
+    let messages = vec![
+        ChatMessage {
+            role: "system".into(),
+            content: "You are a helpful assistant.".into(),
+        },
+        ChatMessage {
+            role: "user".into(),
+            content: "Count the words of this sentence, please.".into(),
+        },
+    ];
+    let counted = tokenizer.chat_count(&messages).await.unwrap();
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", server.url))
+        .json(&serde_json::json!({"messages": messages, "max_tokens": 2}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        counted.map(|n| n as u64),
+        answer["usage"]["prompt_tokens"].as_u64(),
+        "chat count vs the chat route's usage: {answer}"
+    );
+
     // A fresh server's first seconds are slow (its first batches of each size): warm up first.
     closed_loop_req_min(&server.url, 2 * SLOTS as usize, 1.0).await;
     let before = closed_loop_req_min(&server.url, 2 * SLOTS as usize, 3.0).await;
