@@ -97,15 +97,6 @@ impl ServerTokenizer {
         Ok(None)
     }
 
-    /// A tokenizer of the given shape without asking the server which it speaks.
-    pub fn with_api(client: &OpenAiClient, api: TokenizeApi) -> ServerTokenizer {
-        ServerTokenizer {
-            client: client.clone(),
-            api,
-            text_specials: 0,
-        }
-    }
-
     /// The shape this server speaks.
     pub fn api(&self) -> TokenizeApi {
         self.api
