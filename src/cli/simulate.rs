@@ -155,6 +155,10 @@ pub struct SimulateArgs {
     /// Close a connection idle this many milliseconds (0: never).
     #[arg(long, default_value_t = 0)]
     pub keepalive_idle_ms: u64,
+    /// Answer /tokenize in this server's shape: vllm, llama.cpp or tgi (TGI's completions
+    /// route then takes text prompts only and counts one BOS token more).
+    #[arg(long, default_value = "vllm", value_name = "SERVER")]
+    pub tokenize_api: crate::client::TokenizeApi,
     /// Print the analytic capacity for IN:OUT tokens per request and exit.
     #[arg(long, value_name = "IN:OUT")]
     pub capacity: Option<String>,
@@ -219,6 +223,7 @@ impl SimulateArgs {
             null_fields: self.null_fields,
             keepalive_close_every: self.keepalive_close_every,
             keepalive_idle_ms: self.keepalive_idle_ms,
+            tokenize_api: self.tokenize_api,
         };
         faults.validate_labelled(fault_flag)?;
         Ok(faults)

@@ -6,9 +6,11 @@
 mod chunk;
 pub mod sse;
 mod stream;
+mod tokenize;
 mod transport;
 
 pub use chunk::{ChunkInfo, ServerTiming, TokenCounter, Usage, parse as parse_chunk};
+pub use tokenize::{ServerTokenizer, TokenizeApi};
 
 use crate::config::{Api, Secret};
 use crate::error::{Error, Result};
@@ -251,46 +253,6 @@ impl OpenAiClient {
             url: self.cfg.base_url.clone(),
             reason: format!("{last} (tried for {:.0} s)", within.as_secs_f64()),
         })
-    }
-
-    /// Tokenize text with the server's `POST /tokenize` (vLLM). `Ok(None)` when the server
-    /// has no such endpoint.
-    pub async fn tokenize(&self, text: &str) -> Result<Option<Vec<u32>>> {
-        let body = serde_json::json!({"model": self.cfg.model, "prompt": text, "add_special_tokens": false});
-        self.tokenize_body(body).await
-    }
-
-    /// Tokenize chat messages rendered with the served model's chat template, generation
-    /// prompt included, as the chat endpoint will count them. `Ok(None)` without `/tokenize`.
-    pub async fn tokenize_chat(&self, messages: &[ChatMessage]) -> Result<Option<Vec<u32>>> {
-        let body = serde_json::json!({"model": self.cfg.model, "messages": messages, "add_generation_prompt": true});
-        self.tokenize_body(body).await
-    }
-
-    async fn tokenize_body(&self, body: serde_json::Value) -> Result<Option<Vec<u32>>> {
-        let url = format!("{}/tokenize", self.cfg.base_url);
-        let resp = transport::send_retrying(|| {
-            self.authorized(self.http.post(&url))
-                .json(&body)
-                .timeout(Duration::from_secs(30))
-                .send()
-        })
-        .await
-        .map_err(|e| Error::Unreachable {
-            url: url.clone(),
-            reason: describe_reqwest_error(&e),
-        })?;
-        if !resp.status().is_success() {
-            return Ok(None);
-        }
-        #[derive(Deserialize)]
-        struct Tokens {
-            tokens: Vec<u32>,
-        }
-        match resp.json::<Tokens>().await {
-            Ok(t) => Ok(Some(t.tokens)),
-            Err(_) => Ok(None),
-        }
     }
 }
 

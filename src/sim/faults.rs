@@ -102,6 +102,10 @@ pub struct FaultConfig {
     pub keepalive_close_every: u32,
     /// Close a connection idle (no request in progress) this many milliseconds (0: never).
     pub keepalive_idle_ms: u64,
+    /// The shape `/tokenize` answers in: vLLM's (default), llama.cpp's (`/apply-template` is
+    /// not served: the simulator's chat template has no text form) or TGI's (`/chat_tokenize`
+    /// too, and TGI's completions route: a text prompt only, one BOS token added to its count).
+    pub tokenize_api: crate::client::TokenizeApi,
 }
 
 impl Default for FaultConfig {
@@ -137,6 +141,7 @@ impl Default for FaultConfig {
             null_fields: false,
             keepalive_close_every: 0,
             keepalive_idle_ms: 0,
+            tokenize_api: crate::client::TokenizeApi::default(),
         }
     }
 }

@@ -21,6 +21,7 @@ use super::framing::Framing;
 use super::stream::{Generation, Style};
 use super::wire::{self, ApiError, Endpoint};
 use super::{EngineConfig, metrics, tokenizer};
+use crate::client::TokenizeApi;
 
 /// Requests without `max_tokens` get vLLM's completions default.
 pub(crate) const DEFAULT_MAX_TOKENS: u64 = 16;
@@ -66,6 +67,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/chat/completions", post(chat))
         .route("/tokenize", post(tokenize))
         .route("/detokenize", post(detokenize))
+        .route("/apply-template", post(apply_template))
+        .route("/chat_tokenize", post(chat_tokenize))
         .route("/metrics", get(metrics_text))
         .fallback(|| async { no_such_route() })
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
@@ -107,15 +110,74 @@ fn tokenize_hidden(st: &AppState) -> Option<Response> {
     hidden.then(|| no_such_route().into_response())
 }
 
+/// The shape `/tokenize` answers in (`FaultConfig::tokenize_api`).
+fn tokenize_api(st: &AppState) -> TokenizeApi {
+    st.faults
+        .lock()
+        .map_or(TokenizeApi::Vllm, |f| f.tokenize_api)
+}
+
+/// The id the simulator's TGI shape reports for the BOS token it adds to text.
+const TGI_BOS: u32 = 1;
+
 async fn tokenize(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
     if let Some(hidden) = tokenize_hidden(&st) {
         return hidden;
     }
+    match tokenize_api(&st) {
+        TokenizeApi::Vllm => match wire::parse_tokenize(&body) {
+            Ok(ids) => axum::Json(json!({
+                "count": ids.len(), "max_model_len": st.cfg.max_model_len, "tokens": ids, "token_strs": null,
+            }))
+            .into_response(),
+            Err(e) => e.into_response(),
+        },
+        TokenizeApi::LlamaCpp => match wire::parse_llamacpp_tokenize(&body) {
+            Ok(ids) => axum::Json(json!({"tokens": ids})).into_response(),
+            Err(e) => e.into_response(),
+        },
+        TokenizeApi::Tgi => match wire::parse_tgi_tokenize(&body) {
+            Ok(ids) => axum::Json(tgi_tokens(std::iter::once(TGI_BOS).chain(ids))).into_response(),
+            Err(e) => e.into_response(),
+        },
+    }
+}
+
+/// TGI's `[{"id", "text", "start", "stop"}…]`; the first token is the added BOS, which covers
+/// no text (`start == stop`). The others' offsets count tokens, not characters: the simulator's
+/// tokens have no fixed width, and clients need only tell added tokens from read ones.
+fn tgi_tokens(ids: impl IntoIterator<Item = u32>) -> serde_json::Value {
+    let list: Vec<_> = ids
+        .into_iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let (start, stop) = if i == 0 { (0, 0) } else { (i - 1, i) };
+            json!({"id": id, "text": "", "start": start, "stop": stop})
+        })
+        .collect();
+    serde_json::Value::Array(list)
+}
+
+/// llama.cpp's `/apply-template` is not served: the simulator's chat template is made of token
+/// ids with no text form, so a llama.cpp-shaped client cannot count chats (as with a server
+/// whose template it cannot render).
+async fn apply_template() -> Response {
+    no_such_route().into_response()
+}
+
+/// TGI's `/chat_tokenize`: the chat's tokens with the template's (which add no BOS).
+async fn chat_tokenize(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
+    if tokenize_api(&st) != TokenizeApi::Tgi || tokenize_hidden(&st).is_some() {
+        return no_such_route().into_response();
+    }
     match wire::parse_tokenize(&body) {
-        Ok(ids) => axum::Json(json!({
-            "count": ids.len(), "max_model_len": st.cfg.max_model_len, "tokens": ids, "token_strs": null,
-        }))
-        .into_response(),
+        Ok(ids) => {
+            let mut tokens = tgi_tokens(std::iter::once(0).chain(ids));
+            if let Some(list) = tokens.as_array_mut() {
+                list.remove(0);
+            }
+            axum::Json(json!({"tokenize_response": tokens, "templated_text": ""})).into_response()
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -170,7 +232,12 @@ fn admit(st: &AppState, endpoint: Endpoint, body: &[u8]) -> Result<Admitted, Api
     let arrival = SystemTime::now();
     let n = st.next_request.fetch_add(1, Ordering::Relaxed);
     let cfg = &st.cfg;
-    let req = wire::parse_generation(endpoint, body)?;
+    let mut req = wire::parse_generation(endpoint, body)?;
+    if endpoint == Endpoint::Completions && tokenize_api(st) == TokenizeApi::Tgi {
+        // TGI's completions route takes text only, and adds BOS to it.
+        wire::require_text_prompt(body)?;
+        req.prompt_tokens += 1;
+    }
     if let Some(m) = req.model.as_ref().filter(|m| **m != cfg.model) {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

@@ -36,6 +36,7 @@ impl ApiError {
         match self.status.as_u16() {
             400 => "BadRequestError",
             404 => "NotFoundError",
+            422 => "UnprocessableEntityError",
             429 => "TooManyRequestsError",
             503 => "ServiceUnavailableError",
             _ => "InternalServerError",
@@ -303,6 +304,51 @@ pub(crate) fn parse_tokenize(body: &[u8]) -> Result<Vec<u32>, ApiError> {
         ));
     }
     prompt_tokens(m.get("prompt"))
+}
+
+/// Parses llama.cpp's `/tokenize` body `{"content", "add_special", "parse_special",
+/// "with_pieces"}` into token ids. Like llama.cpp, a body without `content` gets no tokens
+/// rather than an error; the simulator's model has no BOS, so `add_special` adds nothing.
+pub(crate) fn parse_llamacpp_tokenize(body: &[u8]) -> Result<Vec<u32>, ApiError> {
+    let m = parse_object(body)?;
+    for key in ["add_special", "parse_special", "with_pieces"] {
+        opt_bool(&m, key)?;
+    }
+    match m.get("content") {
+        None => Ok(Vec::new()),
+        content => prompt_tokens(content),
+    }
+}
+
+/// Parses TGI's `/tokenize` body `{"inputs": text, "parameters": {…}}` into token ids (without
+/// the BOS TGI adds).
+pub(crate) fn parse_tgi_tokenize(body: &[u8]) -> Result<Vec<u32>, ApiError> {
+    let m = parse_object(body)?;
+    match m.get("inputs") {
+        Some(Value::String(s)) => Ok(tokenizer::tokenize(s)),
+        _ => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Failed to deserialize the JSON body: `inputs` is required and must be a string",
+        )),
+    }
+}
+
+/// TGI's completions route takes a text prompt (or a list of texts), never token ids.
+pub(crate) fn require_text_prompt(body: &[u8]) -> Result<(), ApiError> {
+    let m = parse_object(body)?;
+    let text = match m.get("prompt") {
+        Some(Value::String(_)) => true,
+        Some(Value::Array(items)) => items.iter().all(Value::is_string),
+        _ => false,
+    };
+    if text {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Failed to deserialize the JSON body: `prompt` must be a string or a list of strings",
+        ))
+    }
 }
 
 /// Parses a `/detokenize` body into token ids.

@@ -150,11 +150,14 @@ pub async fn measure(lines: &[Line], source: &TokenSource, api: Api) -> Result<V
                 let n = source.chat_count(&messages).await?.unwrap_or(ids.len());
                 (Prompt::Chat(messages), n)
             }
-            Api::Completions if source.exact() => {
+            Api::Completions if source.ids_as_prompt() => {
                 let n = ids.len();
                 (Prompt::TokenIds(ids), n)
             }
-            Api::Completions => (Prompt::Text(line.prompt.clone()), ids.len()),
+            Api::Completions => (
+                Prompt::Text(line.prompt.clone()),
+                ids.len() + source.prompt_specials(),
+            ),
         };
         out.push(Entry {
             prompt,

@@ -385,9 +385,15 @@ impl Workload {
                 },
             ]);
         }
-        let exact = w.source.exact();
+        let ids = w.source.ids_as_prompt();
+        // A text prompt leaves room for the special tokens the server adds to it.
+        let len = if ids {
+            len
+        } else {
+            len.saturating_sub(w.source.prompt_specials()).max(1)
+        };
         match prefix {
-            Some(g) if exact => {
+            Some(g) if ids => {
                 let mut ids = w.words.build_ids(g, p, false).ids;
                 ids.extend(w.words.build_ids(seed, len.saturating_sub(p), true).ids);
                 Prompt::TokenIds(ids)
@@ -397,7 +403,7 @@ impl Workload {
                 text.push_str(&w.words.build_text(seed, len.saturating_sub(p), true).text);
                 Prompt::Text(text)
             }
-            None if exact => Prompt::TokenIds(w.words.build_ids(seed, len, false).ids),
+            None if ids => Prompt::TokenIds(w.words.build_ids(seed, len, false).ids),
             None => Prompt::Text(w.words.build_text(seed, len, false).text),
         }
     }

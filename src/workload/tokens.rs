@@ -1,8 +1,8 @@
-//! Where token counts come from, in order of trust: the server's own `POST /tokenize` (vLLM),
-//! a local Hugging Face `tokenizer.json` (`TOKENIZER=path`), or an approximation (one word, one
+//! Where token counts come from, in order of trust: the server's own `POST /tokenize` (vLLM's,
+//! llama.cpp's or TGI's shape, see [`crate::client::ServerTokenizer`]), a local Hugging Face `tokenizer.json` (`TOKENIZER=path`), or an approximation (one word, one
 //! token) that the run announces in the console and in every results row.
 
-use crate::client::{ChatMessage, OpenAiClient};
+use crate::client::{ChatMessage, OpenAiClient, ServerTokenizer, TokenizeApi};
 use crate::error::{Error, Result};
 use futures_util::{StreamExt, TryStreamExt};
 use std::path::Path;
@@ -15,7 +15,7 @@ const TOKENIZE_CONCURRENCY: usize = 16;
 #[derive(Clone)]
 pub enum TokenSource {
     /// The server's `/tokenize`: exact for the served model, chat template included.
-    Server(OpenAiClient),
+    Server(ServerTokenizer),
     /// A local `tokenizer.json`: exact when it is the served model's; no chat template.
     Local(Arc<tokenizers::Tokenizer>),
     /// One word taken as one token.
@@ -34,8 +34,8 @@ impl TokenSource {
     /// server tokenizes, so a wrong path is never silently ignored.
     pub async fn choose(client: &OpenAiClient, tokenizer: Option<&Path>) -> Result<TokenSource> {
         let local = tokenizer.map(load_local).transpose()?;
-        if client.tokenize("Hello world").await?.is_some() {
-            return Ok(TokenSource::Server(client.clone()));
+        if let Some(server) = ServerTokenizer::detect(client).await? {
+            return Ok(TokenSource::Server(server));
         }
         Ok(match local {
             Some(t) => TokenSource::Local(Arc::new(t)),
@@ -48,10 +48,36 @@ impl TokenSource {
         !matches!(self, TokenSource::Approx)
     }
 
-    /// How lengths are made, for the console and results (`PROMPT_LENGTHS`).
+    /// Whether prompts of the completions route can go as token ids: with an exact source,
+    /// unless the server's completions route takes text only (TGI's).
+    pub fn ids_as_prompt(&self) -> bool {
+        match self {
+            TokenSource::Server(s) => s.api().takes_token_ids(),
+            TokenSource::Local(_) => true,
+            TokenSource::Approx => false,
+        }
+    }
+
+    /// Special tokens the server adds to a text prompt of the completions route that is sent as
+    /// text with an exact source (TGI's BOS): a prompt of `n` tokens is built from `n` minus
+    /// these. 0 otherwise.
+    pub fn prompt_specials(&self) -> usize {
+        match self {
+            TokenSource::Server(s) => s.text_specials(),
+            _ => 0,
+        }
+    }
+
+    /// How lengths are made, for the console and results (`PROMPT_LENGTHS`): `exact (vLLM
+    /// /tokenize)`, `exact (llama.cpp /tokenize)`, `exact (TGI /tokenize)`, `exact (TOKENIZER
+    /// tokenizer.json)` or `approximate (…)`.
     pub fn describe(&self) -> &'static str {
         match self {
-            TokenSource::Server(_) => "exact (server /tokenize)",
+            TokenSource::Server(s) => match s.api() {
+                TokenizeApi::Vllm => "exact (vLLM /tokenize)",
+                TokenizeApi::LlamaCpp => "exact (llama.cpp /tokenize)",
+                TokenizeApi::Tgi => "exact (TGI /tokenize)",
+            },
             TokenSource::Local(_) => "exact (TOKENIZER tokenizer.json)",
             TokenSource::Approx => {
                 "approximate (one word taken as one token: no /tokenize on the server and no TOKENIZER)"
@@ -62,24 +88,20 @@ impl TokenSource {
     /// Token ids of each text (no special tokens). With the approximation, one id 0 per word.
     pub async fn encode_many(&self, texts: &[String]) -> Result<Vec<Vec<u32>>> {
         match self {
-            TokenSource::Server(client) => {
-                // Owned futures (a client clone is two Arc bumps): futures borrowing `client`
-                // make the whole run future fail `Send` for every lifetime, so it could not be
-                // spawned.
+            TokenSource::Server(server) => {
+                // Owned futures (a tokenizer clone is a few Arc bumps): futures borrowing
+                // `server` make the whole run future fail `Send` for every lifetime, so it could
+                // not be spawned.
                 futures_util::stream::iter(texts.iter().cloned().map(|t| {
-                    let client = client.clone();
+                    let server = server.clone();
                     async move {
-                        client
-                            .tokenize(&t)
-                            .await?
-                            .ok_or_else(|| {
-                                Error::Unreachable {
-                            url: format!("{}/tokenize", client.config().base_url),
-                            reason:
-                                "the server stopped answering /tokenize while prompts were measured"
-                                    .into(),
-                        }
-                            })
+                        server.encode(&t).await?.ok_or_else(|| Error::Unreachable {
+                            url: format!("{}/tokenize", server.base_url()),
+                            reason: format!(
+                                "the server stopped answering /tokenize in {}'s shape while prompts were measured",
+                                server.api().server_name()
+                            ),
+                        })
                     }
                 }))
                 .buffered(TOKENIZE_CONCURRENCY)
@@ -111,9 +133,7 @@ impl TokenSource {
     /// server can say (`None` otherwise: a local tokenizer.json has no template).
     pub async fn chat_count(&self, messages: &[ChatMessage]) -> Result<Option<usize>> {
         match self {
-            TokenSource::Server(client) => {
-                Ok(client.tokenize_chat(messages).await?.map(|ids| ids.len()))
-            }
+            TokenSource::Server(server) => server.chat_count(messages).await,
             _ => Ok(None),
         }
     }

@@ -470,7 +470,7 @@ async fn an_additive_run_writes_each_requests_class_and_per_class_figures() {
     let small: usize = results["CLASS_32_4_REQUESTS"].parse().unwrap();
     let large: usize = results["CLASS_100_200_8_REQUESTS"].parse().unwrap();
     assert_eq!(small + large, rows.len());
-    assert_eq!(results["PROMPT_LENGTHS"], "exact (server /tokenize)");
+    assert_eq!(results["PROMPT_LENGTHS"], "exact (vLLM /tokenize)");
     assert_eq!(results["PROMPT_TOKENS_MISMATCH"], "0");
     assert_eq!(results["INPUT_TOKENS_SENT_MIN"], "32");
     assert!(!results["CLASS_100_200_8_TTFT_P50_MS"].is_empty());
