@@ -30,6 +30,7 @@ fn search_on_one_thread(
     iterations: u32,
     req_min: u32,
     duration: &str,
+    lag_limit_ms: u32,
 ) -> RunReport {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -66,7 +67,7 @@ fn search_on_one_thread(
             ("TOKENS_LIST", "32:8".into()),
             ("REQ_MIN_START", req_min.to_string()),
             ("ARRIVAL", "constant".into()),
-            ("CLIENT_LAG_LIMIT_MS", "20".into()),
+            ("CLIENT_LAG_LIMIT_MS", lag_limit_ms.to_string()),
             ("MAX_ITERATIONS", iterations.to_string()),
             ("OUTPUT_DIR", out.display().to_string()),
         ])
@@ -125,7 +126,7 @@ fn cell<'a>(header: &[String], row: &'a [String], name: &str) -> &'a str {
 #[test]
 fn starved_client_is_client_limited_not_a_server_verdict() {
     let out = fresh_dir("client-limited");
-    let report = search_on_one_thread(&out, Hog::Starve, 5, 600, "1.5s");
+    let report = search_on_one_thread(&out, Hog::Starve, 5, 600, "1.5s", 20);
     let outcome = &report.outcomes[0];
     assert_eq!(outcome.stop, "client-limited", "{}", outcome.reason);
     assert!(report.incomplete(), "a client-limited search exits 1");
@@ -169,7 +170,7 @@ fn starved_client_is_client_limited_not_a_server_verdict() {
 #[test]
 fn same_search_without_starvation_gets_a_server_verdict() {
     let out = fresh_dir("client-not-limited");
-    let report = search_on_one_thread(&out, Hog::None, 1, 600, "1.5s");
+    let report = search_on_one_thread(&out, Hog::None, 1, 600, "1.5s", 20);
     let outcome = &report.outcomes[0];
     assert_eq!(outcome.stop, "iteration-cap", "{}", outcome.reason);
     assert!(outcome.iterations[0].sustainable.is_some());
@@ -189,14 +190,16 @@ fn one_hiccup_in_a_5_req_s_iteration_of_100_requests_is_not_client_limited() {
         after_ms: 8_000,
         ms: 450,
     };
-    let report = search_on_one_thread(&out, hiccup, 1, 300, "20s");
+    // A limit of 100 ms: a loaded debug build's scheduling noise stays under it, the stall's
+    // two or three late sends do not (the old p99 rule fired on exactly those).
+    let report = search_on_one_thread(&out, hiccup, 1, 300, "20s", 100);
     let outcome = &report.outcomes[0];
     assert_eq!(outcome.stop, "iteration-cap", "{}", outcome.reason);
     let (header, row) = &results_rows(&out, 1)[0];
     assert_eq!(cell(header, row, "TOTAL_REQUESTS"), "100", "{row:?}");
     let lag_p99: f64 = cell(header, row, "LAG_P99_MS").parse().expect("lag");
     assert!(
-        lag_p99 > 20.0,
+        lag_p99 > 100.0,
         "the stall delayed sends enough for the old p99 rule to fire: {lag_p99} ms"
     );
     assert_eq!(cell(header, row, "CLIENT_LIMITED"), "FALSE", "{row:?}");
