@@ -28,7 +28,8 @@ pub struct RequestMetrics {
     /// token. Equals TTFT for a model that does not reason; None when no answer token came.
     pub ttfo_ms: Option<f64>,
     /// Time per output token after the first: (last token − first token) / (output_tokens − 1);
-    /// None with fewer than 2 output tokens. Tokens that arrived in one chunk count here.
+    /// None with fewer than 2 output tokens or when the server did not stream. Tokens that
+    /// arrived in one chunk count here.
     pub tpot_ms: Option<f64>,
     /// Normalised time per output token: e2e / output_tokens; None with no output token.
     pub ntpot_ms: Option<f64>,
@@ -68,7 +69,9 @@ pub fn request_metrics(r: &RequestRecord) -> RequestMetrics {
     let out = r.output_tokens;
     // Measured between first and last token, so for a failed request the wait that ended in
     // the error does not inflate it.
+    // A server that did not stream gave every token the end time: no TPOT or ITL was measured.
     let tpot_ms = match (r.first_token, last) {
+        _ if !r.streamed => None,
         (Some(first), Some(last)) if out >= 2 => {
             Some(ms(last.saturating_sub(first)) / f64::from(out - 1))
         }
@@ -76,7 +79,7 @@ pub fn request_metrics(r: &RequestRecord) -> RequestMetrics {
     };
     let ntpot_ms = (out >= 1).then(|| e2e_ms / f64::from(out));
     let (mut n, mut sum, mut max) = (0usize, 0.0, f64::NEG_INFINITY);
-    for gap in itl_ms(r) {
+    for gap in itl_ms(r).filter(|_| r.streamed) {
         n += 1;
         sum += gap;
         max = max.max(gap);

@@ -295,6 +295,8 @@ impl Driver<'_> {
                 labels: self.labels(),
                 early_abort: cfg.evaluator_settings.early_abort,
             };
+            // Settle first, so the progress clock starts with the iteration, not before a wait.
+            let settled = self.settle().await?;
             let progress = Arc::new(Progress::default());
             let live = console::LiveProgress::start(
                 format!("{size} #{iteration} {:.1} req/min", run.req_min),
@@ -302,7 +304,6 @@ impl Driver<'_> {
                 progress.clone(),
                 self.opts.quiet,
             );
-            let settled = self.settle().await?;
             let scraper = crate::scrape::Scraper::start(&cfg.scrape);
             let (mut meta, mut records) = run_iteration(
                 self.client.clone(),

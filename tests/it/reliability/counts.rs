@@ -182,6 +182,9 @@ async fn servers_that_do_not_stream_or_report_no_usage_are_handled() {
                     "each row says its token times are the end time"
                 );
                 assert_eq!(results["NOT_STREAMED"], rows.len().to_string());
+                // Every token carries the end time: no TPOT or ITL was measured (not 0 ms).
+                assert!(rows.iter().all(|r| r["tpot_ms"].is_empty()), "{:?}", rows[0]);
+                assert_eq!(results["TPOT_P50_MS"], "");
             }
             _ => {
                 assert!(rows.iter().all(|r| r["server_prompt_tokens"].is_empty()));
