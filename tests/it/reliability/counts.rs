@@ -183,7 +183,11 @@ async fn servers_that_do_not_stream_or_report_no_usage_are_handled() {
                 );
                 assert_eq!(results["NOT_STREAMED"], rows.len().to_string());
                 // Every token carries the end time: no TPOT or ITL was measured (not 0 ms).
-                assert!(rows.iter().all(|r| r["tpot_ms"].is_empty()), "{:?}", rows[0]);
+                assert!(
+                    rows.iter().all(|r| r["tpot_ms"].is_empty()),
+                    "{:?}",
+                    rows[0]
+                );
                 assert_eq!(results["TPOT_P50_MS"], "");
             }
             _ => {
