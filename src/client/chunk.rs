@@ -156,9 +156,15 @@ fn nonempty<'s>(s: &'s Option<Cow<'_, str>>) -> Option<&'s str> {
     s.as_deref().filter(|t| !t.is_empty())
 }
 
-/// Parse one SSE `data:` payload (not `[DONE]`) or a whole non-streamed body. `Err` means it
-/// is not JSON of a chunk's shape (the message quotes its start).
+/// Parse one SSE `data:` payload (not `[DONE]`) or a whole non-streamed body, its generated
+/// text included. `Err` means it is not JSON of a chunk's shape (the message quotes its start).
 pub fn parse(data: &str) -> Result<ChunkInfo, String> {
+    parse_with(data, true)
+}
+
+/// [`parse`], collecting [`ChunkInfo::text`] only when `keep_text`: the per-token path asks for
+/// it only while the response has reported no usage, so most chunks copy no text.
+pub fn parse_with(data: &str, keep_text: bool) -> Result<ChunkInfo, String> {
     if data.trim().is_empty() {
         // An event with empty data (a heartbeat some servers send) carries nothing.
         return Ok(ChunkInfo::default());
@@ -174,23 +180,29 @@ pub fn parse(data: &str) -> Result<ChunkInfo, String> {
         error: error_message(&chunk),
         ..ChunkInfo::default()
     };
+    let mut text = String::new();
+    let mut keep = |t: &str| {
+        if keep_text {
+            text.push_str(t);
+        }
+    };
     for choice in chunk.choices.iter().flatten() {
         let mut answer = false;
         let mut reasoning = false;
         if let Some(t) = nonempty(&choice.text) {
-            info.text.push_str(t);
+            keep(t);
             answer = true;
         }
         for d in [&choice.delta, &choice.message].into_iter().flatten() {
             for t in [&d.content, &d.refusal].into_iter().filter_map(nonempty) {
-                info.text.push_str(t);
+                keep(t);
                 answer = true;
             }
             for t in [&d.reasoning_content, &d.reasoning]
                 .into_iter()
                 .filter_map(nonempty)
             {
-                info.text.push_str(t);
+                keep(t);
                 reasoning = true;
             }
             let args = d
@@ -201,7 +213,7 @@ pub fn parse(data: &str) -> Result<ChunkInfo, String> {
                 .chain(d.function_call.as_ref())
                 .filter_map(|f| nonempty(&f.arguments));
             for t in args {
-                info.text.push_str(t);
+                keep(t);
                 answer = true;
             }
         }
@@ -219,6 +231,7 @@ pub fn parse(data: &str) -> Result<ChunkInfo, String> {
             }
         }
     }
+    info.text = text;
     Ok(info)
 }
 

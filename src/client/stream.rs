@@ -11,7 +11,7 @@
 
 use super::chunk::{self, Finish, TokenCounter};
 use super::sse::{Event, SseParser};
-use super::transport::closed_before_response;
+use super::transport::send_retrying;
 use super::{Cancel, OpenAiClient, Prompt, RequestSpec, Slot, clip, describe_reqwest_error};
 use crate::config::Api;
 use crate::load::record::{ErrorKind, RequestRecord, TokenCount};
@@ -328,50 +328,37 @@ impl Follow<'_> {
         payload: bytes::Bytes,
     ) -> Result<reqwest::Response, Failure> {
         let client = self.client;
-        let request = |payload: bytes::Bytes| {
-            client
-                .authorized(client.http.post(&client.endpoint))
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .header(reqwest::header::ACCEPT, "text/event-stream")
-                .body(payload)
-                .send()
-        };
-        let first = match request(payload.clone()).await {
-            Ok(resp) => return Ok(resp),
-            Err(e) => e,
-        };
-        if first.is_connect() {
-            return Err(fail(ErrorKind::Connect, describe_reqwest_error(&first)));
-        }
-        if !closed_before_response(&first) {
-            return Err(fail(
-                ErrorKind::ConnectionClosed,
-                describe_reqwest_error(&first),
-            ));
-        }
-        tracing::debug!(
-            "request {}: connection closed before a response ({}); retrying once",
-            self.rec.request_idx,
-            describe_reqwest_error(&first)
-        );
-        self.rec.transport_retries = 1;
-        self.sent_at = Instant::now();
-        self.last_token_at = self.sent_at;
-        self.rec.actual_send = self.sent_at.saturating_duration_since(self.t0);
-        request(payload).await.map_err(|e| {
+        let t0 = self.t0;
+        let mut first: Option<String> = None;
+        let sent = send_retrying(
+            || {
+                client
+                    .authorized(client.http.post(&client.endpoint))
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .header(reqwest::header::ACCEPT, "text/event-stream")
+                    .body(payload.clone())
+                    .send()
+            },
+            |e| {
+                first = Some(describe_reqwest_error(e));
+                self.rec.transport_retries = 1;
+                self.sent_at = Instant::now();
+                self.last_token_at = self.sent_at;
+                self.rec.actual_send = self.sent_at.saturating_duration_since(t0);
+            },
+        )
+        .await;
+        sent.map_err(|e| {
             let kind = if e.is_connect() {
                 ErrorKind::Connect
             } else {
                 ErrorKind::ConnectionClosed
             };
-            fail(
-                kind,
-                format!(
-                    "{} (on the retry after: {})",
-                    describe_reqwest_error(&e),
-                    describe_reqwest_error(&first)
-                ),
-            )
+            let detail = describe_reqwest_error(&e);
+            match first {
+                Some(first) => fail(kind, format!("{detail} (on the retry after: {first})")),
+                None => fail(kind, detail),
+            }
         })
     }
 
@@ -391,7 +378,8 @@ impl Follow<'_> {
         if ev.data.trim() == "[DONE]" {
             return Ok(Next::Done);
         }
-        let info = chunk::parse(&ev.data).map_err(|e| fail(ErrorKind::BadChunk, e))?;
+        let info = chunk::parse_with(&ev.data, self.counter.text.is_some())
+            .map_err(|e| fail(ErrorKind::BadChunk, e))?;
         self.take_chunk(&info, now)?;
         *finished |= info.finish.is_some();
         Ok(Next::More)

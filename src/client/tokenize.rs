@@ -249,13 +249,16 @@ fn tgi_tokens(answer: &Value) -> Option<Vec<Token>> {
 /// that is not JSON; `Err` only when the server cannot be reached.
 async fn post(client: &OpenAiClient, path: &str, body: &Value) -> Result<Option<Value>> {
     let url = format!("{}{path}", client.cfg.base_url);
-    let resp = super::transport::send_retrying(|| {
-        client
-            .authorized(client.http.post(&url))
-            .json(body)
-            .timeout(TOKENIZE_TIMEOUT)
-            .send()
-    })
+    let resp = super::transport::send_retrying(
+        || {
+            client
+                .authorized(client.http.post(&url))
+                .json(body)
+                .timeout(TOKENIZE_TIMEOUT)
+                .send()
+        },
+        |_| {},
+    )
     .await
     .map_err(|e| Error::Unreachable {
         url: url.clone(),

@@ -40,9 +40,12 @@ pub(crate) fn closed_before_response(e: &reqwest::Error) -> bool {
 }
 
 /// Run `send` (which builds and sends one request), and once more when the first attempt's
-/// connection closed before any response ([`closed_before_response`]). For requests whose
-/// retry need not be recorded (tokenize, probes); the generation path records its own.
-pub(crate) async fn send_retrying<F, Fut>(send: F) -> Result<reqwest::Response, reqwest::Error>
+/// connection closed before any response ([`closed_before_response`]); `on_retry` is told the
+/// first attempt's error just before the retry is sent (the generation path records it there).
+pub(crate) async fn send_retrying<F, Fut>(
+    send: F,
+    mut on_retry: impl FnMut(&reqwest::Error),
+) -> Result<reqwest::Response, reqwest::Error>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<reqwest::Response, reqwest::Error>>,
@@ -50,6 +53,7 @@ where
     match send().await {
         Err(e) if closed_before_response(&e) => {
             tracing::debug!("a pooled connection was closed before a response; retrying once");
+            on_retry(&e);
             send().await
         }
         r => r,

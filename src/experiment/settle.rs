@@ -141,7 +141,7 @@ fn idle_ttft_ms(records: &[RequestRecord]) -> Option<f64> {
     first
         .iter()
         .take(IDLE_SAMPLE)
-        .filter_map(|r| Some(r.first_token?.saturating_sub(r.actual_send).as_secs_f64() * 1e3))
+        .filter_map(|r| crate::metrics::request_metrics(r).ttft_ms)
         .reduce(f64::min)
 }
 
@@ -357,9 +357,7 @@ impl Settler {
         };
         let cancel = Cancel::new();
         let sent = tokio::time::timeout(within, self.client.send(&spec, slot, &cancel)).await;
-        let rec = sent.ok()?;
-        let first = rec.first_token?;
-        Some(first.saturating_sub(rec.actual_send).as_secs_f64() * 1e3)
+        crate::metrics::request_metrics(&sent.ok()?).ttft_ms
     }
 }
 

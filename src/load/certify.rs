@@ -38,7 +38,7 @@ pub fn client_limit(
 ) -> Option<String> {
     let lags: Vec<f64> = records
         .iter()
-        .map(|r| r.actual_send.saturating_sub(r.intended_send).as_secs_f64() * 1e3)
+        .map(|r| r.schedule_lag().as_secs_f64() * 1e3)
         .collect();
     let n = lags.len();
     let mut why = Vec::new();
