@@ -120,9 +120,9 @@ async fn bench(
     let judges: Vec<_> = EVALUATORS
         .iter()
         .map(|name| {
-            let mut c = cfg.clone();
-            c.evaluators = vec![name.to_string()];
-            evaluate::build(&c)
+            let mut pairs = pairs.clone();
+            pairs.push(("EVALUATOR", name.to_string()));
+            Config::from_pairs(&pairs).map(|(c, _)| evaluate::build(&c.evaluators))
         })
         .collect::<Result<_, _>>()?;
     let replay_settings = watchdog::AbortSettings {
@@ -138,7 +138,7 @@ async fn bench(
         ttft_timeout: cfg.ttft_timeout,
         tpot_timeout: cfg.tpot_timeout,
     })?);
-    let (workload, _) = Workload::prepare(&client, &cfg).await?;
+    let (workload, _) = Workload::prepare(&client, &cfg.workload_settings()).await?;
     let workload = Arc::new(workload);
     let mut tally = Tally::default();
     for i in 0..n {

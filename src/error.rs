@@ -1,5 +1,5 @@
 //! Errors of the tool itself (not of the server under test: those are data, see
-//! [`crate::load::record::ErrorKind`]) and the process exit codes they map to.
+//! [`crate::record::ErrorKind`]) and the process exit codes they map to.
 
 use std::path::PathBuf;
 
@@ -78,3 +78,7 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A non-fatal remark about the configuration (unknown key, deprecated spelling…).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning(pub String);

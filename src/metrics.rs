@@ -6,8 +6,8 @@
 //! Every latency is measured from the request's *actual* send time; the gap between intended and
 //! actual send is reported separately as schedule lag, so a client that could not keep up shows.
 
-use crate::load::iteration::IterationMeta;
-use crate::load::record::{ErrorKind, RequestRecord, TokenCount};
+use crate::iteration::IterationMeta;
+use crate::record::{ErrorKind, RequestRecord, TokenCount};
 use crate::stats::{Distribution, distribution};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -171,7 +171,7 @@ pub struct IterationSummary {
     #[serde(default)]
     pub planned_send_rate_req_s: f64,
     /// CPU time of the client process during the iteration, seconds (see
-    /// [`crate::load::usage::ClientUsage::cpu_s`]).
+    /// [`crate::iteration::ClientUsage::cpu_s`]).
     #[serde(default)]
     pub client_cpu_s: Option<f64>,
     /// That CPU time over the iteration's wall time, percent of one core.

@@ -12,15 +12,17 @@ pub use server::{BenchServer, fast_engine, slow_engine};
 pub use table::{BenchRow, table, write_csv};
 
 use crate::cli::bench::BenchArgs;
+use crate::client::Api;
 use crate::client::{ClientConfig, OpenAiClient, ServerTimings};
-use crate::config::{Api, Config, SizeSpec, TokenRange};
+use crate::config::Config;
+use crate::iteration::Completion;
 use crate::load::arrivals::ArrivalKind;
-use crate::load::iteration::Completion;
-use crate::load::record::RequestRecord;
 use crate::load::runner::{IterationPlan, Progress, run_iteration};
 use crate::load::usage;
 use crate::metrics;
+use crate::record::RequestRecord;
 use crate::search::Stage;
+use crate::size::{SizeSpec, TokenRange};
 use crate::stats::percentile;
 use crate::workload::Workload;
 use anyhow::{Context, bail};
@@ -202,7 +204,7 @@ impl Bench {
             ("TOKENS_LIST", format!("{input_tokens}:1")),
         ];
         let (cfg, _) = Config::from_pairs(&pairs).context("bench workload")?;
-        let (workload, _) = Workload::prepare(&client, &cfg).await?;
+        let (workload, _) = Workload::prepare(&client, &cfg.workload_settings()).await?;
         Ok(Bench {
             client: Arc::new(client),
             timings,

@@ -3,6 +3,7 @@
 //! [`RequestRecord`]. Server failures become records with an [`ErrorKind`]; only failures of the
 //! tool itself (a bad URL, a client that cannot be built) are `Err`.
 
+mod api;
 mod chunk;
 pub mod sse;
 mod stream;
@@ -12,9 +13,9 @@ mod transport;
 pub use chunk::{ChunkInfo, ServerTiming, TokenCounter, Usage, parse as parse_chunk};
 pub use tokenize::{ServerTokenizer, TokenizeApi};
 
-use crate::config::{Api, Secret};
 use crate::error::{Error, Result};
-use crate::load::record::{ErrorKind, RequestRecord};
+use crate::record::{ErrorKind, RequestRecord};
+pub use api::{Api, Secret};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};

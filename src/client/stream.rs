@@ -9,12 +9,12 @@
 //! bytes, not its `Content-Type`, decide whether it is a stream. The transport is not the
 //! server: a pooled connection the server had closed is retried once.
 
+use super::Api;
 use super::chunk::{self, Finish, TokenCounter};
 use super::sse::{Event, SseParser};
 use super::transport::send_retrying;
 use super::{Cancel, OpenAiClient, Prompt, RequestSpec, Slot, clip, describe_reqwest_error};
-use crate::config::Api;
-use crate::load::record::{ErrorKind, RequestRecord, TokenCount};
+use crate::record::{ErrorKind, RequestRecord, TokenCount};
 use serde::Serialize;
 use std::time::Instant;
 use tokio::time::timeout_at;
@@ -149,7 +149,7 @@ pub(super) async fn send(
 }
 
 /// Output and reasoning tokens from the tally, in order of trust (see
-/// [`crate::load::record::TokenCount`]); the text is kept for the tokenizer only when no exact
+/// [`crate::record::TokenCount`]); the text is kept for the tokenizer only when no exact
 /// count exists.
 fn settle_counts(rec: &mut RequestRecord, counter: &mut TokenCounter) {
     let stamped = rec.token_offsets_us.len() as u32;

@@ -7,9 +7,10 @@
 use super::load::{Layers, f64_where};
 use super::parse::parse_bool;
 use super::{ExperimentType, Warning};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::evaluate::plateau::PlateauSettings;
 use crate::evaluate::slo::{self, SloMetric, SloSettings, SloThreshold};
+use crate::evaluate::{self, EvaluatorSpec, queue::QueueSettings};
 use crate::load::watchdog::AbortSettings;
 
 /// Settings of the `halves`, `slo` and `plateau` evaluators and of early abort.
@@ -121,6 +122,55 @@ pub(super) fn resolve(
     })
 }
 
+/// `EVALUATOR`'s names as specs with their settings; an unknown name, an empty list or `slo`
+/// without any threshold is an error naming `EVALUATOR`.
+pub(super) fn specs(
+    names: &[String],
+    settings: &EvaluatorSettings,
+    queue: QueueSettings,
+    success_rate_pct: f64,
+) -> Result<Vec<EvaluatorSpec>> {
+    let one_of = || {
+        format!(
+            "one of {} (or a comma list of them)",
+            evaluate::NAMES.join(", ")
+        )
+    };
+    if names.is_empty() {
+        return Err(Error::config("EVALUATOR", "", one_of()));
+    }
+    names
+        .iter()
+        .map(|name| {
+            Ok(match name.as_str() {
+                "queue" => EvaluatorSpec::Queue(queue.clone()),
+                "fmperf" => EvaluatorSpec::Fmperf { success_rate_pct },
+                "halves" => EvaluatorSpec::Halves {
+                    drift_min_pct: settings.drift_min_pct,
+                    success_rate_pct,
+                },
+                "slo" if settings.slo.is_empty() => {
+                    return Err(Error::config(
+                        "EVALUATOR",
+                        "slo",
+                        "at least one SLO_<METRIC>_P<NN>_MS key (e.g. SLO_TTFT_P90_MS=500) or \
+                         SLO_GOODPUT_PCT when the slo evaluator is chosen",
+                    ));
+                }
+                "slo" => EvaluatorSpec::Slo {
+                    slo: settings.slo.clone(),
+                    success_rate_pct,
+                },
+                "plateau" => EvaluatorSpec::Plateau {
+                    settings: settings.plateau,
+                    success_rate_pct,
+                },
+                other => return Err(Error::config("EVALUATOR", other, one_of())),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::{Config, ExperimentType};
@@ -156,14 +206,18 @@ mod tests {
         assert!(!c.evaluator_settings.early_abort.enabled);
     }
 
+    fn names(c: &Config) -> Vec<&'static str> {
+        c.evaluators.iter().map(|e| e.name()).collect()
+    }
+
     #[test]
     fn mit_selects_plateau() {
         let (c, w) = cfg(&[("EXPERIMENT_TYPE", "MIT")]).expect("ok");
         assert_eq!(c.experiment_type, ExperimentType::Mit);
-        assert_eq!(c.evaluators, vec!["plateau"]);
+        assert_eq!(names(&c), vec!["plateau"]);
         assert!(w.is_empty());
         let (c, w) = cfg(&[("EXPERIMENT_TYPE", "MIT"), ("EVALUATOR", "queue")]).expect("ok");
-        assert_eq!(c.evaluators, vec!["queue", "plateau"]);
+        assert_eq!(names(&c), vec!["queue", "plateau"]);
         assert!(w[0].0.contains("plateau is added"), "{w:?}");
     }
 
@@ -182,10 +236,7 @@ mod tests {
             };
             assert_eq!(k, key, "{err}");
         }
-        let (c, _) = cfg(&[("EVALUATOR", "queue,slo")]).expect("parses");
-        let err = crate::evaluate::build(&c)
-            .err()
-            .expect("slo without thresholds");
+        let err = cfg(&[("EVALUATOR", "queue,slo")]).expect_err("slo without thresholds");
         assert!(err.to_string().contains("SLO_TTFT_P90_MS"), "{err}");
     }
 }

@@ -353,6 +353,14 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         95.0,
         f64_where("a percentage from 0 to 100", |x| (0.0..=100.0).contains(&x)),
     )?;
+    let queue = crate::evaluate::queue::QueueSettings {
+        growth_window_pct: queue_growth_window_pct,
+        growth_min_ms: queue_growth_min_ms,
+        throughput_min_pct,
+        success_rate_pct,
+    };
+    let evaluators =
+        super::evaluators::specs(&evaluators, &evaluator_settings, queue, success_rate_pct)?;
     let confirm = resolve_confirm(&l, file_label, &mut warnings)?;
     let max_iterations = l.or("MAX_ITERATIONS", 30, |k, v| {
         parse_int_where::<u32>(k, v, "a whole number >= 1", |n| n >= 1)
@@ -414,9 +422,6 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         arrival,
         seed,
         evaluators,
-        queue_growth_window_pct,
-        queue_growth_min_ms,
-        throughput_min_pct,
         evaluator_settings,
         confirm,
         max_iterations,

@@ -17,61 +17,16 @@ pub use keys::{KNOWN_KEYS, suggest as suggest_key};
 pub use parse::*;
 pub use workload::WorkloadConfig;
 
+use crate::client::{Api, Secret};
 use crate::error::Result;
+use crate::error::Warning;
 use crate::load::arrivals::ArrivalKind;
 use crate::search::{ConfirmPolicy, Threshold};
+use crate::size::{SizeSpec, TokenRange};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// An inclusive token-count range; `a` alone means `a-a`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenRange {
-    pub min: u32,
-    pub max: u32,
-}
-
-/// One `TOKENS_LIST` entry: `in:out`, each side a count or a range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SizeSpec {
-    pub input: TokenRange,
-    pub output: TokenRange,
-}
-
-impl SizeSpec {
-    /// Folder name under the output dir: `<in>_<out>`, ranges written `a-b` (e.g. `100-200_300`).
-    pub fn dir_name(&self) -> String {
-        format!("{}_{}", self.input, self.output)
-    }
-}
-
-impl fmt::Display for TokenRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.min == self.max {
-            write!(f, "{}", self.min)
-        } else {
-            write!(f, "{}-{}", self.min, self.max)
-        }
-    }
-}
-
-impl fmt::Display for SizeSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.input, self.output)
-    }
-}
-
-/// Which OpenAI endpoint to drive (`API`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Api {
-    /// `POST /v1/completions` (default).
-    Completions,
-    /// `POST /v1/chat/completions`.
-    Chat,
-}
 
 /// `EXPERIMENT_TYPE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,30 +35,6 @@ pub enum ExperimentType {
     Mst,
     Mit,
 }
-
-/// A secret that never prints: `Debug` and `Display` show `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    /// The secret itself; only the HTTP client should call this.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-/// A non-fatal remark about the configuration (unknown key, deprecated spelling…).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Warning(pub String);
 
 /// The validated configuration of a run.
 #[derive(Debug, Clone)]
@@ -154,14 +85,9 @@ pub struct Config {
     pub arrival: ArrivalKind,
     /// `SEED`: seeds arrivals and prompts.
     pub seed: u64,
-    /// `EVALUATOR`: names of the evaluators; all must pass.
-    pub evaluators: Vec<String>,
-    /// `QUEUE_GROWTH_WINDOW_PCT`: material queueing-delay growth, percent of the window's length.
-    pub queue_growth_window_pct: f64,
-    /// `QUEUE_GROWTH_MIN_MS`: material queueing growth never below this (ms).
-    pub queue_growth_min_ms: f64,
-    /// `THROUGHPUT_MIN_PCT`: completions in the window must reach this share of requests sent.
-    pub throughput_min_pct: f64,
+    /// `EVALUATOR` with each evaluator's keys (`QUEUE_*`, `THROUGHPUT_MIN_PCT`,
+    /// `DRIFT_MIN_PCT`, `SLO_*`, `PLATEAU_*`, `SUCCESS_RATE`): all must pass.
+    pub evaluators: Vec<crate::evaluate::EvaluatorSpec>,
     /// `DRIFT_MIN_PCT`, `SLO_*`, `PLATEAU_*`, `EARLY_ABORT*`: the other evaluators and the
     /// early-abort watchdog.
     pub evaluator_settings: EvaluatorSettings,
@@ -198,6 +124,31 @@ pub struct Config {
 }
 
 impl Config {
+    /// What the workload needs, from `API`, `TOKENS_LIST`, `SEED`, `SAMPLE_SIZE`,
+    /// `FRAC_GREEDY`, `ADDITIVE`/`TOKENS_LIST_PROPORTION`, `PROMPTS_*` and the workload keys.
+    pub fn workload_settings(&self) -> crate::workload::WorkloadSettings {
+        let w = &self.workload;
+        crate::workload::WorkloadSettings {
+            api: self.api,
+            sizes: self.sizes.clone(),
+            seed: self.seed,
+            sample_size: self.sample_size,
+            frac_greedy: self.frac_greedy,
+            mix_weights: self.additive.then(|| self.tokens_list_proportion.clone()),
+            prompts_file: self.prompts_file.clone(),
+            prompts_field: w.prompts_field.clone(),
+            output_from_dataset: w.output_from_dataset,
+            tokenizer: w.tokenizer.clone(),
+            shared_prefix_tokens: w.shared_prefix_tokens,
+            prefix_groups: w.prefix_groups,
+        }
+    }
+
+    /// The names of `EVALUATOR`'s evaluators, in order.
+    pub fn evaluator_names(&self) -> Vec<&'static str> {
+        self.evaluators.iter().map(|e| e.name()).collect()
+    }
+
     /// Start rate for the size at `index` (the last `REQ_MIN_START` entry is reused).
     pub fn start_req_min(&self, index: usize) -> f64 {
         let i = index.min(self.req_min_start.len().saturating_sub(1));

@@ -14,9 +14,9 @@
 
 use super::queue::success_rate;
 use super::{Criterion, EvalInput, Evaluator, Verdict, cmp_word, figures};
-use crate::load::iteration::IterationMeta;
-use crate::load::record::RequestRecord;
+use crate::iteration::IterationMeta;
 use crate::metrics::{Halves, halves, request_metrics};
+use crate::record::RequestRecord;
 use crate::stats::{percentile, welch_t_test};
 use std::collections::BTreeMap;
 

@@ -10,11 +10,9 @@ pub mod slo;
 #[cfg(test)]
 pub(crate) mod testdata;
 
-use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::load::iteration::IterationMeta;
-use crate::load::record::RequestRecord;
+use crate::iteration::IterationMeta;
 use crate::metrics::IterationSummary;
+use crate::record::RequestRecord;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -102,63 +100,92 @@ pub(crate) fn cmp_word(passed: bool, ok: &'static str, bad: &'static str) -> &'s
     if passed { ok } else { bad }
 }
 
-/// Build the evaluator `EVALUATOR` asks for: one name, or several that must all pass.
-/// An unknown name is a configuration error, reported before any traffic.
-pub fn build(cfg: &Config) -> Result<Box<dyn Evaluator>> {
-    let mut parts: Vec<Box<dyn Evaluator>> = Vec::new();
-    for name in &cfg.evaluators {
-        let ev = &cfg.evaluator_settings;
-        parts.push(match name.as_str() {
-            "queue" => Box::new(queue::QueueEvaluator {
-                settings: queue::QueueSettings {
-                    growth_window_pct: cfg.queue_growth_window_pct,
-                    growth_min_ms: cfg.queue_growth_min_ms,
-                    throughput_min_pct: cfg.throughput_min_pct,
-                    success_rate_pct: cfg.success_rate_pct,
-                },
-            }),
-            "fmperf" => Box::new(fmperf::FmperfEvaluator {
-                success_rate_pct: cfg.success_rate_pct,
-            }),
-            "halves" => Box::new(halves::HalvesEvaluator {
-                drift_min_pct: ev.drift_min_pct,
-                success_rate_pct: cfg.success_rate_pct,
-            }),
-            "slo" => {
-                if ev.slo.is_empty() {
-                    return Err(Error::config(
-                        "EVALUATOR",
-                        "slo",
-                        "at least one SLO_<METRIC>_P<NN>_MS key (e.g. SLO_TTFT_P90_MS=500) or \
-                         SLO_GOODPUT_PCT when the slo evaluator is chosen",
-                    ));
-                }
-                Box::new(slo::SloEvaluator {
-                    slo: ev.slo.clone(),
-                    success_rate_pct: cfg.success_rate_pct,
-                })
-            }
-            "plateau" => Box::new(plateau::PlateauEvaluator {
-                settings: ev.plateau,
-                success_rate_pct: cfg.success_rate_pct,
-            }),
-            other => {
-                return Err(Error::config(
-                    "EVALUATOR",
-                    other,
-                    format!("one of {} (or a comma list of them)", NAMES.join(", ")),
-                ));
-            }
-        });
+/// One evaluator `EVALUATOR` names, with every setting it judges by. The configuration
+/// resolves and checks these (unknown names, `slo` without a threshold) before any traffic, so
+/// [`build`] cannot fail. Serialised (tag `evaluator`) into the resume fingerprint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "evaluator", rename_all = "lowercase")]
+pub enum EvaluatorSpec {
+    /// The default: queueing-delay trend and throughput shortfall ([`queue`]).
+    Queue(queue::QueueSettings),
+    /// The old tool's halves comparison ([`fmperf`]).
+    Fmperf {
+        /// `SUCCESS_RATE`, percent.
+        success_rate_pct: f64,
+    },
+    /// Halves with an effect-size floor ([`halves`]).
+    Halves {
+        /// `DRIFT_MIN_PCT`, percent of the first half.
+        drift_min_pct: f64,
+        /// `SUCCESS_RATE`, percent.
+        success_rate_pct: f64,
+    },
+    /// Latency SLOs and goodput ([`slo`]); at least one threshold or a goodput floor.
+    Slo {
+        /// `SLO_*` thresholds and `SLO_GOODPUT_PCT`.
+        slo: slo::SloSettings,
+        /// `SUCCESS_RATE`, percent.
+        success_rate_pct: f64,
+    },
+    /// Throughput plateau, the old MIT mode ([`plateau`]).
+    Plateau {
+        /// `PLATEAU_*` tolerances.
+        settings: plateau::PlateauSettings,
+        /// `SUCCESS_RATE`, percent.
+        success_rate_pct: f64,
+    },
+}
+
+impl EvaluatorSpec {
+    /// The name used in `EVALUATOR` (one of [`NAMES`]).
+    pub fn name(&self) -> &'static str {
+        match self {
+            EvaluatorSpec::Queue(_) => "queue",
+            EvaluatorSpec::Fmperf { .. } => "fmperf",
+            EvaluatorSpec::Halves { .. } => "halves",
+            EvaluatorSpec::Slo { .. } => "slo",
+            EvaluatorSpec::Plateau { .. } => "plateau",
+        }
     }
-    match parts.len() {
-        0 => Err(Error::config(
-            "EVALUATOR",
-            "",
-            format!("one of {}", NAMES.join(", ")),
-        )),
-        1 => Ok(parts.remove(0)),
-        _ => Ok(Box::new(AllOf(parts))),
+
+    /// The evaluator itself.
+    pub fn build(&self) -> Box<dyn Evaluator> {
+        match self.clone() {
+            EvaluatorSpec::Queue(settings) => Box::new(queue::QueueEvaluator { settings }),
+            EvaluatorSpec::Fmperf { success_rate_pct } => {
+                Box::new(fmperf::FmperfEvaluator { success_rate_pct })
+            }
+            EvaluatorSpec::Halves {
+                drift_min_pct,
+                success_rate_pct,
+            } => Box::new(halves::HalvesEvaluator {
+                drift_min_pct,
+                success_rate_pct,
+            }),
+            EvaluatorSpec::Slo {
+                slo,
+                success_rate_pct,
+            } => Box::new(slo::SloEvaluator {
+                slo,
+                success_rate_pct,
+            }),
+            EvaluatorSpec::Plateau {
+                settings,
+                success_rate_pct,
+            } => Box::new(plateau::PlateauEvaluator {
+                settings,
+                success_rate_pct,
+            }),
+        }
+    }
+}
+
+/// The evaluator the specs describe: one, or several that must all pass ([`AllOf`]; none
+/// passes everything, which the configuration never produces).
+pub fn build(specs: &[EvaluatorSpec]) -> Box<dyn Evaluator> {
+    match specs {
+        [one] => one.build(),
+        many => Box::new(AllOf(many.iter().map(EvaluatorSpec::build).collect())),
     }
 }
 

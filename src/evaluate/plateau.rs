@@ -9,12 +9,12 @@
 
 use super::queue::success_rate;
 use super::{Criterion, EvalInput, Evaluator, PastIteration, Verdict, cmp_word, figures};
-use crate::load::iteration::IterationMeta;
-use crate::load::record::RequestRecord;
+use crate::iteration::IterationMeta;
 use crate::metrics::send_window;
+use crate::record::RequestRecord;
 
 /// Tolerances of the plateau test.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PlateauSettings {
     /// `PLATEAU_MIN_GAIN_PCT`: the achieved gain must reach this share of the offered gain.
     pub min_gain_pct: f64,

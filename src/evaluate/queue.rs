@@ -41,15 +41,15 @@
 //! overload at 1.1 ×.
 
 use super::{Criterion, EvalInput, Evaluator, Verdict, figures};
-use crate::load::record::{ErrorKind, RequestRecord};
 use crate::metrics::send_window;
+use crate::record::{ErrorKind, RequestRecord};
 use crate::stats::{linear_fit, mean, percentile};
 use statrs::distribution::{ContinuousCDF, Normal};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Settings of the `queue` evaluator.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct QueueSettings {
     /// Material queueing-delay growth, percent of the window's length (`QUEUE_GROWTH_WINDOW_PCT`).
     pub growth_window_pct: f64,

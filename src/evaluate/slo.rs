@@ -11,12 +11,12 @@
 
 use super::queue::success_rate;
 use super::{Criterion, EvalInput, Evaluator, Verdict, cmp_word, figures};
-use crate::load::record::RequestRecord;
 use crate::metrics::{RequestMetrics, itl_ms, request_metrics, send_window};
+use crate::record::RequestRecord;
 use crate::stats::percentile;
 
 /// A latency the SLO bounds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SloMetric {
     /// Time to first token.
     Ttft,
@@ -66,7 +66,7 @@ pub fn key(metric: SloMetric, percentile: u8) -> String {
 }
 
 /// One threshold: the `percentile`-th percentile of `metric` at most `max_ms`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SloThreshold {
     pub metric: SloMetric,
     pub percentile: u8,
@@ -74,7 +74,7 @@ pub struct SloThreshold {
 }
 
 /// The configured SLO.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SloSettings {
     /// Percentile thresholds, in key order.
     pub thresholds: Vec<SloThreshold>,

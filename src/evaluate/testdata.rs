@@ -3,9 +3,9 @@
 //! shape of the load it judges (flat, growing, slower second half, failing) in one line.
 
 use super::{EvalInput, PastIteration, Verdict};
-use crate::load::iteration::IterationMeta;
-use crate::load::record::{ErrorKind, RequestRecord};
+use crate::iteration::IterationMeta;
 use crate::metrics::{self, IterationSummary};
+use crate::record::{ErrorKind, RequestRecord};
 use std::time::Duration;
 
 /// One iteration built from a formula.

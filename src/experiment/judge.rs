@@ -9,9 +9,9 @@
 //! capacity verdict (`FAIL`), never an outage.
 
 use crate::evaluate::{Criterion, EvalInput, Evaluator, PastIteration, Verdict};
-use crate::load::iteration::{Completion, IterationMeta};
-use crate::load::record::{ErrorKind, RequestRecord};
+use crate::iteration::{Completion, IterationMeta};
 use crate::metrics::{self, IterationSummary};
+use crate::record::{ErrorKind, RequestRecord};
 use crate::search::Observation;
 
 /// One judged iteration.

@@ -14,15 +14,17 @@ pub mod settle;
 pub mod state;
 
 use crate::client::{ClientConfig, OpenAiClient};
-use crate::config::{Config, SizeSpec, Warning};
+use crate::config::Config;
+use crate::error::Warning;
 use crate::error::{Error, Result};
 use crate::evaluate::{self, Evaluator, PastIteration, Verdict};
-use crate::load::iteration::{Completion, IterationMeta};
-use crate::load::record::RequestRecord;
+use crate::iteration::{Completion, IterationMeta};
 use crate::load::runner::{IterationPlan, Progress, iteration_seed, run_iteration};
 use crate::metrics::IterationSummary;
 use crate::output::{self, IterationBrief, IterationFiles, SizeOutcome};
+use crate::record::RequestRecord;
 use crate::search::{Observation, SearchConfig, SearchOutcome, Step};
+use crate::size::SizeSpec;
 use crate::workload::Workload;
 use judge::Judged;
 use state::{Checkpoint, Opened, RunStamp};
@@ -85,7 +87,7 @@ pub async fn run_with(
     interrupt: CancellationToken,
 ) -> Result<RunReport> {
     // Everything that can be wrong with the configuration is found before any traffic.
-    let evaluator = evaluate::build(&cfg)?;
+    let evaluator = evaluate::build(&cfg.evaluators);
     let units = search_units(&cfg);
     let selected: Vec<(usize, SizeSpec)> = match cfg.size_index {
         Some(i) => units.into_iter().filter(|(j, _)| *j == i).collect(),
@@ -118,7 +120,7 @@ pub async fn run_with(
             })?;
     }
     let client = Arc::new(OpenAiClient::new(client_cfg.clone())?);
-    let (workload, mut warnings) = Workload::prepare(&client, &cfg).await?;
+    let (workload, mut warnings) = Workload::prepare(&client, &cfg.workload_settings()).await?;
     let (workload, clipped) = workload.within_context(info.max_model_len);
     warnings.extend(clipped);
     for w in &warnings {
@@ -147,7 +149,7 @@ pub async fn run_with(
             client_cfg.model,
             selected.len(),
             cfg.duration.as_secs_f64(),
-            cfg.evaluators.join(",")
+            cfg.evaluator_names().join(",")
         );
     }
 
@@ -240,7 +242,7 @@ pub fn search_units(cfg: &Config) -> Vec<(usize, SizeSpec)> {
     if !cfg.additive {
         return cfg.sizes.iter().copied().enumerate().collect();
     }
-    let span = |f: fn(&SizeSpec) -> crate::config::TokenRange| crate::config::TokenRange {
+    let span = |f: fn(&SizeSpec) -> crate::size::TokenRange| crate::size::TokenRange {
         min: cfg.sizes.iter().map(|s| f(s).min).min().unwrap_or(1),
         max: cfg.sizes.iter().map(|s| f(s).max).max().unwrap_or(1),
     };
@@ -425,14 +427,18 @@ impl Driver<'_> {
             finished_at: st.finished_at.clone().unwrap_or_default(),
             wall_time_s: cp.wall_time_s(),
             job_id: cfg.job_id.clone(),
-            evaluators: cfg.evaluators.clone(),
+            evaluators: cfg
+                .evaluator_names()
+                .iter()
+                .map(|n| n.to_string())
+                .collect(),
             generated_output_tokens_p50: generated,
             short_outputs_pct: short_pct,
         })
     }
 
     /// Wait for an idle server before an iteration (see [`settle`]); a signal stops the wait.
-    async fn settle(&self) -> Result<Option<crate::load::iteration::Settled>> {
+    async fn settle(&self) -> Result<Option<crate::iteration::Settled>> {
         let Some(settler) = &self.settler else {
             return Ok(None);
         };
@@ -453,7 +459,7 @@ impl Driver<'_> {
         }
         let refused = records
             .iter()
-            .any(|r| r.error == Some(crate::load::record::ErrorKind::Connect));
+            .any(|r| r.error == Some(crate::record::ErrorKind::Connect));
         !records.is_empty() && !refused && self.client.probe(PROBE_WITHIN).await.is_ok()
     }
 

@@ -24,9 +24,9 @@
 //! say so (`SETTLE_RESULT=timeout`).
 
 use crate::client::{Cancel, LlmClient, OpenAiClient, RequestSpec, Slot};
-use crate::config::SizeSpec;
-use crate::load::iteration::{SettleEnd, Settled};
-use crate::load::record::{ErrorKind, RequestRecord};
+use crate::iteration::{SettleEnd, Settled};
+use crate::record::{ErrorKind, RequestRecord};
+use crate::size::SizeSpec;
 use crate::workload::Workload;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

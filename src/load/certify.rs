@@ -18,8 +18,8 @@
 //!   schedule's own count, not with the wall time to the last send (one late last send used to
 //!   look like a low rate).
 
-use crate::load::iteration::{Completion, IterationMeta};
-use crate::load::record::RequestRecord;
+use crate::iteration::{Completion, IterationMeta};
+use crate::record::RequestRecord;
 
 /// Late sends needed before lateness is systematic (and the smallest tail judged).
 pub const LATE_MIN_COUNT: usize = 5;

@@ -9,9 +9,9 @@
 //! Consequence: dispatch follows the real clock, so `tokio::time::pause()` does not apply to it.
 
 use crate::client::{Cancel, LlmClient, RequestSpec, Slot};
-use crate::config::SizeSpec;
-use crate::load::record::{ErrorKind, RequestRecord};
 use crate::load::runner::Progress;
+use crate::record::{ErrorKind, RequestRecord};
+use crate::size::SizeSpec;
 use crate::workload::Workload;
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;

@@ -3,8 +3,6 @@
 pub mod arrivals;
 pub mod certify;
 mod dispatch;
-pub mod iteration;
-pub mod record;
 pub mod runner;
 pub mod usage;
 pub mod watchdog;

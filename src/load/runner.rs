@@ -3,13 +3,14 @@
 //! then drain in-flight requests up to a limit. The runner never judges sustainability.
 
 use crate::client::{Cancel, LlmClient};
-use crate::config::SizeSpec;
+use crate::iteration::ClientUsage;
+use crate::iteration::{Completion, IterationMeta};
 use crate::load::arrivals::{self, ArrivalKind};
 use crate::load::dispatch::{Dispatched, Dispatcher, Job};
-use crate::load::iteration::{Completion, IterationMeta};
-use crate::load::record::{ErrorKind, RequestRecord};
-use crate::load::usage::{self, ClientUsage};
+use crate::load::usage;
+use crate::record::{ErrorKind, RequestRecord};
 use crate::search::Stage;
+use crate::size::SizeSpec;
 use crate::workload::Workload;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,8 +42,8 @@ pub struct IterationPlan {
 /// The seed of one iteration from the run's `SEED`, the size's index and the iteration number,
 /// so a resumed search replays the same traffic.
 pub fn iteration_seed(seed: u64, size_index: usize, iteration: u32) -> u64 {
-    let size_key = crate::workload::corpus::mix(seed, size_index as u64);
-    crate::workload::corpus::mix(size_key, u64::from(iteration))
+    let size_key = crate::seed::mix(seed, size_index as u64);
+    crate::seed::mix(size_key, u64::from(iteration))
 }
 
 /// Live counters, read by the console while the iteration runs.

@@ -67,19 +67,6 @@ fn memory_from_status(status: &str) -> Option<Memory> {
     })
 }
 
-/// What the client process used during one iteration (its self-certification figures).
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct ClientUsage {
-    /// CPU time (user + system, every thread) the process used from just before `t0` to the
-    /// end of the drain, seconds; None where `/proc` is missing. The whole process is counted,
-    /// so an in-process simulator (tests, `demo`) is included.
-    pub cpu_s: Option<f64>,
-    /// Peak resident set of the process at the end of the iteration (`VmHWM`), bytes.
-    pub peak_rss_bytes: Option<u64>,
-    /// Most requests in flight at once during the iteration.
-    pub max_in_flight: u64,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,8 +16,8 @@
 //!
 //! Neither rule is looked at before `EARLY_ABORT_AFTER_PCT` % of `DURATION` has elapsed.
 
-use crate::load::record::{ErrorKind, RequestRecord};
 use crate::load::runner::Progress;
+use crate::record::{ErrorKind, RequestRecord};
 use crate::stats::percentile;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;

@@ -2,9 +2,9 @@
 //! writers' tests (`pub(crate)`).
 
 use super::*;
-use crate::config::{SizeSpec, TokenRange};
-use crate::load::iteration::Completion;
+use crate::iteration::Completion;
 use crate::search::Stage;
+use crate::size::{SizeSpec, TokenRange};
 use chrono::TimeZone;
 
 fn dms(ms: u64) -> Duration {

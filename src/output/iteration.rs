@@ -8,9 +8,9 @@ use super::{
 };
 use crate::error::Result;
 use crate::evaluate::Verdict;
-use crate::load::iteration::{Completion, IterationMeta};
-use crate::load::record::{ErrorKind, RequestRecord, TokenCount};
+use crate::iteration::{Completion, IterationMeta};
 use crate::metrics::{Halves, IterationSummary, request_metrics};
+use crate::record::{ErrorKind, RequestRecord, TokenCount};
 use crate::scrape::{ServerMetrics, ServerSummary};
 use crate::stats::Distribution;
 use serde::Serialize;

@@ -222,7 +222,7 @@ fn results_json_parses_with_every_token_time() {
     assert_eq!(requests[2]["error"], "timeout-itl");
     assert_eq!(requests[3]["first_token_s"], serde_json::Value::Null);
     // The whole meta deserialises back into its type.
-    let meta: crate::load::iteration::IterationMeta =
+    let meta: crate::iteration::IterationMeta =
         serde_json::from_value(v["meta"].clone()).expect("meta");
     assert_eq!(meta, sample_meta());
 }

@@ -3,9 +3,9 @@
 //! the writer so the columns of one concern live together.
 
 use super::fmt_ms;
-use crate::load::iteration::IterationMeta;
-use crate::load::record::RequestRecord;
+use crate::iteration::IterationMeta;
 use crate::metrics::request_metrics;
+use crate::record::RequestRecord;
 use crate::stats::{Distribution, distribution};
 
 /// The class name (`in:out`) of a record in a mix; empty outside one.

@@ -5,6 +5,8 @@
 //! and compiled in; a test checks that the file is exactly this generator's output.
 //! Regenerate it with `MST_WRITE_CORPUS=1 cargo test --lib corpus_file`.
 
+use crate::seed::mix;
+
 /// The committed corpus: `generate(CORPUS_SEED, CORPUS_WORDS)`.
 pub const CORPUS: &str = include_str!("../../requests/corpus.txt");
 /// Seed of the committed corpus.
@@ -32,21 +34,6 @@ pub const LEAD_WORDS: &[&str] = &[
     "Passage",
     "Document",
 ];
-
-/// Deterministic 64-bit mixer (splitmix64): turns (seed, index) into independent-looking draws.
-pub fn mix(seed: u64, index: u64) -> u64 {
-    let mut z = seed
-        .wrapping_add(index.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-        .wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// A uniform draw in [0, 1) from (seed, index).
-pub fn unit(seed: u64, index: u64) -> f64 {
-    (mix(seed, index) >> 11) as f64 / (1u64 << 53) as f64
-}
 
 const SUBJECTS: &[&str] = &[
     "the engineer",
@@ -225,12 +212,5 @@ mod tests {
             "requests/corpus.txt differs from the generator's output"
         );
         assert!(CORPUS.split_whitespace().count() >= CORPUS_WORDS);
-    }
-
-    #[test]
-    fn unit_draws_are_roughly_uniform() {
-        let n = 20_000;
-        let mean: f64 = (0..n).map(|i| unit(1, i)).sum::<f64>() / n as f64;
-        assert!((mean - 0.5).abs() < 0.01, "{mean}");
     }
 }

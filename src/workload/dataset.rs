@@ -6,9 +6,10 @@
 //! error before any traffic.
 
 use super::tokens::TokenSource;
+use crate::client::Api;
 use crate::client::{ChatMessage, Prompt};
-use crate::config::{Api, SizeSpec};
 use crate::error::{Error, Result};
+use crate::size::SizeSpec;
 use serde_json::Value;
 use std::path::Path;
 

@@ -14,13 +14,47 @@ mod recount;
 pub mod tokens;
 pub mod words;
 
+use crate::client::Api;
 use crate::client::{ChatMessage, OpenAiClient, Prompt, RequestSpec};
-use crate::config::{Api, Config, SizeSpec, TokenRange, Warning};
+use crate::error::Warning;
 use crate::error::{Error, Result};
-use corpus::{mix, unit};
+use crate::seed::{mix, unit};
+use crate::size::{SizeSpec, TokenRange};
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokens::TokenSource;
 use words::Words;
+
+/// Everything the workload needs to know, filled in by the configuration
+/// (`config::Config::workload_settings`); the workload never reads keys itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadSettings {
+    /// `API`: chat prompts are framed by the server's chat template.
+    pub api: Api,
+    /// `TOKENS_LIST`: the sizes, in order.
+    pub sizes: Vec<SizeSpec>,
+    /// `SEED`: seeds every prompt choice.
+    pub seed: u64,
+    /// `SAMPLE_SIZE`: distinct prompts reused; None = every request distinct.
+    pub sample_size: Option<u32>,
+    /// `FRAC_GREEDY`: share of temperature-0 requests, 0..=1.
+    pub frac_greedy: f64,
+    /// `ADDITIVE` + `TOKENS_LIST_PROPORTION`: with `Some`, one mixed workload over all sizes
+    /// with these weights (one per size, any positive scale).
+    pub mix_weights: Option<Vec<f64>>,
+    /// `PROMPTS_FILE`: a JSONL prompt set replayed instead of the corpus.
+    pub prompts_file: Option<PathBuf>,
+    /// `PROMPTS_FIELD`: the field holding the prompt text in a `PROMPTS_FILE` line.
+    pub prompts_field: String,
+    /// `OUTPUT_FROM_DATASET`: output lengths from the dataset's answers.
+    pub output_from_dataset: bool,
+    /// `TOKENIZER`: a Hugging Face `tokenizer.json` used when the server has no `/tokenize`.
+    pub tokenizer: Option<PathBuf>,
+    /// `SHARED_PREFIX_TOKENS`: tokens shared at the start of every prompt of a group (0 = none).
+    pub shared_prefix_tokens: u32,
+    /// `PREFIX_GROUPS`: distinct shared prefixes (at least 1).
+    pub prefix_groups: u32,
+}
 
 /// The system message of generated chat prompts (unless a shared prefix takes its place).
 pub const CHAT_SYSTEM: &str = "You are a helpful assistant. Read the text and answer briefly.";
@@ -96,14 +130,17 @@ pub struct Workload {
 impl Workload {
     /// Pick the token source (server `/tokenize`, else `TOKENIZER`, else approximate) and
     /// prepare prompts; warnings say when lengths are not exact.
-    pub async fn prepare(client: &OpenAiClient, cfg: &Config) -> Result<(Workload, Vec<Warning>)> {
-        let source = TokenSource::choose(client, cfg.workload.tokenizer.as_deref()).await?;
+    pub async fn prepare(
+        client: &OpenAiClient,
+        cfg: &WorkloadSettings,
+    ) -> Result<(Workload, Vec<Warning>)> {
+        let source = TokenSource::choose(client, cfg.tokenizer.as_deref()).await?;
         Workload::with_source(cfg, source).await
     }
 
     /// Prepare prompts with a given token source (tests use a local tokenizer this way).
     pub async fn with_source(
-        cfg: &Config,
+        cfg: &WorkloadSettings,
         source: TokenSource,
     ) -> Result<(Workload, Vec<Warning>)> {
         let mut warnings = Vec::new();
@@ -117,10 +154,10 @@ impl Workload {
         };
         let dataset = match &cfg.prompts_file {
             Some(path) => {
-                let lines = dataset::read(path, &cfg.workload.prompts_field)?;
+                let lines = dataset::read(path, &cfg.prompts_field)?;
                 let entries = dataset::measure(&lines, &source, cfg.api).await?;
                 let pools = dataset::pools(&entries, &cfg.sizes, path)?;
-                if cfg.workload.output_from_dataset
+                if cfg.output_from_dataset
                     && let Some(l) = lines.iter().find(|l| l.answer.is_none())
                 {
                     return Err(Error::config(
@@ -135,17 +172,14 @@ impl Workload {
                 Some(Dataset {
                     entries,
                     pools,
-                    output_from_dataset: cfg.workload.output_from_dataset,
+                    output_from_dataset: cfg.output_from_dataset,
                 })
             }
             None => None,
         };
         if let Some(frame) = &chat {
-            let need = frame.overhead
-                + frame
-                    .system_tokens
-                    .max(cfg.workload.shared_prefix_tokens as usize)
-                + 4;
+            let need =
+                frame.overhead + frame.system_tokens.max(cfg.shared_prefix_tokens as usize) + 4;
             if dataset.is_none()
                 && let Some(s) = cfg.sizes.iter().find(|s| (s.input.min as usize) < need)
             {
@@ -155,20 +189,17 @@ impl Workload {
                     format!(
                         "chat inputs of at least {need} tokens: the chat template adds {} and the system message has {}",
                         frame.overhead,
-                        frame
-                            .system_tokens
-                            .max(cfg.workload.shared_prefix_tokens as usize)
+                        frame.system_tokens.max(cfg.shared_prefix_tokens as usize)
                     ),
                 ));
             }
         }
-        let mix = cfg.additive.then(|| {
-            let total: f64 = cfg.tokens_list_proportion.iter().sum();
+        let mix = cfg.mix_weights.as_ref().map(|weights| {
+            let total: f64 = weights.iter().sum();
             let mut acc = 0.0;
             Mix {
                 sizes: cfg.sizes.clone(),
-                cumulative: cfg
-                    .tokens_list_proportion
+                cumulative: weights
                     .iter()
                     .map(|w| {
                         acc += w / total;
@@ -183,8 +214,8 @@ impl Workload {
             seed: cfg.seed,
             sample_size: cfg.sample_size,
             frac_greedy: cfg.frac_greedy,
-            prefix_tokens: cfg.workload.shared_prefix_tokens,
-            prefix_groups: cfg.workload.prefix_groups.max(1),
+            prefix_tokens: cfg.shared_prefix_tokens,
+            prefix_groups: cfg.prefix_groups.max(1),
             chat,
             sizes: cfg.sizes.clone(),
             mix,

@@ -8,7 +8,7 @@
 //! carry it.
 
 use super::Workload;
-use crate::load::record::{RequestRecord, TokenCount};
+use crate::record::{RequestRecord, TokenCount};
 
 impl Workload {
     /// Recount the output tokens of every record the client could only count by chunks (see

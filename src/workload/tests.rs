@@ -1,6 +1,7 @@
 //! Unit tests of the workload's dataset answers against the server's context length.
 
 use super::*;
+use crate::config::Config;
 use std::path::PathBuf;
 
 /// A PROMPTS_FILE whose prompts have 10, 10 and 30 words and answers of 50, 5 and 100 words
@@ -25,7 +26,7 @@ async fn dataset_workload(path: &std::path::Path) -> (Workload, Config) {
     ])
     .unwrap()
     .0;
-    let (w, _) = Workload::with_source(&cfg, TokenSource::Approx)
+    let (w, _) = Workload::with_source(&cfg.workload_settings(), TokenSource::Approx)
         .await
         .unwrap();
     (w, cfg)

@@ -12,9 +12,10 @@
 //! A prompt opens with a lead word and three random words, then a window of the corpus at a
 //! random offset (wrapping at its end), so two prompts share a prefix only by chance.
 
-use super::corpus::{self, LEAD_WORDS, mix};
+use super::corpus::{self, LEAD_WORDS};
 use super::tokens::TokenSource;
 use crate::error::{Error, Result};
+use crate::seed::mix;
 use std::collections::HashMap;
 
 /// Random words between the lead word and the corpus window.

@@ -6,10 +6,10 @@ use mst_search::client::{ClientConfig, OpenAiClient};
 use mst_search::config::Config;
 use mst_search::evaluate::{self, EvalInput, Verdict};
 use mst_search::experiment::{self, RunOptions};
-use mst_search::load::iteration::{Completion, IterationMeta};
-use mst_search::load::record::RequestRecord;
+use mst_search::iteration::{Completion, IterationMeta};
 use mst_search::load::runner::{IterationPlan, Progress, run_iteration};
 use mst_search::metrics;
+use mst_search::record::RequestRecord;
 use mst_search::search::Stage;
 use mst_search::sim::{EngineConfig, FaultConfig, SimServer, capacity};
 use mst_search::workload::Workload;
@@ -69,7 +69,9 @@ async fn iteration(
         })
         .expect("client"),
     );
-    let (workload, _) = Workload::prepare(&client, &cfg).await.expect("workload");
+    let (workload, _) = Workload::prepare(&client, &cfg.workload_settings())
+        .await
+        .expect("workload");
     let plan = IterationPlan {
         size: cfg.sizes[0],
         req_min: share * capacity(server.config(), SIZE.0, SIZE.1).req_per_min,
@@ -106,14 +108,12 @@ fn judge(
     keys.extend_from_slice(extra);
     let cfg = config(url, &keys);
     let summary = metrics::summarize(meta, records);
-    evaluate::build(&cfg)
-        .expect("evaluator")
-        .evaluate(&EvalInput {
-            meta,
-            records,
-            summary: &summary,
-            history: &[],
-        })
+    evaluate::build(&cfg.evaluators).evaluate(&EvalInput {
+        meta,
+        records,
+        summary: &summary,
+        history: &[],
+    })
 }
 
 const LOOSE_SLO: &[(&str, &str)] = &[

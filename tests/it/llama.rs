@@ -16,11 +16,11 @@
 //! 8,700 req/min within one run.
 
 use super::support::{fresh_dir, read_rows};
+use mst_search::client::Api;
 use mst_search::client::{
     Cancel, ChatMessage, ClientConfig, LlmClient, OpenAiClient, Prompt, RequestSpec,
     ServerTokenizer, Slot, TokenizeApi,
 };
-use mst_search::config::Api;
 use mst_search::output::SizeOutcome;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

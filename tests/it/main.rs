@@ -1,5 +1,6 @@
 //! The one integration-test binary: real HTTP against the simulator on loopback.
 
+mod architecture;
 mod bench;
 mod cli;
 mod client_limited;

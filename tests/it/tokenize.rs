@@ -4,8 +4,9 @@
 //! length asked for on every request.
 
 use super::support::{fresh_dir, read_rows};
+use mst_search::client::Api;
 use mst_search::client::{ClientConfig, OpenAiClient, ServerTokenizer, TokenizeApi};
-use mst_search::config::{Api, Config};
+use mst_search::config::Config;
 use mst_search::sim::{EngineConfig, FaultConfig, SimServer};
 use std::path::Path;
 use std::time::Duration;

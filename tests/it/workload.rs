@@ -2,10 +2,11 @@
 //! prompts, ranges and mixes within statistical tolerance, SAMPLE_SIZE, shared prefixes,
 //! datasets, a real tokenizer.json, and the errors raised before any traffic.
 
+use mst_search::client::Api;
 use mst_search::client::{
     Cancel, ClientConfig, LlmClient, OpenAiClient, Prompt, RequestSpec, Slot,
 };
-use mst_search::config::{Api, Config};
+use mst_search::config::Config;
 use mst_search::sim::{EngineConfig, FaultConfig, SimServer};
 use mst_search::workload::Workload;
 use mst_search::workload::tokens::{TokenSource, load_local};
@@ -76,7 +77,9 @@ async fn token_id_prompts_have_the_requested_length_up_to_32k() {
         &[("TOKENS_LIST", "1:1,7:1,128:2,1000:1,4096:1,32000:8")],
     );
     let c = client(&server, Api::Completions);
-    let (w, warnings) = Workload::prepare(&c, &cfg).await.unwrap();
+    let (w, warnings) = Workload::prepare(&c, &cfg.workload_settings())
+        .await
+        .unwrap();
     assert!(w.exact() && warnings.is_empty(), "{warnings:?}");
     for size in &cfg.sizes {
         for idx in 0..3 {
@@ -103,7 +106,9 @@ async fn chat_text_prompts_count_the_template_and_hit_the_requested_length() {
         ],
     );
     let c = client(&server, Api::Chat);
-    let (w, warnings) = Workload::prepare(&c, &cfg).await.unwrap();
+    let (w, warnings) = Workload::prepare(&c, &cfg.workload_settings())
+        .await
+        .unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     for size in &cfg.sizes {
         for idx in 0..3 {
@@ -143,7 +148,9 @@ async fn a_thousand_prompts_share_no_prefix_beyond_a_few_tokens() {
     let server = sim().await;
     let cfg = config(Some(&server), &[("TOKENS_LIST", "512:8")]);
     let c = client(&server, Api::Completions);
-    let (w, _) = Workload::prepare(&c, &cfg).await.unwrap();
+    let (w, _) = Workload::prepare(&c, &cfg.workload_settings())
+        .await
+        .unwrap();
     let prompts: Vec<Vec<u32>> = (0..1000)
         .map(|i| ids(w.request(77, i, &cfg.sizes[0]).prompt))
         .collect();
@@ -156,7 +163,7 @@ async fn a_thousand_prompts_share_no_prefix_beyond_a_few_tokens() {
 #[tokio::test]
 async fn ranges_draw_uniformly_by_chi_square() {
     let cfg = config(None, &[("TOKENS_LIST", "100-199:300-349")]);
-    let (w, _) = Workload::with_source(&cfg, TokenSource::Approx)
+    let (w, _) = Workload::with_source(&cfg.workload_settings(), TokenSource::Approx)
         .await
         .unwrap();
     let (mut ins, mut outs) = (vec![0.0; 10], vec![0.0; 5]);
@@ -189,7 +196,7 @@ async fn additive_mix_follows_the_weights_and_tags_each_class() {
             ("TOKENS_LIST_PROPORTION", "1,2,7"),
         ],
     );
-    let (w, _) = Workload::with_source(&cfg, TokenSource::Approx)
+    let (w, _) = Workload::with_source(&cfg.workload_settings(), TokenSource::Approx)
         .await
         .unwrap();
     assert_eq!(w.class_names(), ["10:10", "20-29:20", "30:30"]);
@@ -213,7 +220,7 @@ async fn additive_mix_follows_the_weights_and_tags_each_class() {
 #[tokio::test]
 async fn sample_size_reuses_exactly_n_prompts_across_iterations() {
     let cfg = config(None, &[("TOKENS_LIST", "64:8"), ("SAMPLE_SIZE", "3")]);
-    let (w, _) = Workload::with_source(&cfg, TokenSource::Approx)
+    let (w, _) = Workload::with_source(&cfg.workload_settings(), TokenSource::Approx)
         .await
         .unwrap();
     let distinct: HashSet<String> = (0..2u64)
@@ -222,7 +229,7 @@ async fn sample_size_reuses_exactly_n_prompts_across_iterations() {
         .collect();
     assert_eq!(distinct.len(), 3);
     let cfg = config(None, &[("TOKENS_LIST", "64:8")]);
-    let (w, _) = Workload::with_source(&cfg, TokenSource::Approx)
+    let (w, _) = Workload::with_source(&cfg.workload_settings(), TokenSource::Approx)
         .await
         .unwrap();
     let distinct: HashSet<String> = (0..120)
@@ -243,7 +250,9 @@ async fn shared_prefixes_come_in_groups_and_the_rest_is_distinct() {
         ],
     );
     let c = client(&server, Api::Completions);
-    let (w, _) = Workload::prepare(&c, &cfg).await.unwrap();
+    let (w, _) = Workload::prepare(&c, &cfg.workload_settings())
+        .await
+        .unwrap();
     let prompts: Vec<Vec<u32>> = (0..400)
         .map(|i| ids(w.request(21, i, &cfg.sizes[0]).prompt))
         .collect();
@@ -301,7 +310,9 @@ async fn dataset_prompts_are_sorted_into_ranges_and_replayed_exactly() {
             ],
         );
         let c = client(&server, cfg.api);
-        let (w, _) = Workload::prepare(&c, &cfg).await.unwrap();
+        let (w, _) = Workload::prepare(&c, &cfg.workload_settings())
+            .await
+            .unwrap();
         for size in &cfg.sizes {
             for i in 0..6 {
                 let spec = w.request(4, i, size);
@@ -324,7 +335,10 @@ async fn dataset_prompts_are_sorted_into_ranges_and_replayed_exactly() {
         &[("TOKENS_LIST", "500-600:7"), ("PROMPTS_FILE", &path_s)],
     );
     let c = client(&server, cfg.api);
-    let e = Workload::prepare(&c, &cfg).await.unwrap_err().to_string();
+    let e = Workload::prepare(&c, &cfg.workload_settings())
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("PROMPTS_FILE") && e.contains("500-600:7"), "{e}");
     let bad = temp_file("bad.jsonl", "{\"text\": \"fine\"}\n{\"text\": oops}\n");
     let cfg = config(
@@ -334,7 +348,10 @@ async fn dataset_prompts_are_sorted_into_ranges_and_replayed_exactly() {
             ("PROMPTS_FILE", &bad.display().to_string()),
         ],
     );
-    let e = Workload::prepare(&c, &cfg).await.unwrap_err().to_string();
+    let e = Workload::prepare(&c, &cfg.workload_settings())
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("line 2") && e.contains("not JSON"), "{e}");
     assert_eq!(server.stats().total_requests, 2 * 2 * 6);
 }
@@ -379,7 +396,9 @@ async fn a_trained_tokenizer_json_gives_exact_counts_offline() {
         ],
     );
     assert_eq!(cfg.workload.tokenizer.as_deref(), Some(path.as_path()));
-    let (w, _) = Workload::with_source(&cfg, source).await.unwrap();
+    let (w, _) = Workload::with_source(&cfg.workload_settings(), source)
+        .await
+        .unwrap();
     assert_eq!(ids(w.request(1, 0, &cfg.sizes[0]).prompt).len(), 64);
     let e = Config::from_pairs(&[
         ("URL", "x:1".into()),

@@ -3,8 +3,9 @@
 //! `/tokenize` (`simulate --no-tokenize`), where prompt lengths are approximated and said so.
 
 use super::support::{fresh_dir, read_rows};
+use mst_search::client::Api;
 use mst_search::client::{ClientConfig, OpenAiClient};
-use mst_search::config::{Api, Config};
+use mst_search::config::Config;
 use mst_search::sim::{EngineConfig, FaultConfig, SimServer};
 use std::path::{Path, PathBuf};
 use std::time::Duration;

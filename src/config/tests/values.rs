@@ -1,6 +1,16 @@
 //! Good and bad values of every key, defaults, and the value syntaxes.
 
 use super::*;
+use crate::evaluate::EvaluatorSpec;
+use crate::evaluate::queue::QueueSettings;
+
+/// The queue evaluator's settings (the test configurations use the default `EVALUATOR`).
+fn queue(c: &Config) -> &QueueSettings {
+    match &c.evaluators[..] {
+        [EvaluatorSpec::Queue(q), ..] => q,
+        other => panic!("queue first, not {other:?}"),
+    }
+}
 
 #[test]
 fn defaults_when_absent() {
@@ -27,10 +37,15 @@ fn defaults_when_absent() {
     assert_eq!(c.tpot_timeout, Duration::from_secs(30));
     assert_eq!(c.arrival, ArrivalKind::Poisson);
     assert_eq!(c.seed, 0);
-    assert_eq!(c.evaluators, vec!["queue".to_string()]);
-    assert_eq!(c.queue_growth_window_pct, 2.0);
-    assert_eq!(c.queue_growth_min_ms, 250.0);
-    assert_eq!(c.throughput_min_pct, 95.0);
+    assert_eq!(
+        c.evaluators,
+        vec![EvaluatorSpec::Queue(QueueSettings {
+            growth_window_pct: 2.0,
+            growth_min_ms: 250.0,
+            throughput_min_pct: 95.0,
+            success_rate_pct: 95.0,
+        })]
+    );
     assert_eq!(c.confirm, ConfirmPolicy::Fail);
     assert_eq!(c.max_iterations, 30);
     assert_eq!(c.req_min_floor, 1.0);
@@ -124,15 +139,17 @@ fn good_values_of_every_key() {
             c.arrival == ArrivalKind::Constant
         }),
         ("SEED", "18446744073709551615", |c| c.seed == u64::MAX),
-        ("EVALUATOR", " Queue , old ", |c| {
-            c.evaluators == ["queue", "old"]
+        ("EVALUATOR", " Queue , fmperf ", |c| {
+            c.evaluator_names() == ["queue", "fmperf"]
         }),
         ("QUEUE_GROWTH_WINDOW_PCT", "5", |c| {
-            c.queue_growth_window_pct == 5.0
+            queue(c).growth_window_pct == 5.0
         }),
-        ("QUEUE_GROWTH_MIN_MS", "0", |c| c.queue_growth_min_ms == 0.0),
+        ("QUEUE_GROWTH_MIN_MS", "0", |c| {
+            queue(c).growth_min_ms == 0.0
+        }),
         ("THROUGHPUT_MIN_PCT", "90.5", |c| {
-            c.throughput_min_pct == 90.5
+            queue(c).throughput_min_pct == 90.5
         }),
         ("CONFIRM", "BOTH", |c| c.confirm == ConfirmPolicy::Both),
         ("CONFIRM_FAIL", "FALSE", |c| {
@@ -207,6 +224,7 @@ fn bad_values_name_key_value_and_expectation() {
         ("STOP_THRESHOLD", "0", "> 0"),
         ("COOLDOWN", "3 weeks", "a duration like"),
         ("FILTER_BUFFER", "-1s", "a duration like"),
+        ("EVALUATOR", "old", "one of queue, fmperf"),
         ("SUCCESS_RATE", "101", "0 to 100"),
         ("SUCCESS_RATE", "-1", "0 to 100"),
         ("ADDITIVE", "maybe", "a boolean"),

@@ -391,10 +391,10 @@ async fn keep_alive_connections_the_server_closed_are_retried_not_failed() {
 /// second request is sent again on a fresh connection and succeeds, and its row says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_on_a_connection_closed_before_any_response_is_sent_again() {
+    use mst_search::client::Api;
     use mst_search::client::{
         Cancel, ClientConfig, LlmClient, OpenAiClient, Prompt, RequestSpec, Slot,
     };
-    use mst_search::config::Api;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::{Duration, Instant};

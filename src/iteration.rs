@@ -1,8 +1,8 @@
 //! What is known about one iteration besides its records: what was asked, when it ran, how it
 //! ended. Produced by the iteration runner, consumed by metrics, evaluators and writers.
 
-use crate::config::SizeSpec;
 use crate::search::Stage;
+use crate::size::SizeSpec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -65,7 +65,7 @@ pub struct IterationMeta {
     pub labels: BTreeMap<String, String>,
     /// What the client process used during the iteration (CPU, memory, peak in-flight).
     #[serde(default)]
-    pub client: crate::load::usage::ClientUsage,
+    pub client: ClientUsage,
     /// The wait for an idle server before t0 (`SETTLE_TIMEOUT`); None when not recorded.
     #[serde(default)]
     pub settle: Option<Settled>,
@@ -106,4 +106,17 @@ pub struct Settled {
     pub end: SettleEnd,
     /// What the last look saw, in words (e.g. `3 requests still running or waiting`).
     pub detail: String,
+}
+
+/// What the client process used during one iteration (its self-certification figures).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct ClientUsage {
+    /// CPU time (user + system, every thread) the process used from just before `t0` to the
+    /// end of the drain, seconds; None where `/proc` is missing. The whole process is counted,
+    /// so an in-process simulator (tests, `demo`) is included.
+    pub cpu_s: Option<f64>,
+    /// Peak resident set of the process at the end of the iteration (`VmHWM`), bytes.
+    pub peak_rss_bytes: Option<u64>,
+    /// Most requests in flight at once during the iteration.
+    pub max_in_flight: u64,
 }
