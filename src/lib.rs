@@ -19,6 +19,6 @@ pub mod output;
 pub mod report;
 pub mod scrape;
 pub mod search;
-pub mod sim;
+pub use mst_sim as sim;
 pub mod stats;
 pub mod workload;
