@@ -441,4 +441,20 @@ mod tests {
             assert_eq!(tokenizer::count(w), 1, "{w:?}");
         }
     }
+
+    #[test]
+    fn tokenize_shapes_parse_by_server_name_in_any_case_and_a_bad_one_is_named() {
+        let p = |s: &str| s.parse::<TokenizeShape>();
+        assert_eq!(p("vllm"), Ok(TokenizeShape::Vllm));
+        assert_eq!(p("vLLM"), Ok(TokenizeShape::Vllm));
+        assert_eq!(p("llama.cpp"), Ok(TokenizeShape::LlamaCpp));
+        assert_eq!(p("LlamaCpp"), Ok(TokenizeShape::LlamaCpp));
+        assert_eq!(p("TGI"), Ok(TokenizeShape::Tgi));
+        assert_eq!(TokenizeShape::default(), TokenizeShape::Vllm);
+        let err = p("ollama").unwrap_err();
+        assert!(
+            err.contains("\"ollama\"") && err.contains("llama.cpp"),
+            "{err}"
+        );
+    }
 }
