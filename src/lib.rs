@@ -22,7 +22,7 @@ pub mod report;
 pub mod scrape;
 pub mod search;
 pub mod seed;
-pub mod sim;
+pub use mst_sim as sim;
 pub mod size;
 pub mod stats;
 pub mod workload;

@@ -4,7 +4,6 @@
 
 pub mod bench;
 pub mod run;
-pub mod simulate;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -31,7 +30,7 @@ pub enum Command {
     /// Run the search (the default).
     Run(Box<run::RunArgs>),
     /// Serve the simulated LLM server until stopped, or print its capacity.
-    Simulate(simulate::SimulateArgs),
+    Simulate(mst_sim::SimulateArgs),
     /// Run a complete two-size search against the in-process simulator.
     Demo(DemoArgs),
     /// Measure the load generator itself: send rate, schedule lag, TTFT accuracy, CPU, memory.

@@ -7,11 +7,18 @@ use super::support::{fresh_dir, read_rows};
 use mst_search::client::Api;
 use mst_search::client::{ClientConfig, OpenAiClient, ServerTokenizer, TokenizeApi};
 use mst_search::config::Config;
-use mst_search::sim::{EngineConfig, FaultConfig, SimServer};
+use mst_search::sim::{EngineConfig, FaultConfig, SimServer, TokenizeShape};
 use std::path::Path;
 use std::time::Duration;
 
-async fn sim(tokenize_api: TokenizeApi, no_tokenize: bool) -> SimServer {
+/// A simulator answering `/tokenize` as the server the client calls `api` does. The simulator
+/// has its own enum of shapes; the client's server name parses into it, which also checks that
+/// the two agree.
+async fn sim(api: TokenizeApi, no_tokenize: bool) -> SimServer {
+    let tokenize_api: TokenizeShape = api
+        .server_name()
+        .parse()
+        .expect("the simulator imitates every shape the client speaks");
     let cfg = EngineConfig {
         time_scale: 1000.0,
         ..EngineConfig::default()
@@ -153,9 +160,9 @@ fn simulate_takes_the_tokenize_shape_by_name_and_names_a_bad_one() {
             }
         })
     };
-    assert_eq!(parse("llama.cpp").unwrap(), TokenizeApi::LlamaCpp);
-    assert_eq!(parse("TGI").unwrap(), TokenizeApi::Tgi);
-    assert_eq!(parse("vllm").unwrap(), TokenizeApi::Vllm);
+    assert_eq!(parse("llama.cpp").unwrap(), TokenizeShape::LlamaCpp);
+    assert_eq!(parse("TGI").unwrap(), TokenizeShape::Tgi);
+    assert_eq!(parse("vllm").unwrap(), TokenizeShape::Vllm);
     let err = parse("ollama").unwrap_err().to_string();
     assert!(
         err.contains("--tokenize-api") && err.contains("ollama") && err.contains("llama.cpp"),

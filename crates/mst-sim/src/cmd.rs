@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use anyhow::anyhow;
 
-use crate::cli::simulate::SimulateArgs;
+use crate::SimulateArgs;
 
 /// Runs `mst-search simulate`.
 pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {

@@ -19,9 +19,8 @@ use super::engine::{Shared, Submit};
 use super::faults::{self, FaultConfig, FaultCounters};
 use super::framing::Framing;
 use super::stream::{Generation, Style};
-use super::wire::{self, ApiError, Endpoint};
+use super::wire::{self, ApiError, Endpoint, TokenizeShape};
 use super::{EngineConfig, metrics, tokenizer};
-use crate::client::TokenizeApi;
 
 /// Requests without `max_tokens` get vLLM's completions default.
 pub(crate) const DEFAULT_MAX_TOKENS: u64 = 16;
@@ -111,10 +110,10 @@ fn tokenize_hidden(st: &AppState) -> Option<Response> {
 }
 
 /// The shape `/tokenize` answers in (`FaultConfig::tokenize_api`).
-fn tokenize_api(st: &AppState) -> TokenizeApi {
+fn tokenize_api(st: &AppState) -> TokenizeShape {
     st.faults
         .lock()
-        .map_or(TokenizeApi::Vllm, |f| f.tokenize_api)
+        .map_or(TokenizeShape::Vllm, |f| f.tokenize_api)
 }
 
 /// The id the simulator's TGI shape reports for the BOS token it adds to text.
@@ -125,18 +124,18 @@ async fn tokenize(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
         return hidden;
     }
     match tokenize_api(&st) {
-        TokenizeApi::Vllm => match wire::parse_tokenize(&body) {
+        TokenizeShape::Vllm => match wire::parse_tokenize(&body) {
             Ok(ids) => axum::Json(json!({
                 "count": ids.len(), "max_model_len": st.cfg.max_model_len, "tokens": ids, "token_strs": null,
             }))
             .into_response(),
             Err(e) => e.into_response(),
         },
-        TokenizeApi::LlamaCpp => match wire::parse_llamacpp_tokenize(&body) {
+        TokenizeShape::LlamaCpp => match wire::parse_llamacpp_tokenize(&body) {
             Ok(ids) => axum::Json(json!({"tokens": ids})).into_response(),
             Err(e) => e.into_response(),
         },
-        TokenizeApi::Tgi => match wire::parse_tgi_tokenize(&body) {
+        TokenizeShape::Tgi => match wire::parse_tgi_tokenize(&body) {
             Ok(ids) => axum::Json(tgi_tokens(std::iter::once(TGI_BOS).chain(ids))).into_response(),
             Err(e) => e.into_response(),
         },
@@ -167,7 +166,7 @@ async fn apply_template() -> Response {
 
 /// TGI's `/chat_tokenize`: the chat's tokens with the template's (which add no BOS).
 async fn chat_tokenize(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
-    if tokenize_api(&st) != TokenizeApi::Tgi || tokenize_hidden(&st).is_some() {
+    if tokenize_api(&st) != TokenizeShape::Tgi || tokenize_hidden(&st).is_some() {
         return no_such_route().into_response();
     }
     match wire::parse_tokenize(&body) {
@@ -233,7 +232,7 @@ fn admit(st: &AppState, endpoint: Endpoint, body: &[u8]) -> Result<Admitted, Api
     let n = st.next_request.fetch_add(1, Ordering::Relaxed);
     let cfg = &st.cfg;
     let mut req = wire::parse_generation(endpoint, body)?;
-    if endpoint == Endpoint::Completions && tokenize_api(st) == TokenizeApi::Tgi {
+    if endpoint == Endpoint::Completions && tokenize_api(st) == TokenizeShape::Tgi {
         // TGI's completions route takes text only, and adds BOS to it.
         wire::require_text_prompt(body)?;
         req.prompt_tokens += 1;

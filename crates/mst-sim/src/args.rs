@@ -1,8 +1,10 @@
-//! Flags of `mst-search simulate`: the embedded simulator's engine parameters and faults.
+//! Flags of `mst-search simulate`: the simulator's engine parameters and faults. They live
+//! here rather than in the tool's `cli` because [`crate::cmd`] runs on them; the tool's
+//! command line embeds [`SimulateArgs`] as its `simulate` subcommand.
 
 use clap::Args;
 
-use crate::sim::{EngineConfig, ErrorEventStyle, FaultConfig, LineEnding};
+use crate::{EngineConfig, ErrorEventStyle, FaultConfig, LineEnding, TokenizeShape};
 
 /// Run an OpenAI-compatible LLM-server simulator with a known capacity.
 #[derive(Debug, Clone, Args)]
@@ -158,7 +160,7 @@ pub struct SimulateArgs {
     /// Answer /tokenize in this server's shape: vllm, llama.cpp or tgi (TGI's completions
     /// route then takes text prompts only and counts one BOS token more).
     #[arg(long, default_value = "vllm", value_name = "SERVER")]
-    pub tokenize_api: crate::client::TokenizeApi,
+    pub tokenize_api: TokenizeShape,
     /// Print the analytic capacity for IN:OUT tokens per request and exit.
     #[arg(long, value_name = "IN:OUT")]
     pub capacity: Option<String>,

@@ -67,7 +67,7 @@ pub fn capacity(cfg: &EngineConfig, input_tokens: u32, output_tokens: u32) -> Ca
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::engine::Core;
+    use crate::engine::Core;
 
     /// Runs the engine's state machine in virtual time with an endless backlog and returns
     /// completed requests per model millisecond after a warm-up.

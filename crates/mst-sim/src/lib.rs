@@ -1,15 +1,23 @@
-//! The embedded LLM-server simulator: an OpenAI-compatible streaming server that behaves like a
-//! continuous-batching engine (vLLM-style) and whose capacity is known in closed form
+//! The LLM-server simulator of mst-search: an OpenAI-compatible streaming server that behaves
+//! like a continuous-batching engine (vLLM-style) and whose capacity is known in closed form
 //! ([`capacity`]), so every other part of mst-search can be tested against a known answer.
+//!
+//! It is a crate of its own because it is the only user of axum and needs nothing of the tool:
+//! the report's tests and any other test harness can start a simulator without compiling the
+//! tool, and the tool's own modules (client, load, search…) cannot reach into the server they
+//! are tested against. The tool still depends on this crate, and so still builds axum, for its
+//! `simulate`, `demo` and `bench-client` commands; it re-exports it as `mst_search::sim`.
 //!
 //! - `engine`: the batch state machine and the task that steps it on a virtual clock;
 //! - `server`: axum routes, streaming, fault injection per request;
-//! - `wire`: request parsing and response JSON shapes;
+//! - `wire`: request parsing and response JSON shapes, and the `/tokenize` shapes imitated;
 //! - `tokenizer`: a deterministic tokenizer and the chat template;
 //! - `framing`: how events are framed on the wire (line endings, comments, split data);
 //! - `keepalive`: closing keep-alive connections the way servers behind a limit do;
-//! - `faults`, `capacity`, `metrics`: what their names say; `cmd`: the `simulate` subcommand.
+//! - `faults`, `capacity`, `metrics`: what their names say;
+//! - `args`: the `simulate` flags ([`SimulateArgs`]); `cmd`: the `simulate` command itself.
 
+mod args;
 mod capacity;
 pub mod cmd;
 mod engine;
@@ -33,9 +41,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use args::SimulateArgs;
 pub use capacity::{Capacity, capacity};
 pub use faults::FaultConfig;
 pub use framing::{ErrorEventStyle, LineEnding};
+pub use wire::TokenizeShape;
 
 /// The engine's parameters. All times are MODEL milliseconds, before `time_scale`.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,5 +1,6 @@
 //! The JSON shapes of vLLM's OpenAI-compatible server: parsing of requests (with errors that
-//! name the field) and the constant parts of responses.
+//! name the field) and the constant parts of responses; and, for `/tokenize` only, the shapes
+//! of llama.cpp's and TGI's ([`TokenizeShape`]).
 //!
 //! Requests are read as `serde_json::Value` rather than derived structs so that every wrong
 //! type gets a 400 with a message naming the field, in vLLM's error shape.
@@ -291,6 +292,35 @@ pub(crate) fn parse_generation(endpoint: Endpoint, body: &[u8]) -> Result<GenReq
     })
 }
 
+/// Which server's `/tokenize` the simulator imitates (`--tokenize-api`). The simulator's own
+/// enum, so it depends on nothing in the tool; the tool's client has its own list of the shapes
+/// it can speak (`mst_search::client::TokenizeApi`), and the two agree on the spellings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenizeShape {
+    /// vLLM's `POST /tokenize` (`{"prompt"}` or `{"messages"}` → `{"count", "tokens", …}`).
+    #[default]
+    Vllm,
+    /// llama.cpp's `llama-server` (`{"content"}` → `{"tokens"}`).
+    LlamaCpp,
+    /// Hugging Face text-generation-inference (`{"inputs"}` → `[{"id", "text", …}]`, and
+    /// `POST /chat_tokenize`).
+    Tgi,
+}
+
+impl std::str::FromStr for TokenizeShape {
+    type Err = String;
+
+    /// `vllm`, `llama.cpp` (or `llamacpp`) or `tgi`, in any case.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "vllm" => Ok(TokenizeShape::Vllm),
+            "llama.cpp" | "llamacpp" => Ok(TokenizeShape::LlamaCpp),
+            "tgi" => Ok(TokenizeShape::Tgi),
+            _ => Err(format!("{s:?}: expected vllm, llama.cpp or tgi")),
+        }
+    }
+}
+
 /// Parses a `/tokenize` body into token ids.
 pub(crate) fn parse_tokenize(body: &[u8]) -> Result<Vec<u32>, ApiError> {
     let m = parse_object(body)?;
@@ -410,5 +440,21 @@ mod tests {
         for w in WORDS {
             assert_eq!(tokenizer::count(w), 1, "{w:?}");
         }
+    }
+
+    #[test]
+    fn tokenize_shapes_parse_by_server_name_in_any_case_and_a_bad_one_is_named() {
+        let p = |s: &str| s.parse::<TokenizeShape>();
+        assert_eq!(p("vllm"), Ok(TokenizeShape::Vllm));
+        assert_eq!(p("vLLM"), Ok(TokenizeShape::Vllm));
+        assert_eq!(p("llama.cpp"), Ok(TokenizeShape::LlamaCpp));
+        assert_eq!(p("LlamaCpp"), Ok(TokenizeShape::LlamaCpp));
+        assert_eq!(p("TGI"), Ok(TokenizeShape::Tgi));
+        assert_eq!(TokenizeShape::default(), TokenizeShape::Vllm);
+        let err = p("ollama").unwrap_err();
+        assert!(
+            err.contains("\"ollama\"") && err.contains("llama.cpp"),
+            "{err}"
+        );
     }
 }

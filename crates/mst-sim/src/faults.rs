@@ -16,6 +16,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::framing::{ErrorEventStyle, LineEnding};
+use super::wire::TokenizeShape;
 
 /// Which faults and quirks to inject. `Default` injects none and answers as vLLM does.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,7 +106,7 @@ pub struct FaultConfig {
     /// The shape `/tokenize` answers in: vLLM's (default), llama.cpp's (`/apply-template` is
     /// not served: the simulator's chat template has no text form) or TGI's (`/chat_tokenize`
     /// too, and TGI's completions route: a text prompt only, one BOS token added to its count).
-    pub tokenize_api: crate::client::TokenizeApi,
+    pub tokenize_api: TokenizeShape,
 }
 
 impl Default for FaultConfig {
@@ -141,7 +142,7 @@ impl Default for FaultConfig {
             null_fields: false,
             keepalive_close_every: 0,
             keepalive_idle_ms: 0,
-            tokenize_api: crate::client::TokenizeApi::default(),
+            tokenize_api: TokenizeShape::default(),
         }
     }
 }
