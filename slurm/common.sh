@@ -9,7 +9,7 @@
 mst_repo="${MST_SEARCH_DIR:-${SLURM_SUBMIT_DIR:-$(pwd)}}"
 mst_bin="${MST_SEARCH_BIN:-$mst_repo/target/release/mst-search}"
 
-# Exit code of a checkpointed stop (README "Exit codes").
+# Exit code of a checkpointed stop (docs/guide/running.md, "Exit codes").
 MST_INTERRUPTED=4
 
 mst_check() { # ENV_FILE

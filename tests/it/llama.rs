@@ -1,5 +1,5 @@
 //! A real inference engine: llama.cpp's `llama-server` serving a tiny random-weight GGUF model
-//! (`ci/llama-build.sh` builds the server, `ci/make_tiny_gguf.py` makes the model; `.ci/run`
+//! (`.ci/llama-build.sh` builds the server, `.ci/make_tiny_gguf.py` makes the model; `.ci/run`
 //! passes their paths in `MST_LLAMA_SERVER` and `MST_LLAMA_MODEL`).
 //!
 //! The test starts the server on a free loopback port, measures its closed-loop saturation,
@@ -44,7 +44,7 @@ fn engine(test: &str) -> Option<(PathBuf, PathBuf)> {
         return Some((server, model));
     }
     let why = "MST_LLAMA_SERVER (llama-server binary) and MST_LLAMA_MODEL (GGUF file) must name files \
-               (ci/llama-build.sh and ci/make_tiny_gguf.py make them; .ci/run sets both)";
+               (.ci/llama-build.sh and .ci/make_tiny_gguf.py make them; .ci/run sets both)";
     assert!(
         std::env::var("MST_REQUIRE_LLAMA").as_deref() != Ok("1"),
         "{test}: MST_REQUIRE_LLAMA=1 but {why}"
@@ -162,7 +162,7 @@ async fn closed_loop_req_min(url: &str, loops: usize, secs: f64) -> f64 {
 /// token on for each `key`, so llama.cpp's prompt cache cannot skip the prefill the tool's own
 /// distinct prompts pay for.
 fn distinct_prompt(key: u64) -> Vec<u64> {
-    // The tiny model's printable tokens are ids 259..416 (ci/make_tiny_gguf.py).
+    // The tiny model's printable tokens are ids 259..416 (.ci/make_tiny_gguf.py).
     const FIRST: u64 = 259;
     const COUNT: u64 = 157;
     let mut x = key.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;

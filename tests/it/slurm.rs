@@ -1,5 +1,5 @@
 //! The batch scripts in `slurm/`, submitted with a real `sbatch` to the one-node cluster that
-//! `ci/slurm-up.sh` starts, against the simulator: a checkpoint signal mid-search and a
+//! `.ci/slurm-up.sh` starts, against the simulator: a checkpoint signal mid-search and a
 //! resubmission, a self-requeue, an array over three sizes, two concurrent jobs and the lock,
 //! and `serve_and_search.slurm` starting `mst-search simulate` itself.
 //!
@@ -40,7 +40,7 @@ fn slurm_available(test: &str) -> bool {
     if answers("sbatch", &["--version"]) && answers("sinfo", &["-h"]) {
         return true;
     }
-    let why = "sbatch/sinfo not available or no cluster answering (run ci/slurm-up.sh)";
+    let why = "sbatch/sinfo not available or no cluster answering (run .ci/slurm-up.sh)";
     assert!(
         std::env::var("MST_REQUIRE_SLURM").as_deref() != Ok("1"),
         "{test}: MST_REQUIRE_SLURM=1 but {why}"

@@ -313,7 +313,7 @@ fn env_file_loads_and_reports_errors() {
 #[test]
 fn env_example_is_valid_and_documents_every_key() {
     let example = include_str!("../../../.env.example");
-    let docs = include_str!("../../../README.md");
+    let docs = include_str!("../../../docs/reference/keys.md");
     for key in KNOWN_KEYS {
         assert!(
             example.contains(&format!("{key}=")),
@@ -321,7 +321,7 @@ fn env_example_is_valid_and_documents_every_key() {
         );
         assert!(
             docs.contains(&format!("| `{key}` |")),
-            "README.md lacks {key}"
+            "docs/reference/keys.md lacks {key}"
         );
     }
     let path = temp_file("example.env", example);

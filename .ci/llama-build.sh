@@ -3,7 +3,7 @@
 # llama-cpp-python sdist on PyPI vendors, into a cache outside the clone keyed by that version,
 # so a second CI run reuses it. Prints the binary's path on its last line of stdout.
 #
-# Usage: ci/llama-build.sh PYTHON
+# Usage: .ci/llama-build.sh PYTHON
 #   PYTHON  a venv's python with pip; the build tool (cmake) is installed into that venv.
 # Env:    MST_LLAMA_CACHE  cache root (default $HOME/.cache/mst-search/llama)
 #
@@ -15,7 +15,7 @@ set -euo pipefail
 LLAMA_CPP_PYTHON_VERSION=0.3.36
 CMAKE_VERSION=4.4.4
 
-python="${1:?usage: ci/llama-build.sh PYTHON}"
+python="${1:?usage: .ci/llama-build.sh PYTHON}"
 root="${MST_LLAMA_CACHE:-$HOME/.cache/mst-search/llama}"
 dest="$root/llama-cpp-python-$LLAMA_CPP_PYTHON_VERSION"
 bin="$dest/bin/llama-server"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start (or reuse) a one-node SLURM cluster on this machine for the SLURM tests:
-#   bash ci/slurm-up.sh            # installs slurm-wlm + munge when missing (needs root)
+#   bash .ci/slurm-up.sh            # installs slurm-wlm + munge when missing (needs root)
 # Everything the daemons write lives under $MST_SLURM_DIR (default /tmp/mst-slurm); the
 # configuration is linked as /etc/slurm/slurm.conf so sbatch, squeue and scontrol find it.
 # Idempotent: a cluster that already answers with this very configuration is reused as it is; one
@@ -52,7 +52,7 @@ munge -n </dev/null | unmunge >/dev/null
 # test jobs are light, and the tests run several at once — a lock test needs two jobs running side
 # by side — which 2 CPUs would serialise.
 cat >"$conf.new" <<EOF
-# One-node cluster for mst-search's tests (written by ci/slurm-up.sh).
+# One-node cluster for mst-search's tests (written by .ci/slurm-up.sh).
 ClusterName=mst
 SlurmctldHost=localhost
 AuthType=auth/munge
@@ -105,7 +105,7 @@ else
 fi
 mkdir -p /etc/slurm
 if [ -e /etc/slurm/slurm.conf ] && [ "$(readlink -f /etc/slurm/slurm.conf)" != "$(readlink -f "$conf")" ]; then
-  if [ -L /etc/slurm/slurm.conf ] || grep -q 'ci/slurm-up.sh' /etc/slurm/slurm.conf; then
+  if [ -L /etc/slurm/slurm.conf ] || grep -qF 'ci/slurm-up.sh' /etc/slurm/slurm.conf; then
     ln -sfn "$conf" /etc/slurm/slurm.conf
   else
     say "/etc/slurm/slurm.conf exists and is not ours; export SLURM_CONF=$conf to use this cluster" >&2
