@@ -75,7 +75,7 @@ pub async fn run(args: DemoArgs, interrupt: CancellationToken) -> anyhow::Result
     }
     println!(
         "\nNear capacity a short iteration cannot tell a slow queue from a growing one, so the \
-         MST lands within about 10% of the analytic capacity, usually below it (README: \"What \
+         MST lands within about 10% of the analytic capacity, usually below it (docs/design/verdict.md: \"What \
          short iterations cannot do\")."
     );
     server.shutdown().await;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-/// Documented process exit codes (README "Exit codes").
+/// Documented process exit codes (`docs/guide/running.md`, "Exit codes").
 pub mod exit_code {
     /// Every size's search finished (whatever the MST, including "none found").
     pub const OK: i32 = 0;

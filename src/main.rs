@@ -1,5 +1,5 @@
 //! Thin binary: parse the command line, set up logging, build the runtime, run, and map the
-//! result to a documented exit code (README "Exit codes").
+//! result to a documented exit code (`docs/guide/running.md`, "Exit codes").
 
 use clap::Parser;
 use mst_search::cli::{Cli, Command};

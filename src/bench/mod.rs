@@ -118,7 +118,7 @@ fn arrival_kind(name: &str) -> anyhow::Result<ArrivalKind> {
     }
 }
 
-/// The headline findings against the targets in the README.
+/// The headline findings against the targets in `docs/design/client-performance.md`.
 pub fn verdicts(rows: &[BenchRow]) -> Vec<String> {
     let mut out = Vec::new();
     let rate_rows = || rows.iter().filter(|r| r.step == "rate");

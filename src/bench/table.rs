@@ -1,5 +1,5 @@
 //! One row per benchmark step, printed as a table and written as a CSV (columns documented in
-//! the README's "Performance" section).
+//! `docs/design/client-performance.md`).
 
 use serde::Serialize;
 use std::fmt::Write as _;

@@ -37,8 +37,8 @@
 //! it also runs a larger, slower batch, so the number in flight climbs with every burst without
 //! any queue. The backlog trend is therefore a backstop for servers that show no first-token
 //! queue, and needs the strongest evidence. These levels were measured, not assumed: see the
-//! README's benchmark of how often the verdict cries wolf at 0.8 × capacity and misses an
-//! overload at 1.1 ×.
+//! benchmark of how often the verdict cries wolf at 0.8 × capacity and misses an
+//! overload at 1.1 × (`docs/design/benchmarks.md`).
 
 use super::{Criterion, EvalInput, Evaluator, Verdict, figures};
 use crate::metrics::send_window;

@@ -252,7 +252,7 @@ fn bool_upper(b: bool) -> String {
     if b { "TRUE" } else { "FALSE" }.to_string()
 }
 
-/// The `results.csv` columns and values, in order (see the README, "Output files").
+/// The `results.csv` columns and values, in order (see `docs/reference/outputs.md`).
 fn results_row(files: &IterationFiles) -> Vec<(String, String)> {
     let (meta, s, verdict) = (files.meta, files.summary, files.verdict);
     let job_id = meta

@@ -4,7 +4,7 @@
 //! Every file is written under a temporary name in its final directory and renamed into place,
 //! and an iteration folder is assembled under a hidden `.partial` name and renamed as a whole,
 //! so a crash or a full disk never leaves a file or folder that looks complete but is not.
-//! Column meanings and units are documented in the README ("Output files").
+//! Column meanings and units are documented in `docs/reference/outputs.md`.
 
 mod iteration;
 mod outcome;
