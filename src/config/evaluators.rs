@@ -14,7 +14,7 @@ use crate::evaluate::{self, EvaluatorSpec, queue::QueueSettings};
 use crate::load::watchdog::AbortSettings;
 
 /// Settings of the `halves`, `slo` and `plateau` evaluators and of early abort.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct EvaluatorSettings {
     /// `DRIFT_MIN_PCT`: a halves drift must exceed this share of the first half (percent).
     pub drift_min_pct: f64,
@@ -56,11 +56,9 @@ pub(super) fn resolve(
             evaluators.push("plateau".to_string());
         }
     }
-    let d = EvaluatorSettings::default();
     let pct = || f64_where("a percentage from 0 to 100", |x| (0.0..=100.0).contains(&x));
-    let drift_min_pct = l.or(
+    let drift_min_pct = l.or_default(
         "DRIFT_MIN_PCT",
-        d.drift_min_pct,
         f64_where("a percentage >= 0", |x| x >= 0.0),
     )?;
 
@@ -87,30 +85,25 @@ pub(super) fn resolve(
     };
 
     let plateau = PlateauSettings {
-        min_gain_pct: l.or("PLATEAU_MIN_GAIN_PCT", d.plateau.min_gain_pct, pct())?,
-        min_gain_req_min: l.or(
+        min_gain_pct: l.or_default("PLATEAU_MIN_GAIN_PCT", pct())?,
+        min_gain_req_min: l.or_default(
             "PLATEAU_MIN_GAIN_REQ_MIN",
-            d.plateau.min_gain_req_min,
             f64_where("a number of requests/minute >= 0", |x| x >= 0.0),
         )?,
     };
 
-    let a = d.early_abort;
     let early_abort = AbortSettings {
-        enabled: l.or("EARLY_ABORT", a.enabled, parse_bool)?,
-        after_pct: l.or(
+        enabled: l.or_default("EARLY_ABORT", parse_bool)?,
+        after_pct: l.or_default(
             "EARLY_ABORT_AFTER_PCT",
-            a.after_pct,
             f64_where("a percentage from 0 to 100", |x| (0.0..=100.0).contains(&x)),
         )?,
-        delay_factor: l.or(
+        delay_factor: l.or_default(
             "EARLY_ABORT_DELAY_FACTOR",
-            a.delay_factor,
             f64_where("a factor >= 1", |x| x >= 1.0),
         )?,
-        delay_min_ms: l.or(
+        delay_min_ms: l.or_default(
             "EARLY_ABORT_DELAY_MIN_MS",
-            a.delay_min_ms,
             f64_where("a number of milliseconds >= 0", |x| x >= 0.0),
         )?,
     };

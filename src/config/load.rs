@@ -4,9 +4,8 @@
 
 use super::keys::{self, METADATA_KEYS, SECRET_KEYS};
 use super::parse::*;
-use super::{Api, Config, ExperimentType, Secret, Sources, Warning};
+use super::{Config, Secret, Sources, Warning};
 use crate::error::{Error, Result};
-use crate::load::arrivals::ArrivalKind;
 use crate::search::{ConfirmPolicy, Threshold};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -109,6 +108,23 @@ impl<'s, 'a> Layers<'s, 'a> {
         Ok(self.opt(key, parse)?.unwrap_or(default))
     }
 
+    /// The key parsed by `parse`, or its registry default ([`keys::default_value`]) parsed by
+    /// the same function, so a default is written once and obeys the key's own rules.
+    pub(super) fn or_default<T>(
+        &self,
+        key: &str,
+        parse: impl Fn(&str, &str) -> Result<T>,
+    ) -> Result<T> {
+        match self.get(key) {
+            Some(raw) => parse(key, &raw.value),
+            None => {
+                let default = keys::default_value(key)
+                    .unwrap_or_else(|| unreachable!("{key} has no default value in the registry"));
+                parse(key, default)
+            }
+        }
+    }
+
     /// The raw value for messages, or the default marked as such.
     fn shown(&self, key: &str, default: &str) -> String {
         self.get(key)
@@ -155,17 +171,6 @@ pub(super) fn f64_where(
     move |key, value| parse_f64_where(key, value, expected, ok)
 }
 
-/// Default `CLIENT_LAG_LIMIT_MS`: far above the lag of a client that keeps up (well under 1 ms
-/// in a release build on a quiet node; tens of ms seen in debug builds on a machine running
-/// several compilers), far below what a client that falls behind shows (lag growing through the
-/// iteration to hundreds of ms and more).
-pub const DEFAULT_CLIENT_LAG_LIMIT_MS: f64 = 50.0;
-
-/// Default `SETTLE_TIMEOUT`: long enough for a server to finish what an aborted overload left
-/// queued (minutes at worst), short enough that a server that never idles (shared with other
-/// traffic) costs at most five minutes per iteration.
-pub const DEFAULT_SETTLE_TIMEOUT: Duration = Duration::from_secs(300);
-
 /// Validate all layers; `file_label` names the env file in warnings.
 pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warning>)> {
     let l = Layers::new(s);
@@ -199,7 +204,7 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         )
     })?;
 
-    let api = l.or("API", Api::Completions, parse_api)?;
+    let api = l.or_default("API", parse_api)?;
     // OPENAI_API_KEY wins over API_KEY whatever layers they come from: it is the specific name.
     let api_key = l
         .get("OPENAI_API_KEY")
@@ -207,8 +212,8 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         .map(|r| Secret::new(r.value));
     let model = l.get("MODEL").map(|r| r.value);
 
-    let duration = l.or("DURATION", Duration::from_secs(1800), positive_duration)?;
-    let req_min_start = l.or("REQ_MIN_START", vec![60.0], |k, v| {
+    let duration = l.or_default("DURATION", positive_duration)?;
+    let req_min_start = l.or_default("REQ_MIN_START", |k, v| {
         parse_f64_list(
             k,
             v,
@@ -223,13 +228,12 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
             sizes.len()
         )));
     }
-    let multiplier = l.or(
+    let multiplier = l.or_default(
         "REQ_MIN_INCREASE_MULTIPLIER",
-        2.0,
         f64_where("a number greater than 1", |x| x > 1.0),
     )?;
 
-    let relative = l.or("THRESHOLD_TYPE", true, parse_threshold_is_relative)?;
+    let relative = l.or_default("THRESHOLD_TYPE", parse_threshold_is_relative)?;
     let threshold = if relative {
         Threshold::Relative(l.or(
             "STOP_THRESHOLD",
@@ -250,26 +254,32 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         )?)
     };
 
-    let cooldown = l.or("COOLDOWN", Duration::from_secs(180), parse_duration)?;
-    let filter_buffer = l.or("FILTER_BUFFER", Duration::from_secs(300), parse_duration)?;
+    let cooldown = l.or_default("COOLDOWN", parse_duration)?;
+    // Unset, FILTER_BUFFER follows DURATION (the old defaults' ratio, 300 s of 1800 s), so a
+    // short DURATION alone is never refused for a key the user did not set.
+    let filter_buffer = l
+        .opt("FILTER_BUFFER", parse_duration)?
+        .unwrap_or(duration / 6);
     if filter_buffer.saturating_mul(2) >= duration {
         return Err(Error::config(
             "FILTER_BUFFER",
-            l.shown("FILTER_BUFFER", "300"),
+            l.shown(
+                "FILTER_BUFFER",
+                &format!("{}s", filter_buffer.as_secs_f64()),
+            ),
             format!(
                 "less than half of DURATION={:?}, because 2 x FILTER_BUFFER is cut from every \
                  iteration; lower FILTER_BUFFER or raise DURATION",
-                l.shown("DURATION", "1800")
+                l.shown("DURATION", "1800s")
             ),
         ));
     }
-    let success_rate_pct = l.or(
+    let success_rate_pct = l.or_default(
         "SUCCESS_RATE",
-        95.0,
         f64_where("a percentage from 0 to 100", |x| (0.0..=100.0).contains(&x)),
     )?;
 
-    let additive = l.or("ADDITIVE", false, parse_bool)?;
+    let additive = l.or_default("ADDITIVE", parse_bool)?;
     let tokens_list_proportion = match l.opt("TOKENS_LIST_PROPORTION", parse_proportion)? {
         None => vec![1.0; sizes.len()],
         Some(w) => {
@@ -297,14 +307,9 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         "PROMPTS_FILE",
         existing_file("the path of an existing, readable file"),
     )?;
-    let experiment_type = l.or(
-        "EXPERIMENT_TYPE",
-        ExperimentType::Mst,
-        parse_experiment_type,
-    )?;
-    let frac_greedy = l.or(
+    let experiment_type = l.or_default("EXPERIMENT_TYPE", parse_experiment_type)?;
+    let frac_greedy = l.or_default(
         "FRAC_GREEDY",
-        1.0,
         f64_where("a fraction from 0 to 1", |x| (0.0..=1.0).contains(&x)),
     )?;
     let sample_size = l.opt("SAMPLE_SIZE", |k, v| {
@@ -316,16 +321,12 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         )
     })?;
 
-    let request_timeout = l.or(
-        "REQUEST_TIMEOUT",
-        Duration::from_secs(300),
-        positive_duration,
-    )?;
-    let ttft_timeout = l.or("TTFT_TIMEOUT", Duration::from_secs(60), positive_duration)?;
-    let tpot_timeout = l.or("TPOT_TIMEOUT", Duration::from_secs(30), positive_duration)?;
+    let request_timeout = l.or_default("REQUEST_TIMEOUT", positive_duration)?;
+    let ttft_timeout = l.or_default("TTFT_TIMEOUT", positive_duration)?;
+    let tpot_timeout = l.or_default("TPOT_TIMEOUT", positive_duration)?;
 
-    let arrival = l.or("ARRIVAL", ArrivalKind::Poisson, parse_arrival)?;
-    let seed = l.or("SEED", 0, |k, v| {
+    let arrival = l.or_default("ARRIVAL", parse_arrival)?;
+    let seed = l.or_default("SEED", |k, v| {
         parse_int_where::<u64>(
             k,
             v,
@@ -333,24 +334,21 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
             |_| true,
         )
     })?;
-    let mut evaluators = l.or("EVALUATOR", vec!["queue".to_string()], parse_evaluators)?;
+    let mut evaluators = l.or_default("EVALUATOR", parse_evaluators)?;
     let evaluator_settings =
         super::evaluators::resolve(&l, experiment_type, &mut evaluators, &mut warnings)?;
-    let queue_growth_window_pct = l.or(
+    let queue_growth_window_pct = l.or_default(
         "QUEUE_GROWTH_WINDOW_PCT",
-        2.0,
         f64_where("a percentage greater than 0 and at most 100", |x| {
             x > 0.0 && x <= 100.0
         }),
     )?;
-    let queue_growth_min_ms = l.or(
+    let queue_growth_min_ms = l.or_default(
         "QUEUE_GROWTH_MIN_MS",
-        250.0,
         f64_where("a number of milliseconds >= 0", |x| x >= 0.0),
     )?;
-    let throughput_min_pct = l.or(
+    let throughput_min_pct = l.or_default(
         "THROUGHPUT_MIN_PCT",
-        95.0,
         f64_where("a percentage from 0 to 100", |x| (0.0..=100.0).contains(&x)),
     )?;
     let queue = crate::evaluate::queue::QueueSettings {
@@ -362,23 +360,21 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
     let evaluators =
         super::evaluators::specs(&evaluators, &evaluator_settings, queue, success_rate_pct)?;
     let confirm = resolve_confirm(&l, file_label, &mut warnings)?;
-    let max_iterations = l.or("MAX_ITERATIONS", 30, |k, v| {
+    let max_iterations = l.or_default("MAX_ITERATIONS", |k, v| {
         parse_int_where::<u32>(k, v, "a whole number >= 1", |n| n >= 1)
     })?;
-    let req_min_floor = l.or(
+    let req_min_floor = l.or_default(
         "REQ_MIN_FLOOR",
-        1.0,
         f64_where("a number greater than 0 (requests/minute)", |x| x > 0.0),
     )?;
-    let drain_timeout = l.or("DRAIN_TIMEOUT", Duration::from_secs(60), parse_duration)?;
-    let retry_on_outage = l.or("RETRY_ON_OUTAGE", 2, |k, v| {
+    let drain_timeout = l.or_default("DRAIN_TIMEOUT", parse_duration)?;
+    let retry_on_outage = l.or_default("RETRY_ON_OUTAGE", |k, v| {
         parse_int_where::<u32>(k, v, "a whole number >= 0", |_| true)
     })?;
-    let outage_wait = l.or("OUTAGE_WAIT", Duration::from_secs(300), parse_duration)?;
-    let settle_timeout = l.or("SETTLE_TIMEOUT", DEFAULT_SETTLE_TIMEOUT, parse_duration)?;
-    let client_lag_limit_ms = l.or(
+    let outage_wait = l.or_default("OUTAGE_WAIT", parse_duration)?;
+    let settle_timeout = l.or_default("SETTLE_TIMEOUT", parse_duration)?;
+    let client_lag_limit_ms = l.or_default(
         "CLIENT_LAG_LIMIT_MS",
-        DEFAULT_CLIENT_LAG_LIMIT_MS,
         f64_where("a number of milliseconds > 0", |x| x > 0.0 && x.is_finite()),
     )?;
     let output_dir = l
@@ -473,7 +469,7 @@ fn resolve_scrape(l: &Layers, url: &str) -> Result<crate::scrape::ScrapeConfig> 
     };
     Ok(crate::scrape::ScrapeConfig {
         url: metrics_url,
-        interval: l.or("SCRAPE_INTERVAL", Duration::from_secs(5), positive_duration)?,
+        interval: l.or_default("SCRAPE_INTERVAL", positive_duration)?,
     })
 }
 

@@ -5,7 +5,7 @@
 //! the key, the value and what was expected, before any traffic is sent.
 
 mod evaluators;
-mod keys;
+pub mod keys;
 mod load;
 mod parse;
 #[cfg(test)]
@@ -13,7 +13,7 @@ mod tests;
 mod workload;
 
 pub use evaluators::EvaluatorSettings;
-pub use keys::{KNOWN_KEYS, suggest as suggest_key};
+pub use keys::{KEYS, suggest as suggest_key};
 pub use parse::*;
 pub use workload::WorkloadConfig;
 
@@ -37,89 +37,133 @@ pub enum ExperimentType {
 }
 
 /// The validated configuration of a run.
-#[derive(Debug, Clone)]
+///
+/// Serialised, it is the part of the resume fingerprint that does not depend on the size:
+/// fields are named by their `.env` key, durations in seconds, and the fields of keys not
+/// marked `fingerprint` in the registry are skipped (a test changes every key in turn and
+/// checks the two agree).
+#[derive(Debug, Clone, Serialize)]
 pub struct Config {
     /// `URL`: base URL of the server, scheme added when missing (`http://`), no trailing slash.
+    #[serde(skip)]
     pub url: String,
     /// `API`: completions (default) or chat.
+    #[serde(rename = "API")]
     pub api: Api,
     /// `OPENAI_API_KEY` or `API_KEY`: sent as a bearer token, never printed.
+    #[serde(skip)]
     pub api_key: Option<Secret>,
     /// `MODEL`: model name to request; None means ask the server's `/v1/models`.
+    #[serde(skip)]
     pub model: Option<String>,
     /// `DURATION`: length of one iteration's sending phase.
+    #[serde(rename = "DURATION", serialize_with = "secs")]
     pub duration: Duration,
     /// `TOKENS_LIST`: the sizes, searched in order.
+    #[serde(skip)]
     pub sizes: Vec<SizeSpec>,
     /// `REQ_MIN_START`: start rate per size by index (requests/minute); the last is reused.
+    #[serde(skip)]
     pub req_min_start: Vec<f64>,
     /// `REQ_MIN_INCREASE_MULTIPLIER` (> 1).
+    #[serde(rename = "REQ_MIN_INCREASE_MULTIPLIER")]
     pub multiplier: f64,
     /// `THRESHOLD_TYPE` + `STOP_THRESHOLD`.
+    #[serde(rename = "THRESHOLD_TYPE/STOP_THRESHOLD")]
     pub threshold: Threshold,
     /// `COOLDOWN`: pause between iterations.
+    #[serde(skip)]
     pub cooldown: Duration,
     /// `FILTER_BUFFER`: cut from each end of an iteration before the steady window.
+    #[serde(rename = "FILTER_BUFFER", serialize_with = "secs")]
     pub filter_buffer: Duration,
     /// `SUCCESS_RATE`: minimum share of successful requests, percent.
+    #[serde(rename = "SUCCESS_RATE")]
     pub success_rate_pct: f64,
     /// `ADDITIVE`: one mixed search over all sizes (workloads issue).
+    #[serde(rename = "ADDITIVE")]
     pub additive: bool,
     /// `TOKENS_LIST_PROPORTION`: weights for `ADDITIVE`, one per size.
+    #[serde(skip)]
     pub tokens_list_proportion: Vec<f64>,
     /// `PROMPTS_FILE`: JSONL prompt set (workloads issue).
+    #[serde(rename = "PROMPTS_FILE")]
     pub prompts_file: Option<PathBuf>,
     /// `EXPERIMENT_TYPE`: MST or MIT.
+    #[serde(rename = "EXPERIMENT_TYPE")]
     pub experiment_type: ExperimentType,
     /// `FRAC_GREEDY`: share of temperature-0 requests, 0..=1.
+    #[serde(rename = "FRAC_GREEDY")]
     pub frac_greedy: f64,
     /// `SAMPLE_SIZE`: number of distinct prompts reused; None = every request distinct.
+    #[serde(rename = "SAMPLE_SIZE")]
     pub sample_size: Option<u32>,
     /// `REQUEST_TIMEOUT`: limit on one whole request.
+    #[serde(rename = "REQUEST_TIMEOUT", serialize_with = "secs")]
     pub request_timeout: Duration,
     /// `TTFT_TIMEOUT`: limit on the wait for the first token.
+    #[serde(rename = "TTFT_TIMEOUT", serialize_with = "secs")]
     pub ttft_timeout: Duration,
     /// `TPOT_TIMEOUT`: limit on the wait between two tokens.
+    #[serde(rename = "TPOT_TIMEOUT", serialize_with = "secs")]
     pub tpot_timeout: Duration,
     /// `ARRIVAL`: poisson (default), constant, jitter.
+    #[serde(rename = "ARRIVAL")]
     pub arrival: ArrivalKind,
     /// `SEED`: seeds arrivals and prompts.
+    #[serde(rename = "SEED")]
     pub seed: u64,
     /// `EVALUATOR` with each evaluator's keys (`QUEUE_*`, `THROUGHPUT_MIN_PCT`,
     /// `DRIFT_MIN_PCT`, `SLO_*`, `PLATEAU_*`, `SUCCESS_RATE`): all must pass.
+    #[serde(rename = "EVALUATOR")]
     pub evaluators: Vec<crate::evaluate::EvaluatorSpec>,
     /// `DRIFT_MIN_PCT`, `SLO_*`, `PLATEAU_*`, `EARLY_ABORT*`: the other evaluators and the
     /// early-abort watchdog.
+    #[serde(rename = "evaluator keys")]
     pub evaluator_settings: EvaluatorSettings,
     /// `CONFIRM` (none|fail|both); `CONFIRM_FAIL=false` means `none`.
+    #[serde(rename = "CONFIRM")]
     pub confirm: ConfirmPolicy,
     /// `MAX_ITERATIONS`: cap per size.
+    #[serde(rename = "MAX_ITERATIONS")]
     pub max_iterations: u32,
     /// `REQ_MIN_FLOOR`: lowest rate tried when walking down (requests/minute).
+    #[serde(rename = "REQ_MIN_FLOOR")]
     pub req_min_floor: f64,
     /// `DRAIN_TIMEOUT`: how long in-flight requests may finish after `DURATION`.
+    #[serde(rename = "DRAIN_TIMEOUT", serialize_with = "secs")]
     pub drain_timeout: Duration,
     /// `RETRY_ON_OUTAGE`: outage iterations in a row that are run again before a size gives up.
+    #[serde(rename = "RETRY_ON_OUTAGE")]
     pub retry_on_outage: u32,
     /// `OUTAGE_WAIT`: after an outage, how long to wait for the server to answer again.
+    #[serde(skip)]
     pub outage_wait: Duration,
     /// `SETTLE_TIMEOUT`: before each iteration, how long to wait for an idle server (no
     /// request running or waiting); zero = no wait (see `experiment::settle`).
+    #[serde(rename = "SETTLE_TIMEOUT", serialize_with = "secs")]
     pub settle_timeout: Duration,
     /// `CLIENT_LAG_LIMIT_MS`: a send later than this is late (see [`crate::load::certify`]).
+    #[serde(rename = "CLIENT_LAG_LIMIT_MS")]
     pub client_lag_limit_ms: f64,
     /// `OUTPUT_DIR`: where `<in>_<out>/…` folders go (default `requests`).
+    #[serde(skip)]
     pub output_dir: PathBuf,
     /// `JOB_ID`: run label copied into results (defaults to `SLURM_JOB_ID` when set).
+    #[serde(skip)]
     pub job_id: Option<String>,
     /// Metadata copied into results: `GPUS`, `CPUS`, `NODE` (and any given).
+    #[serde(skip)]
     pub metadata: BTreeMap<String, String>,
     /// Workload keys beyond the old tool's (tokenizer, shared prefix, dataset fields).
+    #[serde(rename = "workload keys")]
     pub workload: WorkloadConfig,
     /// `SIZE_INDEX` (`--size-index`), else `SLURM_ARRAY_TASK_ID`: search only this 0-based
     /// `TOKENS_LIST` entry (one array task per size); None searches them all.
+    #[serde(skip)]
     pub size_index: Option<usize>,
     /// `SERVER_METRICS_URL` + `SCRAPE_INTERVAL`: the server's metrics scraped per iteration.
+    #[serde(skip)]
     pub scrape: crate::scrape::ScrapeConfig,
 }
 
@@ -154,6 +198,11 @@ impl Config {
         let i = index.min(self.req_min_start.len().saturating_sub(1));
         self.req_min_start.get(i).copied().unwrap_or(60.0)
     }
+}
+
+/// A duration as `<seconds>s` (e.g. `1800s`, `0.25s`), for the fingerprint.
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{}s", d.as_secs_f64()))
 }
 
 /// Raw key=value sources in rising priority.

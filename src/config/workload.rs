@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use std::path::PathBuf;
 
 /// How prompts are made, beyond sizes and sampling.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct WorkloadConfig {
     /// `TOKENIZER`: a Hugging Face `tokenizer.json`, used when the server has no `/tokenize`.
     pub tokenizer: Option<PathBuf>,
@@ -46,10 +46,10 @@ pub(super) fn resolve(
         "TOKENIZER",
         existing_file("the path of an existing tokenizer.json (Hugging Face format)"),
     )?;
-    let shared_prefix_tokens = l.or("SHARED_PREFIX_TOKENS", 0, |k, v| {
+    let shared_prefix_tokens = l.or_default("SHARED_PREFIX_TOKENS", |k, v| {
         parse_int_where::<u32>(k, v, "a whole number of tokens >= 0", |_| true)
     })?;
-    let prefix_groups = l.or("PREFIX_GROUPS", 1, |k, v| {
+    let prefix_groups = l.or_default("PREFIX_GROUPS", |k, v| {
         parse_int_where::<u32>(k, v, "a whole number >= 1", |n| n >= 1)
     })?;
     if shared_prefix_tokens > 0 {
@@ -79,7 +79,7 @@ pub(super) fn resolve(
     let prompts_field = l
         .opt("PROMPTS_FIELD", |_, v| Ok(v.to_string()))?
         .unwrap_or_else(|| "text".into());
-    let output_from_dataset = l.or("OUTPUT_FROM_DATASET", false, parse_bool)?;
+    let output_from_dataset = l.or_default("OUTPUT_FROM_DATASET", parse_bool)?;
     if output_from_dataset && !has_dataset {
         return Err(Error::config(
             "OUTPUT_FROM_DATASET",

@@ -101,69 +101,50 @@ impl RunStamp {
     }
 }
 
-/// The settings that make iterations comparable, by `.env` key, for the size at `index` served
-/// by `model`. The URL, cooldown, output folder and metadata are left out on purpose: a
-/// resumed SLURM job may reach the same server on another node. A new key that changes what
-/// an iteration measures or how it is judged belongs here.
+/// The settings that make iterations comparable, for the size at `index` served by `model`:
+/// the serde-serialised [`Config`] (every key marked `fingerprint` in the registry, named by
+/// its `.env` key, see `config::keys`) plus this size's own entry, position and start rate, and
+/// the whole mix for an `ADDITIVE` search. One entry per top-level setting, its value as
+/// compact JSON, so a refusal names the key that changed. The URL, cooldown, output folder
+/// and metadata are left out on purpose: a resumed SLURM job may reach the same server on
+/// another node.
 pub fn settings(cfg: &Config, index: usize, model: &str) -> BTreeMap<String, String> {
-    let secs = |d: std::time::Duration| format!("{}s", d.as_secs_f64());
     let size = cfg
         .sizes
         .get(index)
         .map(|s| s.to_string())
         .unwrap_or_default();
-    [
-        ("TOKENS_LIST entry", size),
-        ("TOKENS_LIST position", index.to_string()),
-        ("MODEL", model.to_string()),
-        ("API", format!("{:?}", cfg.api)),
-        ("DURATION", secs(cfg.duration)),
-        ("REQ_MIN_START", cfg.start_req_min(index).to_string()),
-        ("REQ_MIN_INCREASE_MULTIPLIER", cfg.multiplier.to_string()),
-        (
-            "THRESHOLD_TYPE/STOP_THRESHOLD",
-            format!("{:?}", cfg.threshold),
-        ),
-        ("FILTER_BUFFER", secs(cfg.filter_buffer)),
-        ("SUCCESS_RATE", cfg.success_rate_pct.to_string()),
-        ("ADDITIVE", cfg.additive.to_string()),
-        ("PROMPTS_FILE", format!("{:?}", cfg.prompts_file)),
-        ("EXPERIMENT_TYPE", format!("{:?}", cfg.experiment_type)),
-        ("FRAC_GREEDY", cfg.frac_greedy.to_string()),
-        ("SAMPLE_SIZE", format!("{:?}", cfg.sample_size)),
-        ("REQUEST_TIMEOUT", secs(cfg.request_timeout)),
-        ("TTFT_TIMEOUT", secs(cfg.ttft_timeout)),
-        ("TPOT_TIMEOUT", secs(cfg.tpot_timeout)),
-        ("ARRIVAL", format!("{:?}", cfg.arrival)),
-        ("SEED", cfg.seed.to_string()),
-        (
-            "EVALUATOR",
-            serde_json::to_string(&cfg.evaluators).unwrap_or_default(),
-        ),
-        ("CONFIRM", format!("{:?}", cfg.confirm)),
-        ("MAX_ITERATIONS", cfg.max_iterations.to_string()),
-        ("REQ_MIN_FLOOR", cfg.req_min_floor.to_string()),
-        ("DRAIN_TIMEOUT", secs(cfg.drain_timeout)),
-        ("RETRY_ON_OUTAGE", cfg.retry_on_outage.to_string()),
-        ("SETTLE_TIMEOUT", secs(cfg.settle_timeout)),
-        // Keys added by later features, grouped: a change to any of them changes what an
-        // iteration measures or how it is judged.
-        // A mixed search measures every entry with its weight; separate searches only their own
-        // entry, so adding a size to TOKENS_LIST does not invalidate the others.
-        (
-            "ADDITIVE mix",
-            if cfg.additive {
-                format!("{:?} {:?}", cfg.sizes, cfg.tokens_list_proportion)
-            } else {
-                String::new()
-            },
-        ),
-        ("evaluator keys", format!("{:?}", cfg.evaluator_settings)),
-        ("workload keys", format!("{:?}", cfg.workload)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    let mut map: BTreeMap<String, String> = match serde_json::to_value(cfg) {
+        Ok(serde_json::Value::Object(fields)) => {
+            fields.into_iter().map(|(k, v)| (k, compact(&v))).collect()
+        }
+        // Config is a struct of plain data: it always serialises to an object.
+        _ => BTreeMap::new(),
+    };
+    map.insert("TOKENS_LIST entry".into(), size);
+    map.insert("TOKENS_LIST position".into(), index.to_string());
+    map.insert("MODEL".into(), model.to_string());
+    map.insert("REQ_MIN_START".into(), cfg.start_req_min(index).to_string());
+    // A mixed search measures every entry with its weight; separate searches only their own
+    // entry, so adding a size to TOKENS_LIST does not invalidate the others.
+    map.insert(
+        "ADDITIVE mix".into(),
+        if cfg.additive {
+            let sizes: Vec<String> = cfg.sizes.iter().map(|s| s.to_string()).collect();
+            format!("{} {:?}", sizes.join(","), cfg.tokens_list_proportion)
+        } else {
+            String::new()
+        },
+    );
+    map
+}
+
+/// A JSON value as a setting's text: strings bare, everything else compact JSON.
+fn compact(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// FNV-1a (64 bit) over the settings as `key=value` lines: stable across builds and platforms,

@@ -34,7 +34,7 @@ pub const GROWTH_SHARE: f64 = 0.1;
 pub const MIN_BACKLOG: u64 = 20;
 
 /// When the watchdog may fire (`EARLY_ABORT*`).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct AbortSettings {
     /// `EARLY_ABORT`: on by default; off reproduces the old tool (every iteration runs out).
     pub enabled: bool,

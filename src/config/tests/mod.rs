@@ -2,6 +2,7 @@
 //! rules, warnings, the env file, and that the API key never shows.
 
 mod layers;
+mod registry;
 mod values;
 
 use super::*;

@@ -2,7 +2,7 @@
 //! there, an output directory that cannot be written, and a secret that must not leak.
 
 use super::*;
-use mst_search::config::KNOWN_KEYS;
+use mst_search::config::KEYS;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -120,7 +120,7 @@ const BAD: &[(&str, &str)] = &[
 /// later cannot skip validation unnoticed.
 #[test]
 fn every_key_rejects_a_bad_value_naming_key_value_and_expectation() {
-    for key in KNOWN_KEYS {
+    for key in KEYS.iter().map(|k| &k.name) {
         assert!(
             FREE_TEXT.contains(key) || BAD.iter().any(|(k, _)| k == key),
             "{key}: add a wrong value to BAD or declare it free text"
