@@ -2,11 +2,11 @@
 //! the simulator's analytic capacity, so a newcomer without a GPU sees what the tool does and
 //! can judge its answer against the truth.
 
-use crate::cli::DemoArgs;
 use crate::config::Config;
 use crate::experiment::{self, RunOptions, RunReport};
 use crate::sim::{EngineConfig, FaultConfig, SimServer, capacity};
 use anyhow::Context;
+use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
 
 /// The demo's engine: a small, slow batch so that rates stay modest on a laptop.
@@ -16,6 +16,23 @@ pub fn demo_engine(time_scale: f64) -> EngineConfig {
 
 /// The demo's sizes.
 pub const DEMO_SIZES: [(u32, u32); 2] = [(128, 64), (512, 32)];
+
+/// Arguments of `mst-search demo`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Where the demo writes its results (default: a fresh folder under the system temp dir).
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// How much faster than model time the simulator runs.
+    #[arg(long, default_value_t = 10.0, value_name = "X")]
+    pub time_scale: f64,
+    /// Length of one iteration.
+    #[arg(long, default_value = "4s", value_name = "DURATION")]
+    pub duration: String,
+    /// Only the final table.
+    #[arg(long)]
+    pub quiet: bool,
+}
 
 /// Start the simulator, search both sizes, print MST against the analytic capacity.
 pub async fn run(args: DemoArgs, interrupt: CancellationToken) -> anyhow::Result<RunReport> {

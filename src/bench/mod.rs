@@ -5,13 +5,13 @@
 //! streams (slow server, long outputs), and reports send rate, schedule lag, TTFT error against
 //! the server's own timestamps, CPU per request and memory per open stream.
 
+mod args;
 mod server;
 mod table;
 
 pub use server::{BenchServer, fast_engine, slow_engine};
 pub use table::{BenchRow, table, write_csv};
 
-use crate::cli::bench::BenchArgs;
 use crate::client::Api;
 use crate::client::{ClientConfig, OpenAiClient, ServerTimings};
 use crate::config::Config;
@@ -26,6 +26,7 @@ use crate::size::{SizeSpec, TokenRange};
 use crate::stats::percentile;
 use crate::workload::Workload;
 use anyhow::{Context, bail};
+pub use args::BenchArgs;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,8 +1,10 @@
 //! Command-line types (clap) only; no logic. `mst-search --env .env` runs a search (the `run`
 //! subcommand is implied), `simulate` serves the simulator, `demo` runs a search against it,
-//! `summary` rebuilds `summary.csv` from per-size results.
+//! `summary` rebuilds `summary.csv` from per-size results. A subcommand with flags of its own
+//! keeps them beside its code (`mst_sim::SimulateArgs`, `bench::BenchArgs`, `demo::DemoArgs`),
+//! so only `cli` names them and no module imports `cli`; `run`'s override flags are built
+//! from the key registry.
 
-pub mod bench;
 pub mod run;
 
 use clap::{Parser, Subcommand};
@@ -32,9 +34,9 @@ pub enum Command {
     /// Serve the simulated LLM server until stopped, or print its capacity.
     Simulate(mst_sim::SimulateArgs),
     /// Run a complete two-size search against the in-process simulator.
-    Demo(DemoArgs),
+    Demo(crate::demo::DemoArgs),
     /// Measure the load generator itself: send rate, schedule lag, TTFT accuracy, CPU, memory.
-    BenchClient(bench::BenchArgs),
+    BenchClient(crate::bench::BenchArgs),
     /// Rebuild OUTPUT_DIR/summary.csv from every size's mst.json (e.g. after array tasks).
     Summary(SummaryArgs),
     /// Write summary tables, plots and an HTML page for a results tree (runs `mst-report`).
@@ -58,21 +60,4 @@ pub struct ReportArgs {
     /// Where the report goes (created when missing).
     #[arg(long, default_value = "report", value_name = "DIR")]
     pub out: PathBuf,
-}
-
-/// Arguments of `mst-search demo`.
-#[derive(clap::Args, Debug, Clone)]
-pub struct DemoArgs {
-    /// Where the demo writes its results (default: a fresh folder under the system temp dir).
-    #[arg(long, value_name = "DIR")]
-    pub output_dir: Option<PathBuf>,
-    /// How much faster than model time the simulator runs.
-    #[arg(long, default_value_t = 10.0, value_name = "X")]
-    pub time_scale: f64,
-    /// Length of one iteration.
-    #[arg(long, default_value = "4s", value_name = "DURATION")]
-    pub duration: String,
-    /// Only the final table.
-    #[arg(long)]
-    pub quiet: bool,
 }

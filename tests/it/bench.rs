@@ -2,7 +2,7 @@
 //! in-process simulator, checking that every figure the table reports is filled and sane.
 
 use mst_search::bench;
-use mst_search::cli::bench::BenchArgs;
+use mst_search::bench::BenchArgs;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

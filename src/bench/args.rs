@@ -1,4 +1,6 @@
 //! Flags of `mst-search bench-client`: the load generator's own capacity and timing accuracy.
+//! They live with the benchmark (as the simulator's live in `mst-sim`), so `cli` names them and
+//! the benchmark never imports `cli`.
 
 use clap::Args;
 use std::path::PathBuf;
