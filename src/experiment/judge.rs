@@ -11,6 +11,7 @@
 use crate::evaluate::{Criterion, EvalInput, Evaluator, PastIteration, Verdict};
 use crate::iteration::{Completion, IterationMeta};
 use crate::metrics::{self, IterationSummary};
+use crate::output::Judgement;
 use crate::record::{ErrorKind, RequestRecord};
 use crate::search::Observation;
 
@@ -23,14 +24,14 @@ pub(super) struct Judged {
 }
 
 impl Judged {
-    /// The one word for what the search made of the iteration (console and `JUDGEMENT`).
-    pub fn word(&self) -> &'static str {
+    /// What the search made of the iteration (console and `JUDGEMENT`).
+    pub fn judgement(&self) -> Judgement {
         match self.observation {
-            Observation::Sustainable => "PASS",
-            Observation::Unsustainable => "FAIL",
-            Observation::Unusable { .. } => "UNUSABLE",
-            Observation::Outage { .. } => "OUTAGE",
-            Observation::ClientLimited { .. } => "CLIENT_LIMITED",
+            Observation::Sustainable => Judgement::Pass,
+            Observation::Unsustainable => Judgement::Fail,
+            Observation::Unusable { .. } => Judgement::Unusable,
+            Observation::Outage { .. } => Judgement::Outage,
+            Observation::ClientLimited { .. } => Judgement::ClientLimited,
         }
     }
 }
@@ -155,7 +156,7 @@ pub(super) fn outage(
     }
     let refused = summary
         .errors_by_kind
-        .get(ErrorKind::Connect.as_str())
+        .get(&ErrorKind::Connect)
         .copied()
         .unwrap_or(0);
     if refused as f64 >= OUTAGE_CONNECT_SHARE * records.len() as f64 {
@@ -227,14 +228,17 @@ fn abort_criterion(meta: &IterationMeta) -> Option<Criterion> {
     })
 }
 
-/// The failures by kind, e.g. `30 cancelled, 2 timeout-ttft`.
+/// The failures by kind in alphabetical order of the kinds' names, e.g.
+/// `30 cancelled, 2 timeout-ttft`.
 fn error_breakdown(summary: &IterationSummary) -> String {
-    let parts: Vec<String> = summary
+    let mut counts: Vec<(&str, u64)> = summary
         .errors_by_kind
         .iter()
         .filter(|(_, n)| **n > 0)
-        .map(|(k, n)| format!("{n} {k}"))
+        .map(|(k, n)| (k.as_str(), *n))
         .collect();
+    counts.sort_unstable();
+    let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
     parts.join(", ")
 }
 
