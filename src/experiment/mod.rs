@@ -85,7 +85,7 @@ pub async fn run_with(
     interrupt: CancellationToken,
 ) -> Result<RunReport> {
     // Everything that can be wrong with the configuration is found before any traffic.
-    let evaluator = evaluate::build(&cfg.evaluators);
+    let evaluator = evaluate::build(cfg.success_rate_pct, &cfg.evaluators);
     let units = search_units(&cfg);
     let selected: Vec<(usize, SizeSpec)> = match cfg.size_index {
         Some(i) => units.into_iter().filter(|(j, _)| *j == i).collect(),
