@@ -183,7 +183,9 @@ pub struct IterationSummary {
     #[serde(default)]
     pub client_max_in_flight: u64,
     /// Why the client, not the server, limited this iteration (`CLIENT_LIMITED`); None when the
-    /// client kept up. Set by the driver with [`crate::load::certify::client_limit`].
+    /// client kept up. [`summarize`] leaves it None (the records alone do not say: the limit is
+    /// `CLIENT_LAG_LIMIT_MS`); the judge builds the iteration's summary with
+    /// [`crate::load::certify::client_limit`]'s finding in it.
     #[serde(default)]
     pub client_limited: Option<String>,
 }

@@ -53,9 +53,10 @@ pub(super) struct Context<'a> {
 /// unsustainable (criterion `overload`); an iteration the watchdog stopped early is
 /// unsustainable (criterion `early_abort`).
 pub(super) fn judge(ctx: &Context, meta: &IterationMeta, records: &[RequestRecord]) -> Judged {
-    let mut summary = metrics::summarize(meta, records);
-    summary.client_limited =
-        crate::load::certify::client_limit(meta, records, ctx.client_lag_limit_ms);
+    let summary = IterationSummary {
+        client_limited: crate::load::certify::client_limit(meta, records, ctx.client_lag_limit_ms),
+        ..metrics::summarize(meta, records)
+    };
     let halves = metrics::halves(records, meta.filter_buffer);
     let (verdict, observation) = if let Some(what) =
         outage(meta, records, &summary, ctx.server_alive)
