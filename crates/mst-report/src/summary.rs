@@ -214,3 +214,44 @@ pub fn markdown(rows: &[SummaryRow]) -> String {
     );
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn size(outcome: Option<mst_results::SizeOutcome>) -> SizeData {
+        SizeData {
+            dir_name: "64_32".into(),
+            outcome,
+            iterations: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn stop_is_the_outcome_s_kind_or_unfinished_without_mst_json() {
+        let unfinished = row(&size(None));
+        assert_eq!(
+            (unfinished.stop, unfinished.stop_text()),
+            (None, UNFINISHED)
+        );
+        let outcome: mst_results::SizeOutcome = serde_json::from_value(serde_json::json!({
+            "size": "64:32", "input_tokens": "64", "output_tokens": "32", "model": "m",
+            "mst_req_min": null, "mst_req_s": null, "lower_req_min": null,
+            "upper_req_min": null, "stop": "client-limited", "reason": "r", "iterations": [],
+            "started_at": "", "finished_at": "", "wall_time_s": 1.0, "job_id": null,
+            "evaluators": ["queue"]
+        }))
+        .unwrap();
+        let done = row(&size(Some(outcome)));
+        assert_eq!(done.stop, Some(StopKind::ClientLimited));
+        assert_eq!(done.stop_text(), "client-limited");
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("summary.csv");
+        write_csv(&csv, &[unfinished, done]).unwrap();
+        let text = std::fs::read_to_string(&csv).unwrap();
+        assert!(
+            text.contains(",unfinished,") && text.contains(",client-limited,"),
+            "{text}"
+        );
+    }
+}
