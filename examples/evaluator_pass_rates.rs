@@ -122,7 +122,8 @@ async fn bench(
         .map(|name| {
             let mut pairs = pairs.clone();
             pairs.push(("EVALUATOR", name.to_string()));
-            Config::from_pairs(&pairs).map(|(c, _)| evaluate::build(&c.evaluators))
+            Config::from_pairs(&pairs)
+                .map(|(c, _)| evaluate::build(c.success_rate_pct, &c.evaluators))
         })
         .collect::<Result<_, _>>()?;
     let replay_settings = watchdog::AbortSettings {

@@ -107,9 +107,11 @@ pub struct IterationSummary {
     pub failed: u64,
     /// 100 × succeeded / requests; 0 when nothing was sent.
     pub success_rate_pct: f64,
-    /// Failed requests per error kind (kebab-case names, every kind present, zeros included).
-    /// HTTP 429 answers are counted under `rate-limited`.
-    pub errors_by_kind: BTreeMap<String, u64>,
+    /// Failed requests per error kind (every kind present, zeros included). HTTP 429 answers
+    /// are counted under [`ErrorKind::RateLimited`]. Serialised as an object keyed by the
+    /// kebab-case names in alphabetical order (see [`errors_by_name`]).
+    #[serde(serialize_with = "errors_by_name")]
+    pub errors_by_kind: BTreeMap<ErrorKind, u64>,
     /// Wall time of the iteration, t0 to the last record after the drain (s).
     pub duration_s: f64,
     /// Time spent sending, t0 to when sending stopped (s).
@@ -181,9 +183,21 @@ pub struct IterationSummary {
     #[serde(default)]
     pub client_max_in_flight: u64,
     /// Why the client, not the server, limited this iteration (`CLIENT_LIMITED`); None when the
-    /// client kept up. Set by the driver with [`crate::load::certify::client_limit`].
+    /// client kept up. [`summarize`] leaves it None (the records alone do not say: the limit is
+    /// `CLIENT_LAG_LIMIT_MS`); the judge builds the iteration's summary with
+    /// [`crate::load::certify::client_limit`]'s finding in it.
     #[serde(default)]
     pub client_limited: Option<String>,
+}
+
+/// Per-kind counts keyed by the kinds' names in alphabetical order: the object `results.json`
+/// has always held (`ErrorKind`'s own order is its declaration order).
+fn errors_by_name<S: serde::Serializer>(
+    counts: &BTreeMap<ErrorKind, u64>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    let by_name: BTreeMap<&str, u64> = counts.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+    serde::Serialize::serialize(&by_name, serializer)
 }
 
 fn per_s(count: f64, seconds: f64) -> f64 {
@@ -192,10 +206,8 @@ fn per_s(count: f64, seconds: f64) -> f64 {
 
 /// Summarise one iteration's records (definitions on [`IterationSummary`]).
 pub fn summarize(meta: &IterationMeta, records: &[RequestRecord]) -> IterationSummary {
-    let mut errors_by_kind: BTreeMap<String, u64> = ErrorKind::ALL
-        .iter()
-        .map(|k| (k.as_str().to_string(), 0))
-        .collect();
+    let mut errors_by_kind: BTreeMap<ErrorKind, u64> =
+        ErrorKind::ALL.iter().map(|&k| (k, 0)).collect();
     let (mut ttft, mut tpot, mut itl, mut ntpot, mut e2e) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut lag = Vec::with_capacity(records.len());
@@ -212,7 +224,7 @@ pub fn summarize(meta: &IterationMeta, records: &[RequestRecord]) -> IterationSu
             mismatch += 1;
         }
         if let Some(kind) = r.error {
-            *errors_by_kind.entry(kind.as_str().to_string()).or_insert(0) += 1;
+            *errors_by_kind.entry(kind).or_insert(0) += 1;
             continue;
         }
         ttft.extend(m.ttft_ms);

@@ -172,21 +172,9 @@ pub struct RunRequest {
     pub attempt: u32,
 }
 
-/// Why the search ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopKind {
-    /// The bounds met the stop threshold.
-    Converged,
-    /// `max_iterations` iterations were observed without converging.
-    IterationCap,
-    /// Walking down from a failing start went below `min_req_min` without a pass.
-    FloorReached,
-    /// An iteration could not be judged, or the configuration cannot be searched.
-    Unusable,
-    /// The client could not send at the rate asked for; rates from there up are unknown.
-    ClientLimited,
-}
+/// Why the search ended: defined with the results schema, since `mst.json`, `summary.csv` and
+/// `state.json` write it (kebab-case; `state.json`'s old snake_case still reads).
+pub use mst_results::StopKind;
 
 /// The result of a finished search.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -121,7 +121,6 @@ pub(super) fn specs(
     names: &[String],
     settings: &EvaluatorSettings,
     queue: QueueSettings,
-    success_rate_pct: f64,
 ) -> Result<Vec<EvaluatorSpec>> {
     let one_of = || {
         format!(
@@ -137,10 +136,9 @@ pub(super) fn specs(
         .map(|name| {
             Ok(match name.as_str() {
                 "queue" => EvaluatorSpec::Queue(queue.clone()),
-                "fmperf" => EvaluatorSpec::Fmperf { success_rate_pct },
+                "fmperf" => EvaluatorSpec::Fmperf,
                 "halves" => EvaluatorSpec::Halves {
                     drift_min_pct: settings.drift_min_pct,
-                    success_rate_pct,
                 },
                 "slo" if settings.slo.is_empty() => {
                     return Err(Error::config(
@@ -152,11 +150,9 @@ pub(super) fn specs(
                 }
                 "slo" => EvaluatorSpec::Slo {
                     slo: settings.slo.clone(),
-                    success_rate_pct,
                 },
                 "plateau" => EvaluatorSpec::Plateau {
                     settings: settings.plateau,
-                    success_rate_pct,
                 },
                 other => return Err(Error::config("EVALUATOR", other, one_of())),
             })

@@ -355,10 +355,8 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         growth_window_pct: queue_growth_window_pct,
         growth_min_ms: queue_growth_min_ms,
         throughput_min_pct,
-        success_rate_pct,
     };
-    let evaluators =
-        super::evaluators::specs(&evaluators, &evaluator_settings, queue, success_rate_pct)?;
+    let evaluators = super::evaluators::specs(&evaluators, &evaluator_settings, queue)?;
     let confirm = resolve_confirm(&l, file_label, &mut warnings)?;
     let max_iterations = l.or_default("MAX_ITERATIONS", |k, v| {
         parse_int_where::<u32>(k, v, "a whole number >= 1", |n| n >= 1)

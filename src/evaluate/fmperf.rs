@@ -6,13 +6,12 @@
 //!    bucket must be ≥ 0.95 × `REQ_MIN`. Every row counts, failed ones too, as the old tool
 //!    counted the rows of its `output.csv`. With iterations shorter than a couple of minutes the
 //!    buckets are partial and the gate fails: so it did in the old tool.
-//! 2. `success_rate` ≥ `SUCCESS_RATE` %.
+//! 2. `success_rate` ≥ `SUCCESS_RATE` % (the shared [`super::gate`], inserted here).
 //! 3. `drift`: Welch's t-test (two-sided) of `complete_response_time` of the first half against
 //!    the second (halves of `FILTER_BUFFER`-trimmed completion times, every record included);
 //!    fails when p < 0.1 and the second half's mean is higher. A half with fewer than 2 values
 //!    gives no test (the old tool's NaN p-value), which passes.
 
-use super::queue::success_rate;
 use super::{Criterion, EvalInput, Evaluator, Verdict, cmp_word, figures};
 use crate::iteration::IterationMeta;
 use crate::metrics::{Halves, halves, request_metrics};
@@ -25,12 +24,9 @@ pub const ALPHA: f64 = 0.1;
 /// The old throughput gate: median per-minute completions vs `REQ_MIN`.
 pub const GATE_SHARE: f64 = 0.95;
 
-/// The `fmperf` evaluator.
+/// The `fmperf` evaluator (the success rate is the shared [`super::gate`]).
 #[derive(Debug, Clone)]
-pub struct FmperfEvaluator {
-    /// `SUCCESS_RATE`, percent.
-    pub success_rate_pct: f64,
-}
+pub struct FmperfEvaluator;
 
 impl Evaluator for FmperfEvaluator {
     fn name(&self) -> &'static str {
@@ -41,9 +37,13 @@ impl Evaluator for FmperfEvaluator {
         let h = halves(input.records, input.meta.filter_buffer);
         Verdict::from_criteria(vec![
             throughput_gate(input.meta, input.records),
-            success_rate(input.records, self.success_rate_pct),
             drift(input.records, &h),
         ])
+    }
+
+    /// The old tool's order: throughput gate, success rate, drift.
+    fn gate_position(&self) -> usize {
+        1
     }
 }
 
@@ -152,13 +152,12 @@ pub fn drift(records: &[RequestRecord], h: &Halves) -> Criterion {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evaluate::testdata::{criterion, one_percent_drift, synth, wobble};
+    use crate::evaluate::gate::Gated;
+    use crate::evaluate::testdata::{criterion, gated, one_percent_drift, synth, wobble};
     use chrono::TimeZone;
 
-    fn fm() -> FmperfEvaluator {
-        FmperfEvaluator {
-            success_rate_pct: 95.0,
-        }
+    fn fm() -> Gated {
+        gated(FmperfEvaluator)
     }
 
     #[test]

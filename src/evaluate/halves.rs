@@ -3,10 +3,9 @@
 //! p < 0.1, second half slower) **and material**: the second half's mean or median
 //! `complete_response_time` higher than the first's by more than `DRIFT_MIN_PCT` percent. With
 //! thousands of samples a 1% drift is significant but not material; with a handful, nothing is
-//! significant. Also checks `SUCCESS_RATE`.
+//! significant. `SUCCESS_RATE` is the shared [`super::gate`].
 
 use super::fmperf::{ALPHA, halves_e2e, too_few};
-use super::queue::success_rate;
 use super::{Criterion, EvalInput, Evaluator, Verdict, figures};
 use crate::metrics::halves;
 use crate::stats::{percentile, welch_t_test};
@@ -16,8 +15,6 @@ use crate::stats::{percentile, welch_t_test};
 pub struct HalvesEvaluator {
     /// `DRIFT_MIN_PCT`: smallest drift of the mean or median that matters, percent.
     pub drift_min_pct: f64,
-    /// `SUCCESS_RATE`, percent.
-    pub success_rate_pct: f64,
 }
 
 impl Evaluator for HalvesEvaluator {
@@ -26,10 +23,7 @@ impl Evaluator for HalvesEvaluator {
     }
 
     fn evaluate(&self, input: &EvalInput<'_>) -> Verdict {
-        Verdict::from_criteria(vec![
-            success_rate(input.records, self.success_rate_pct),
-            drift(input, self.drift_min_pct),
-        ])
+        Verdict::from_criteria(vec![drift(input, self.drift_min_pct)])
     }
 }
 
@@ -87,13 +81,11 @@ fn drift(input: &EvalInput<'_>, min_pct: f64) -> Criterion {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evaluate::testdata::{criterion, one_percent_drift, synth, wobble};
+    use crate::evaluate::gate::Gated;
+    use crate::evaluate::testdata::{criterion, gated, one_percent_drift, synth, wobble};
 
-    fn ev() -> HalvesEvaluator {
-        HalvesEvaluator {
-            drift_min_pct: 5.0,
-            success_rate_pct: 95.0,
-        }
+    fn ev() -> Gated {
+        gated(HalvesEvaluator { drift_min_pct: 5.0 })
     }
 
     #[test]

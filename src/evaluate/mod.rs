@@ -3,6 +3,7 @@
 //! sends traffic and never decides what to run next (that is the search's job).
 
 pub mod fmperf;
+pub mod gate;
 pub mod halves;
 pub mod plateau;
 pub mod queue;
@@ -83,8 +84,13 @@ pub struct EvalInput<'a> {
 pub trait Evaluator: Send + Sync {
     /// The name used in `EVALUATOR`.
     fn name(&self) -> &'static str;
-    /// The verdict with its figures.
+    /// The verdict with its figures, without the success rate (the shared [`gate`] adds it).
     fn evaluate(&self, input: &EvalInput<'_>) -> Verdict;
+    /// Where [`gate::Gated`] inserts the `success_rate` criterion among this evaluator's
+    /// criteria (first, unless the evaluator keeps an older order).
+    fn gate_position(&self) -> usize {
+        0
+    }
 }
 
 /// Every evaluator name `EVALUATOR` accepts.
@@ -100,7 +106,8 @@ pub(crate) fn cmp_word(passed: bool, ok: &'static str, bad: &'static str) -> &'s
     if passed { ok } else { bad }
 }
 
-/// One evaluator `EVALUATOR` names, with every setting it judges by. The configuration
+/// One evaluator `EVALUATOR` names, with every setting it judges by (`SUCCESS_RATE` is not
+/// one of them: it is the shared [`gate`], given to [`build`] once). The configuration
 /// resolves and checks these (unknown names, `slo` without a threshold) before any traffic, so
 /// [`build`] cannot fail. Serialised (tag `evaluator`) into the resume fingerprint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,30 +116,21 @@ pub enum EvaluatorSpec {
     /// The default: queueing-delay trend and throughput shortfall ([`queue`]).
     Queue(queue::QueueSettings),
     /// The old tool's halves comparison ([`fmperf`]).
-    Fmperf {
-        /// `SUCCESS_RATE`, percent.
-        success_rate_pct: f64,
-    },
+    Fmperf,
     /// Halves with an effect-size floor ([`halves`]).
     Halves {
         /// `DRIFT_MIN_PCT`, percent of the first half.
         drift_min_pct: f64,
-        /// `SUCCESS_RATE`, percent.
-        success_rate_pct: f64,
     },
     /// Latency SLOs and goodput ([`slo`]); at least one threshold or a goodput floor.
     Slo {
         /// `SLO_*` thresholds and `SLO_GOODPUT_PCT`.
         slo: slo::SloSettings,
-        /// `SUCCESS_RATE`, percent.
-        success_rate_pct: f64,
     },
     /// Throughput plateau, the old MIT mode ([`plateau`]).
     Plateau {
         /// `PLATEAU_*` tolerances.
         settings: plateau::PlateauSettings,
-        /// `SUCCESS_RATE`, percent.
-        success_rate_pct: f64,
     },
 }
 
@@ -141,55 +139,43 @@ impl EvaluatorSpec {
     pub fn name(&self) -> &'static str {
         match self {
             EvaluatorSpec::Queue(_) => "queue",
-            EvaluatorSpec::Fmperf { .. } => "fmperf",
+            EvaluatorSpec::Fmperf => "fmperf",
             EvaluatorSpec::Halves { .. } => "halves",
             EvaluatorSpec::Slo { .. } => "slo",
             EvaluatorSpec::Plateau { .. } => "plateau",
         }
     }
 
-    /// The evaluator itself.
+    /// The evaluator itself, without the success-rate gate (see [`build`]).
     pub fn build(&self) -> Box<dyn Evaluator> {
         match self.clone() {
             EvaluatorSpec::Queue(settings) => Box::new(queue::QueueEvaluator { settings }),
-            EvaluatorSpec::Fmperf { success_rate_pct } => {
-                Box::new(fmperf::FmperfEvaluator { success_rate_pct })
+            EvaluatorSpec::Fmperf => Box::new(fmperf::FmperfEvaluator),
+            EvaluatorSpec::Halves { drift_min_pct } => {
+                Box::new(halves::HalvesEvaluator { drift_min_pct })
             }
-            EvaluatorSpec::Halves {
-                drift_min_pct,
-                success_rate_pct,
-            } => Box::new(halves::HalvesEvaluator {
-                drift_min_pct,
-                success_rate_pct,
-            }),
-            EvaluatorSpec::Slo {
-                slo,
-                success_rate_pct,
-            } => Box::new(slo::SloEvaluator {
-                slo,
-                success_rate_pct,
-            }),
-            EvaluatorSpec::Plateau {
-                settings,
-                success_rate_pct,
-            } => Box::new(plateau::PlateauEvaluator {
-                settings,
-                success_rate_pct,
-            }),
+            EvaluatorSpec::Slo { slo } => Box::new(slo::SloEvaluator { slo }),
+            EvaluatorSpec::Plateau { settings } => Box::new(plateau::PlateauEvaluator { settings }),
         }
     }
 }
 
-/// The evaluator the specs describe: one, or several that must all pass ([`AllOf`]; none
-/// passes everything, which the configuration never produces).
-pub fn build(specs: &[EvaluatorSpec]) -> Box<dyn Evaluator> {
-    match specs {
+/// The evaluator the specs describe, behind the success-rate gate (`SUCCESS_RATE`,
+/// `success_rate_pct` percent, judged once): one evaluator, or several that must all pass
+/// ([`AllOf`]; none passes everything, which the configuration never produces).
+pub fn build(success_rate_pct: f64, specs: &[EvaluatorSpec]) -> Box<dyn Evaluator> {
+    let inner = match specs {
         [one] => one.build(),
         many => Box::new(AllOf(many.iter().map(EvaluatorSpec::build).collect())),
-    }
+    };
+    Box::new(gate::Gated {
+        success_rate_pct,
+        inner,
+    })
 }
 
-/// Several evaluators that must all pass; criteria are prefixed with their evaluator's name.
+/// Several evaluators that must all pass; criteria are prefixed with their evaluator's name
+/// (the shared `success_rate` is not: the gate around them adds it once, first).
 pub struct AllOf(pub Vec<Box<dyn Evaluator>>);
 
 impl Evaluator for AllOf {

@@ -5,9 +5,8 @@
 //! `PLATEAU_MIN_GAIN_PCT` % of the extra load offered (relative tolerance) or below
 //! `PLATEAU_MIN_GAIN_REQ_MIN` requests/minute (absolute tolerance) — or when throughput dropped.
 //! The first iteration (or one below every earlier rate) has nothing to compare with and
-//! passes as the baseline. Also checks `SUCCESS_RATE`.
+//! passes as the baseline. `SUCCESS_RATE` is the shared [`super::gate`].
 
-use super::queue::success_rate;
 use super::{Criterion, EvalInput, Evaluator, PastIteration, Verdict, cmp_word, figures};
 use crate::iteration::IterationMeta;
 use crate::metrics::send_window;
@@ -54,8 +53,6 @@ pub fn achieved_req_min(meta: &IterationMeta, records: &[RequestRecord]) -> f64 
 #[derive(Debug, Clone)]
 pub struct PlateauEvaluator {
     pub settings: PlateauSettings,
-    /// `SUCCESS_RATE`, percent.
-    pub success_rate_pct: f64,
 }
 
 impl Evaluator for PlateauEvaluator {
@@ -65,10 +62,12 @@ impl Evaluator for PlateauEvaluator {
 
     fn evaluate(&self, input: &EvalInput<'_>) -> Verdict {
         let achieved = achieved_req_min(input.meta, input.records);
-        Verdict::from_criteria(vec![
-            success_rate(input.records, self.success_rate_pct),
-            gain(input.meta.req_min, achieved, input.history, &self.settings),
-        ])
+        Verdict::from_criteria(vec![gain(
+            input.meta.req_min,
+            achieved,
+            input.history,
+            &self.settings,
+        )])
     }
 }
 
@@ -121,7 +120,6 @@ mod tests {
     fn ev() -> PlateauEvaluator {
         PlateauEvaluator {
             settings: PlateauSettings::default(),
-            success_rate_pct: 95.0,
         }
     }
 
@@ -166,7 +164,6 @@ mod tests {
                 min_gain_pct: 0.0,
                 min_gain_req_min: 0.0,
             },
-            success_rate_pct: 95.0,
         };
         assert!(!s.judge_after(&e, &[past(599.0, a + 1.0)]).sustainable);
         // Gain exactly the needed 50% of the offered gain (100 req/min offered, 50 gained).

@@ -29,7 +29,7 @@
 //! The iteration also fails when successful completions fall materially (below
 //! `THROUGHPUT_MIN_PCT` %) **and significantly** short of the requests sent in the window
 //! (completions counted in the window shifted by the median latency), or the success rate is
-//! below `SUCCESS_RATE`.
+//! below `SUCCESS_RATE` (the shared [`super::gate`]).
 //!
 //! The delay is tested at p < 0.05, the throughput shortfall at p < 0.01 and the backlog trend at
 //! p < 0.001. The delay moves only when requests wait. The counts also follow the Poisson
@@ -57,8 +57,6 @@ pub struct QueueSettings {
     pub growth_min_ms: f64,
     /// Completions in the window vs requests sent in it, percent (`THROUGHPUT_MIN_PCT`).
     pub throughput_min_pct: f64,
-    /// Minimum share of successful requests, percent (`SUCCESS_RATE`).
-    pub success_rate_pct: f64,
 }
 
 /// One-sided significance level of the queueing-delay trend.
@@ -90,7 +88,6 @@ impl Evaluator for QueueEvaluator {
     fn evaluate(&self, input: &EvalInput<'_>) -> Verdict {
         let window = Window::of(input);
         Verdict::from_criteria(vec![
-            success_rate(input.records, self.settings.success_rate_pct),
             throughput(input.records, &window, self.settings.throughput_min_pct),
             delay_trend(input.records, &window, &self.settings),
             backlog_trend(&window, &self.settings),
@@ -155,36 +152,6 @@ impl Window {
             sent,
             backlog,
         }
-    }
-}
-
-/// `success_rate`: share of successful requests over the whole iteration.
-pub fn success_rate(records: &[RequestRecord], min_pct: f64) -> Criterion {
-    let ok = records.iter().filter(|r| r.success()).count();
-    let pct = if records.is_empty() {
-        100.0
-    } else {
-        100.0 * ok as f64 / records.len() as f64
-    };
-    let rate_limited = records
-        .iter()
-        .filter(|r| r.error == Some(ErrorKind::RateLimited))
-        .count();
-    let passed = pct >= min_pct;
-    Criterion {
-        name: "success_rate".into(),
-        passed,
-        figures: figures(&[
-            ("success_pct", pct),
-            ("min_pct", min_pct),
-            ("failed", (records.len() - ok) as f64),
-            ("rate_limited", rate_limited as f64),
-        ]),
-        detail: format!(
-            "success {pct:.1}% {} SUCCESS_RATE {min_pct}% ({} failed, {rate_limited} of them HTTP 429)",
-            if passed { ">=" } else { "<" },
-            records.len() - ok
-        ),
     }
 }
 

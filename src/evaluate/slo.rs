@@ -2,14 +2,13 @@
 //! SLO". Each configured threshold `SLO_<METRIC>_P<NN>_MS` is one criterion: the NN-th
 //! percentile of the metric over the steady window's successful requests must not exceed it.
 //! `SLO_GOODPUT_PCT` adds a goodput floor: the share of the window's requests (failed ones count
-//! as misses) that meet every per-request threshold of TTFT, TPOT and E2E. Also checks
-//! `SUCCESS_RATE`.
+//! as misses) that meet every per-request threshold of TTFT, TPOT and E2E. `SUCCESS_RATE` is
+//! the shared [`super::gate`].
 //!
 //! Metrics are those of [`crate::metrics::request_metrics`] (from the actual send time); ITL
 //! percentiles pool every inter-token gap of the window's requests. ITL is left out of goodput,
 //! as in vLLM's benchmark: one slow gap among hundreds does not make a request miss its SLO.
 
-use super::queue::success_rate;
 use super::{Criterion, EvalInput, Evaluator, Verdict, cmp_word, figures};
 use crate::metrics::{RequestMetrics, itl_ms, request_metrics, send_window};
 use crate::record::RequestRecord;
@@ -102,8 +101,6 @@ impl SloSettings {
 #[derive(Debug, Clone)]
 pub struct SloEvaluator {
     pub slo: SloSettings,
-    /// `SUCCESS_RATE`, percent.
-    pub success_rate_pct: f64,
 }
 
 impl Evaluator for SloEvaluator {
@@ -113,8 +110,12 @@ impl Evaluator for SloEvaluator {
 
     fn evaluate(&self, input: &EvalInput<'_>) -> Verdict {
         let window = window_records(input);
-        let mut criteria = vec![success_rate(input.records, self.success_rate_pct)];
-        criteria.extend(self.slo.thresholds.iter().map(|t| threshold(&window, t)));
+        let mut criteria: Vec<Criterion> = self
+            .slo
+            .thresholds
+            .iter()
+            .map(|t| threshold(&window, t))
+            .collect();
         if let Some(min) = self.slo.goodput_pct {
             criteria.push(goodput(&window, &self.slo, min));
         }
@@ -235,7 +236,6 @@ mod tests {
                     .collect(),
                 goodput_pct,
             },
-            success_rate_pct: 95.0,
         }
     }
 

@@ -124,6 +124,14 @@ pub(crate) fn wobble(i: usize) -> f64 {
 }
 
 /// The criterion called `name` in `v`.
+/// `e` behind the success-rate gate at `SUCCESS_RATE=95`, as [`super::build`] wraps it.
+pub(crate) fn gated(e: impl super::Evaluator + 'static) -> super::gate::Gated {
+    super::gate::Gated {
+        success_rate_pct: 95.0,
+        inner: Box::new(e),
+    }
+}
+
 pub(crate) fn criterion<'v>(v: &'v Verdict, name: &str) -> &'v super::Criterion {
     v.criteria
         .iter()

@@ -11,6 +11,7 @@
 use crate::evaluate::{Criterion, EvalInput, Evaluator, PastIteration, Verdict};
 use crate::iteration::{Completion, IterationMeta};
 use crate::metrics::{self, IterationSummary};
+use crate::output::Judgement;
 use crate::record::{ErrorKind, RequestRecord};
 use crate::search::Observation;
 
@@ -23,14 +24,14 @@ pub(super) struct Judged {
 }
 
 impl Judged {
-    /// The one word for what the search made of the iteration (console and `JUDGEMENT`).
-    pub fn word(&self) -> &'static str {
+    /// What the search made of the iteration (console and `JUDGEMENT`).
+    pub fn judgement(&self) -> Judgement {
         match self.observation {
-            Observation::Sustainable => "PASS",
-            Observation::Unsustainable => "FAIL",
-            Observation::Unusable { .. } => "UNUSABLE",
-            Observation::Outage { .. } => "OUTAGE",
-            Observation::ClientLimited { .. } => "CLIENT_LIMITED",
+            Observation::Sustainable => Judgement::Pass,
+            Observation::Unsustainable => Judgement::Fail,
+            Observation::Unusable { .. } => Judgement::Unusable,
+            Observation::Outage { .. } => Judgement::Outage,
+            Observation::ClientLimited { .. } => Judgement::ClientLimited,
         }
     }
 }
@@ -52,9 +53,10 @@ pub(super) struct Context<'a> {
 /// unsustainable (criterion `overload`); an iteration the watchdog stopped early is
 /// unsustainable (criterion `early_abort`).
 pub(super) fn judge(ctx: &Context, meta: &IterationMeta, records: &[RequestRecord]) -> Judged {
-    let mut summary = metrics::summarize(meta, records);
-    summary.client_limited =
-        crate::load::certify::client_limit(meta, records, ctx.client_lag_limit_ms);
+    let summary = IterationSummary {
+        client_limited: crate::load::certify::client_limit(meta, records, ctx.client_lag_limit_ms),
+        ..metrics::summarize(meta, records)
+    };
     let halves = metrics::halves(records, meta.filter_buffer);
     let (verdict, observation) = if let Some(what) =
         outage(meta, records, &summary, ctx.server_alive)
@@ -155,7 +157,7 @@ pub(super) fn outage(
     }
     let refused = summary
         .errors_by_kind
-        .get(ErrorKind::Connect.as_str())
+        .get(&ErrorKind::Connect)
         .copied()
         .unwrap_or(0);
     if refused as f64 >= OUTAGE_CONNECT_SHARE * records.len() as f64 {
@@ -227,14 +229,17 @@ fn abort_criterion(meta: &IterationMeta) -> Option<Criterion> {
     })
 }
 
-/// The failures by kind, e.g. `30 cancelled, 2 timeout-ttft`.
+/// The failures by kind in alphabetical order of the kinds' names, e.g.
+/// `30 cancelled, 2 timeout-ttft`.
 fn error_breakdown(summary: &IterationSummary) -> String {
-    let parts: Vec<String> = summary
+    let mut counts: Vec<(&str, u64)> = summary
         .errors_by_kind
         .iter()
         .filter(|(_, n)| **n > 0)
-        .map(|(k, n)| format!("{n} {k}"))
+        .map(|(k, n)| (k.as_str(), *n))
         .collect();
+    counts.sort_unstable();
+    let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
     parts.join(", ")
 }
 

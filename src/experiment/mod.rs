@@ -64,9 +64,7 @@ impl RunReport {
     /// True when some size's search stopped without an answer it could stand behind
     /// (server unusable, or the client was the limit): exit code 1.
     pub fn incomplete(&self) -> bool {
-        self.outcomes
-            .iter()
-            .any(|o| o.stop == "unusable" || o.stop == "client-limited")
+        self.outcomes.iter().any(|o| o.stop.is_incomplete())
     }
 }
 
@@ -87,7 +85,7 @@ pub async fn run_with(
     interrupt: CancellationToken,
 ) -> Result<RunReport> {
     // Everything that can be wrong with the configuration is found before any traffic.
-    let evaluator = evaluate::build(&cfg.evaluators);
+    let evaluator = evaluate::build(cfg.success_rate_pct, &cfg.evaluators);
     let units = search_units(&cfg);
     let selected: Vec<(usize, SizeSpec)> = match cfg.size_index {
         Some(i) => units.into_iter().filter(|(j, _)| *j == i).collect(),
@@ -359,7 +357,7 @@ impl Driver<'_> {
                     summary: &judged.summary,
                     verdict: &judged.verdict,
                     halves: &judged.halves,
-                    judgement: judged.word(),
+                    judgement: judged.judgement(),
                     server: server.as_ref(),
                 },
             )?;
@@ -420,7 +418,7 @@ impl Driver<'_> {
             mst_req_s: outcome.mst_req_min.map(|r| r / 60.0),
             lower_req_min: outcome.lower_req_min,
             upper_req_min: outcome.upper_req_min,
-            stop: stop_name(&outcome).into(),
+            stop: outcome.stop,
             reason: outcome.reason.clone(),
             iterations: st.iterations.clone(),
             started_at: st.started_at.clone(),
@@ -587,20 +585,9 @@ fn criteria_brief(v: &Verdict) -> String {
         .join(" ")
 }
 
-fn stop_name(outcome: &SearchOutcome) -> &'static str {
-    use crate::search::StopKind;
-    match outcome.stop {
-        StopKind::Converged => "converged",
-        StopKind::IterationCap => "iteration-cap",
-        StopKind::FloorReached => "floor-reached",
-        StopKind::Unusable => "unusable",
-        StopKind::ClientLimited => "client-limited",
-    }
-}
-
 fn iteration_line(meta: &IterationMeta, attempt: u32, j: &Judged) -> String {
     let s = &j.summary;
-    let verdict = j.word();
+    let verdict = j.judgement();
     format!(
         "{} stage {} #{}{} {:>9.1} req/min: achieved {:.2} req/s, TTFT p50 {} ms, TPOT p50 {} ms, failed {}/{} -> {verdict} [{}]: {}",
         meta.size,

@@ -155,15 +155,29 @@ fn no_token_gives_no_ttft_and_e2e_to_end() {
 }
 
 #[test]
+fn errors_by_kind_are_written_by_name_in_alphabetical_order_and_read_back() {
+    let s = summarize(&sample_meta(), &sample_records());
+    let json = serde_json::to_value(&s).unwrap();
+    let names: Vec<&String> = json["errors_by_kind"].as_object().unwrap().keys().collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "results.json keeps its alphabetical keys");
+    assert_eq!(json["errors_by_kind"]["timeout-itl"], 1);
+    assert_eq!(json["errors_by_kind"]["aborted"], 0);
+    let back: IterationSummary = serde_json::from_value(json).unwrap();
+    assert_eq!(back.errors_by_kind, s.errors_by_kind);
+}
+
+#[test]
 fn summary_of_sample_iteration() {
     let s = summarize(&sample_meta(), &sample_records());
     assert_eq!((s.requests, s.succeeded, s.failed), (6, 3, 3));
     assert_eq!(s.success_rate_pct, 50.0);
     assert_eq!(s.errors_by_kind.len(), ErrorKind::ALL.len());
-    assert_eq!(s.errors_by_kind["timeout-itl"], 1);
-    assert_eq!(s.errors_by_kind["connect"], 1);
-    assert_eq!(s.errors_by_kind["rate-limited"], 1);
-    assert_eq!(s.errors_by_kind["stream-cut"], 0);
+    assert_eq!(s.errors_by_kind[&ErrorKind::TimeoutItl], 1);
+    assert_eq!(s.errors_by_kind[&ErrorKind::Connect], 1);
+    assert_eq!(s.errors_by_kind[&ErrorKind::RateLimited], 1);
+    assert_eq!(s.errors_by_kind[&ErrorKind::StreamCut], 0);
     assert_eq!(s.errors_by_kind.values().sum::<u64>(), 3);
     assert_eq!((s.duration_s, s.sending_s), (8.0, 6.0));
     assert_eq!(s.req_per_s, 3.0 / 8.0);

@@ -13,6 +13,8 @@ use crate::metrics::{Halves, IterationSummary, request_metrics};
 use crate::record::{ErrorKind, RequestRecord, TokenCount};
 use crate::scrape::{ServerMetrics, ServerSummary};
 use crate::stats::Distribution;
+use mst_results::Judgement;
+use mst_results::results_csv as col;
 use serde::Serialize;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -27,7 +29,7 @@ pub struct IterationFiles<'a> {
     pub halves: &'a Halves,
     /// What the search made of the iteration: `PASS`, `FAIL`, `OUTAGE` (no verdict on
     /// capacity), … — the console line's word, written as `JUDGEMENT`.
-    pub judgement: &'a str,
+    pub judgement: Judgement,
     /// The server's metrics scraped during the iteration (None when scraping is off).
     pub server: Option<&'a ServerMetrics>,
 }
@@ -65,21 +67,7 @@ pub const OUTPUT_COLUMNS: [&str; 28] = [
 ];
 
 /// The old tool's `results.csv` columns, which open ours in this order.
-pub const RESULTS_OLD_COLUMNS: [&str; 13] = [
-    "MODEL_USED",
-    "INPUT_TOKENS",
-    "OUTPUT_TOKENS",
-    "REQ_MIN",
-    "EVALUATION",
-    "DURATION",
-    "TOTAL_REQUESTS",
-    "SUCCESS_RATE",
-    "PROMPT_TOKEN_COUNT",
-    "PROMPT_TEXT",
-    "MEDIAN_RESPONSE_TOKENS",
-    "JOB_ID",
-    "STAGE",
-];
+pub use mst_results::results_csv::OLD_COLUMNS as RESULTS_OLD_COLUMNS;
 
 /// How many characters of the sample prompt `PROMPT_TEXT` keeps.
 const PROMPT_TEXT_CHARS: usize = 200;
@@ -258,7 +246,7 @@ fn results_row(files: &IterationFiles) -> Vec<(String, String)> {
     let job_id = meta
         .labels
         .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("JOB_ID"))
+        .find(|(k, _)| k.eq_ignore_ascii_case(col::JOB_ID))
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
     let prompt_text: String = meta.sample_prompt.chars().take(PROMPT_TEXT_CHARS).collect();
@@ -288,96 +276,105 @@ fn results_row(files: &IterationFiles) -> Vec<(String, String)> {
         Completion::AbortedEarly(r) => ("ABORTED_EARLY", r.clone()),
         Completion::Interrupted(r) => ("INTERRUPTED", r.clone()),
     };
-    push("ITERATION", meta.iteration.to_string());
-    push("STARTED_AT", meta.started_at.to_rfc3339());
+    push(col::ITERATION, meta.iteration.to_string());
+    push(col::STARTED_AT, meta.started_at.to_rfc3339());
     push(
-        "FILTER_BUFFER",
+        col::FILTER_BUFFER,
         meta.filter_buffer.as_secs_f64().to_string(),
     );
-    push("COMPLETION", completion.to_string());
-    push("COMPLETION_REASON", completion_reason);
-    push("JUDGEMENT", files.judgement.to_string());
-    push("VERDICT_REASON", verdict.reason.clone());
-    push("ACHIEVED_REQ_S", s.req_per_s.to_string());
-    push("TARGET_REQ_S", s.target_send_rate_req_s.to_string());
+    push(col::COMPLETION, completion.to_string());
+    push(col::COMPLETION_REASON, completion_reason);
+    push(col::JUDGEMENT, files.judgement.to_string());
+    push(col::VERDICT_REASON, verdict.reason.clone());
+    push(col::ACHIEVED_REQ_S, s.req_per_s.to_string());
+    push(col::TARGET_REQ_S, s.target_send_rate_req_s.to_string());
     push(
-        "ACHIEVED_SEND_REQ_S",
+        col::ACHIEVED_SEND_REQ_S,
         s.achieved_send_rate_req_s.to_string(),
     );
-    push("INPUT_TOKENS_S", s.input_tokens_per_s.to_string());
-    push("OUTPUT_TOKENS_S", s.output_tokens_per_s.to_string());
-    push("FAILED", s.failed.to_string());
+    push(col::INPUT_TOKENS_S, s.input_tokens_per_s.to_string());
+    push(col::OUTPUT_TOKENS_S, s.output_tokens_per_s.to_string());
+    push(col::FAILED, s.failed.to_string());
     for kind in ErrorKind::ALL {
-        let count = s.errors_by_kind.get(kind.as_str()).copied().unwrap_or(0);
+        let count = s.errors_by_kind.get(&kind).copied().unwrap_or(0);
         push(
-            &format!("ERRORS_{}", upper_snake(kind.as_str())),
+            &format!("{}{}", col::ERRORS_PREFIX, upper_snake(kind.as_str())),
             count.to_string(),
         );
     }
-    let dists: [(&str, &Option<Distribution>); 6] = [
-        ("TTFT", &s.ttft_ms),
-        ("TTFO", &s.ttfo_ms),
-        ("TPOT", &s.tpot_ms),
-        ("ITL", &s.itl_ms),
-        ("NTPOT", &s.ntpot_ms),
-        ("E2E", &s.e2e_ms),
+    let dists: [(col::Percentiles, &Option<Distribution>); 6] = [
+        (col::TTFT_MS, &s.ttft_ms),
+        (col::TTFO_MS, &s.ttfo_ms),
+        (col::TPOT_MS, &s.tpot_ms),
+        (col::ITL_MS, &s.itl_ms),
+        (col::NTPOT_MS, &s.ntpot_ms),
+        (col::E2E_MS, &s.e2e_ms),
     ];
-    for (name, d) in dists {
-        push(&format!("{name}_P50_MS"), fmt_ms(d.map(|d| d.p50)));
-        push(&format!("{name}_P90_MS"), fmt_ms(d.map(|d| d.p90)));
-        push(&format!("{name}_P99_MS"), fmt_ms(d.map(|d| d.p99)));
+    for (names, d) in dists {
+        push(names.p50, fmt_ms(d.map(|d| d.p50)));
+        push(names.p90, fmt_ms(d.map(|d| d.p90)));
+        push(names.p99, fmt_ms(d.map(|d| d.p99)));
     }
     let lag = &s.schedule_lag_ms;
-    push("LAG_P50_MS", fmt_ms(lag.map(|d| d.p50)));
-    push("LAG_P99_MS", fmt_ms(lag.map(|d| d.p99)));
-    push("LAG_MAX_MS", fmt_ms(lag.map(|d| d.max)));
-    push("PLANNED_SEND_REQ_S", s.planned_send_rate_req_s.to_string());
-    push("CLIENT_CPU_S", fmt_opt(s.client_cpu_s));
-    push("CLIENT_CPU_PCT", fmt_opt(s.client_cpu_pct));
-    push("CLIENT_MAX_IN_FLIGHT", s.client_max_in_flight.to_string());
-    push("CLIENT_LIMITED", bool_upper(s.client_limited.is_some()));
+    push(col::LAG_P50_MS, fmt_ms(lag.map(|d| d.p50)));
+    push(col::LAG_P99_MS, fmt_ms(lag.map(|d| d.p99)));
+    push(col::LAG_MAX_MS, fmt_ms(lag.map(|d| d.max)));
     push(
-        "CLIENT_LIMIT_REASON",
+        col::PLANNED_SEND_REQ_S,
+        s.planned_send_rate_req_s.to_string(),
+    );
+    push(col::CLIENT_CPU_S, fmt_opt(s.client_cpu_s));
+    push(col::CLIENT_CPU_PCT, fmt_opt(s.client_cpu_pct));
+    push(
+        col::CLIENT_MAX_IN_FLIGHT,
+        s.client_max_in_flight.to_string(),
+    );
+    push(col::CLIENT_LIMITED, bool_upper(s.client_limited.is_some()));
+    push(
+        col::CLIENT_LIMIT_REASON,
         s.client_limited.clone().unwrap_or_default(),
     );
     push(
-        "PROMPT_TOKENS_MISMATCH",
+        col::PROMPT_TOKENS_MISMATCH,
         s.prompt_tokens_mismatch.to_string(),
     );
     let settle = meta.settle.as_ref();
-    push("SETTLE_WAIT_S", fmt_opt(settle.map(|w| w.wait_s)));
+    push(col::SETTLE_WAIT_S, fmt_opt(settle.map(|w| w.wait_s)));
     push(
-        "SETTLE_RESULT",
+        col::SETTLE_RESULT,
         settle
             .map(|w| w.end.as_str().to_string())
             .unwrap_or_default(),
     );
-    push("NOT_STREAMED", s.not_streamed.to_string());
-    push("USAGE_MISSING", s.usage_missing.to_string());
-    push("OUTPUT_TOKENS_APPROX", s.output_tokens_approx.to_string());
-    push("SHORT_OUTPUTS", s.short_outputs.to_string());
+    push(col::NOT_STREAMED, s.not_streamed.to_string());
+    push(col::USAGE_MISSING, s.usage_missing.to_string());
+    push(
+        col::OUTPUT_TOKENS_APPROX,
+        s.output_tokens_approx.to_string(),
+    );
+    push(col::SHORT_OUTPUTS, s.short_outputs.to_string());
     let reasoning = &s.reasoning_tokens;
-    push("REASONING_TOKENS_P50", fmt_opt(reasoning.map(|d| d.p50)));
-    push("REASONING_TOKENS_P90", fmt_opt(reasoning.map(|d| d.p90)));
-    push("REASONING_TOKENS_P99", fmt_opt(reasoning.map(|d| d.p99)));
-    push("TRANSPORT_RETRIES", s.transport_retries.to_string());
+    push(col::REASONING_TOKENS_P50, fmt_opt(reasoning.map(|d| d.p50)));
+    push(col::REASONING_TOKENS_P90, fmt_opt(reasoning.map(|d| d.p90)));
+    push(col::REASONING_TOKENS_P99, fmt_opt(reasoning.map(|d| d.p99)));
+    push(col::TRANSPORT_RETRIES, s.transport_retries.to_string());
     for (name, value) in super::workload::columns(meta, files.records) {
         push(&name, value);
     }
     let server = files.server.map(ServerMetrics::summary).unwrap_or_default();
-    push("SERVER_SCRAPES", server.scrapes.to_string());
-    push("SERVER_MAX_WAITING", fmt_opt(server.max_waiting));
-    push("SERVER_MAX_RUNNING", fmt_opt(server.max_running));
+    push(col::SERVER_SCRAPES, server.scrapes.to_string());
+    push(col::SERVER_MAX_WAITING, fmt_opt(server.max_waiting));
+    push(col::SERVER_MAX_RUNNING, fmt_opt(server.max_running));
     push(
-        "SERVER_MEAN_KV_USAGE_PCT",
+        col::SERVER_MEAN_KV_USAGE_PCT,
         fmt_opt(server.mean_kv_usage_pct),
     );
-    push("SERVER_PROMPT_TOKENS_S", fmt_opt(server.prompt_tokens_s));
+    push(col::SERVER_PROMPT_TOKENS_S, fmt_opt(server.prompt_tokens_s));
     push(
-        "SERVER_GENERATION_TOKENS_S",
+        col::SERVER_GENERATION_TOKENS_S,
         fmt_opt(server.generation_tokens_s),
     );
-    push("SERVER_REQUESTS_S", fmt_opt(server.requests_s));
+    push(col::SERVER_REQUESTS_S, fmt_opt(server.requests_s));
     for c in &verdict.criteria {
         let prefix = upper_snake(&c.name);
         for (figure, value) in &c.figures {
@@ -386,7 +383,10 @@ fn results_row(files: &IterationFiles) -> Vec<(String, String)> {
                 value.to_string(),
             );
         }
-        push(&format!("{prefix}_PASSED"), bool_upper(c.passed));
+        push(
+            &format!("{prefix}{}", col::PASSED_SUFFIX),
+            bool_upper(c.passed),
+        );
     }
     for (key, value) in &meta.labels {
         let column = key.to_ascii_uppercase();
@@ -403,7 +403,7 @@ struct ResultsJson<'a> {
     meta: &'a IterationMeta,
     summary: &'a IterationSummary,
     verdict: &'a Verdict,
-    judgement: &'a str,
+    judgement: Judgement,
     /// The server's figures from its metrics (null when scraping is off).
     server: Option<ServerSummary>,
     halves: HalvesJson,

@@ -13,9 +13,8 @@ mod workload;
 pub use iteration::{
     IterationFiles, OUTPUT_COLUMNS, RESULTS_OLD_COLUMNS, SERVER_METRICS_COLUMNS, write_iteration,
 };
-pub use outcome::{
-    IterationBrief, SUMMARY_COLUMNS, SizeOutcome, write_size_outcome, write_summary,
-};
+pub use mst_results::{IterationBrief, Judgement, SizeOutcome, StopKind};
+pub use outcome::{SUMMARY_COLUMNS, write_size_outcome, write_summary};
 
 use crate::error::{Error, Result};
 use std::fs;

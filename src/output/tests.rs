@@ -70,7 +70,7 @@ fn write_sample(dir: &Path) -> Result<(PathBuf, crate::metrics::Halves)> {
         summary: &summary,
         verdict: &verdict,
         halves: &h,
-        judgement: "FAIL",
+        judgement: Judgement::Fail,
         server: None,
     };
     write_iteration(dir, &files).map(|p| (p, h))
@@ -300,7 +300,7 @@ fn outcome(size: &str) -> SizeOutcome {
         mst_req_s: Some(1.55),
         lower_req_min: Some(96.0),
         upper_req_min: Some(104.0),
-        stop: "converged".to_string(),
+        stop: StopKind::Converged,
         reason: "gap 8 req/min, within 10%".to_string(),
         iterations: vec![IterationBrief {
             iteration: 1,

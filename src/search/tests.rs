@@ -477,8 +477,9 @@ fn serde_shapes_of_observation_and_stop_kind() {
         reason: "down".into(),
     };
     assert_eq!(json(&unusable), r#"{"kind":"unusable","reason":"down"}"#);
-    assert_eq!(json(&StopKind::IterationCap), r#""iteration_cap""#);
-    assert_eq!(json(&StopKind::FloorReached), r#""floor_reached""#);
+    // One spelling for the stop kind in every file: mst.json's kebab-case.
+    assert_eq!(json(&StopKind::IterationCap), r#""iteration-cap""#);
+    assert_eq!(json(&StopKind::FloorReached), r#""floor-reached""#);
     assert_eq!(
         json(&Threshold::Relative(0.1)),
         r#"{"type":"relative","value":0.1}"#
@@ -618,7 +619,18 @@ fn client_limited_in_bisection_keeps_both_bounds() {
         json(&Observation::ClientLimited { reason: "x".into() }),
         r#"{"kind":"client_limited","reason":"x"}"#
     );
-    assert_eq!(json(&StopKind::ClientLimited), r#""client_limited""#);
+    assert_eq!(json(&StopKind::ClientLimited), r#""client-limited""#);
+}
+
+#[test]
+fn a_finished_search_saved_with_snake_case_stop_kinds_still_reads() {
+    // state.json before the stop kind had one spelling wrote `iteration_cap`; a resumed run
+    // must read it, and writes the kebab-case spelling from then on.
+    let old = r#"{"mst_req_min":100.0,"lower_req_min":100.0,"upper_req_min":null,
+        "iterations":3,"reason":"cap","stop":"iteration_cap"}"#;
+    let outcome: SearchOutcome = serde_json::from_str(old).expect("old spelling reads");
+    assert_eq!(outcome.stop, StopKind::IterationCap);
+    assert!(json(&outcome).contains(r#""stop":"iteration-cap""#));
 }
 
 #[test]

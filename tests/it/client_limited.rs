@@ -6,6 +6,7 @@
 use super::support::fresh_dir;
 use mst_search::config::Config;
 use mst_search::experiment::{self, RunOptions, RunReport};
+use mst_search::search::StopKind;
 use mst_search::sim::{EngineConfig, FaultConfig, SimServer};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -128,7 +129,7 @@ fn starved_client_is_client_limited_not_a_server_verdict() {
     let out = fresh_dir("client-limited");
     let report = search_on_one_thread(&out, Hog::Starve, 5, 600, "1.5s", 20);
     let outcome = &report.outcomes[0];
-    assert_eq!(outcome.stop, "client-limited", "{}", outcome.reason);
+    assert_eq!(outcome.stop, StopKind::ClientLimited, "{}", outcome.reason);
     assert!(report.incomplete(), "a client-limited search exits 1");
     assert_eq!(
         outcome.iterations.len(),
@@ -172,7 +173,7 @@ fn same_search_without_starvation_gets_a_server_verdict() {
     let out = fresh_dir("client-not-limited");
     let report = search_on_one_thread(&out, Hog::None, 1, 600, "1.5s", 20);
     let outcome = &report.outcomes[0];
-    assert_eq!(outcome.stop, "iteration-cap", "{}", outcome.reason);
+    assert_eq!(outcome.stop, StopKind::IterationCap, "{}", outcome.reason);
     assert!(outcome.iterations[0].sustainable.is_some());
     let (header, row) = &results_rows(&out, 1)[0];
     assert_eq!(cell(header, row, "CLIENT_LIMITED"), "FALSE", "{row:?}");
@@ -194,7 +195,7 @@ fn one_hiccup_in_a_5_req_s_iteration_of_100_requests_is_not_client_limited() {
     // two or three late sends do not (the old p99 rule fired on exactly those).
     let report = search_on_one_thread(&out, hiccup, 1, 300, "20s", 100);
     let outcome = &report.outcomes[0];
-    assert_eq!(outcome.stop, "iteration-cap", "{}", outcome.reason);
+    assert_eq!(outcome.stop, StopKind::IterationCap, "{}", outcome.reason);
     let (header, row) = &results_rows(&out, 1)[0];
     assert_eq!(cell(header, row, "TOTAL_REQUESTS"), "100", "{row:?}");
     let lag_p99: f64 = cell(header, row, "LAG_P99_MS").parse().expect("lag");

@@ -108,7 +108,7 @@ fn judge(
     keys.extend_from_slice(extra);
     let cfg = config(url, &keys);
     let summary = metrics::summarize(meta, records);
-    evaluate::build(&cfg.evaluators).evaluate(&EvalInput {
+    evaluate::build(cfg.success_rate_pct, &cfg.evaluators).evaluate(&EvalInput {
         meta,
         records,
         summary: &summary,
@@ -258,6 +258,25 @@ async fn early_abort_stops_an_overload_and_the_files_say_so() {
     ] {
         get(c);
     }
+    // The success rate is one shared gate, judged once: one set of columns, unprefixed (each
+    // evaluator used to add its own `<EVALUATOR>_SUCCESS_RATE_*`), and no column twice.
+    let gates: Vec<&str> = header
+        .iter()
+        .map(String::as_str)
+        .filter(|h| h.contains("SUCCESS_RATE_"))
+        .collect();
+    assert_eq!(
+        gates,
+        [
+            "SUCCESS_RATE_FAILED",
+            "SUCCESS_RATE_MIN_PCT",
+            "SUCCESS_RATE_RATE_LIMITED",
+            "SUCCESS_RATE_SUCCESS_PCT",
+            "SUCCESS_RATE_PASSED"
+        ]
+    );
+    let distinct: std::collections::BTreeSet<&String> = header.iter().collect();
+    assert_eq!(distinct.len(), header.len(), "a column repeats: {header:?}");
     assert!(wall < Duration::from_secs(8), "{wall:?}");
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&out);

@@ -3,6 +3,7 @@
 use super::support::fresh_dir;
 use mst_search::config::Config;
 use mst_search::experiment::{self, RunOptions};
+use mst_search::search::StopKind;
 use mst_search::sim::{EngineConfig, FaultConfig, SimServer, capacity};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -243,7 +244,7 @@ async fn a_server_that_fails_every_request_stops_the_size_with_a_reason() {
         .expect("a failing server is data, not a tool error");
     assert!(report.incomplete(), "exit code 1 for an unusable search");
     for outcome in &report.outcomes {
-        assert_eq!(outcome.stop, "unusable", "{outcome:?}");
+        assert_eq!(outcome.stop, StopKind::Unusable, "{outcome:?}");
         assert_eq!(
             outcome.iterations.len(),
             1,

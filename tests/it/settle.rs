@@ -9,6 +9,7 @@ use super::support::{fresh_dir, read_rows};
 use futures_util::StreamExt;
 use mst_search::config::Config;
 use mst_search::experiment::{self, RunOptions, RunReport};
+use mst_search::search::StopKind;
 use mst_search::sim::{EngineConfig, FaultConfig, SimServer, capacity};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -172,7 +173,7 @@ async fn an_aborted_overload_left_queued_behind_a_gateway_is_waited_for_and_the_
     let rows = iteration_rows(&out);
     let judgements: Vec<&str> = rows.iter().map(|r| r["JUDGEMENT"].as_str()).collect();
     assert!(!judgements.contains(&"OUTAGE"), "{judgements:?}");
-    assert_ne!(outcome.stop, "unusable", "{}", outcome.reason);
+    assert_ne!(outcome.stop, StopKind::Unusable, "{}", outcome.reason);
     let mst = outcome
         .mst_req_min
         .unwrap_or_else(|| panic!("no MST: {} ({judgements:?})", outcome.reason));

@@ -127,7 +127,7 @@ fn main() -> anyhow::Result<()> {
             mst_req_s: None,
             lower_req_min: Some(100.0 + 10.0 * (per_size as f64 - 1.0)),
             upper_req_min: Some(100.0 + 10.0 * per_size as f64),
-            stop: "converged".into(),
+            stop: mst_search::output::StopKind::Converged,
             reason: "synthetic".into(),
             iterations,
             started_at: String::new(),

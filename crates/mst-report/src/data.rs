@@ -4,7 +4,8 @@
 //! vectors, so the plots and tables never touch polars.
 
 use anyhow::{Context, Result};
-use mst_search::output::SizeOutcome;
+use mst_results::SizeOutcome;
+use mst_results::results_csv as col;
 use polars::prelude::{DataType, Expr, LazyCsvReader, LazyFileListReader, PlRefPath, col, lit};
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -12,24 +13,24 @@ use std::path::{Path, PathBuf};
 
 /// Figures of `results.csv` the report reads as numbers (missing columns stay None).
 pub const FIGURES: &[&str] = &[
-    "REQ_MIN",
-    "DURATION",
-    "FILTER_BUFFER",
-    "ITERATION",
-    "STAGE",
-    "ACHIEVED_REQ_S",
-    "TTFT_P50_MS",
-    "TTFT_P90_MS",
-    "TTFT_P99_MS",
-    "TPOT_P50_MS",
-    "TPOT_P99_MS",
-    "E2E_P50_MS",
-    "E2E_P90_MS",
-    "E2E_P99_MS",
-    "SERVER_MAX_WAITING",
-    "SERVER_MAX_RUNNING",
-    "SERVER_MEAN_KV_USAGE_PCT",
-    "SERVER_GENERATION_TOKENS_S",
+    col::REQ_MIN,
+    col::DURATION,
+    col::FILTER_BUFFER,
+    col::ITERATION,
+    col::STAGE,
+    col::ACHIEVED_REQ_S,
+    col::TTFT_MS.p50,
+    col::TTFT_MS.p90,
+    col::TTFT_MS.p99,
+    col::TPOT_MS.p50,
+    col::TPOT_MS.p99,
+    col::E2E_MS.p50,
+    col::E2E_MS.p90,
+    col::E2E_MS.p99,
+    col::SERVER_MAX_WAITING,
+    col::SERVER_MAX_RUNNING,
+    col::SERVER_MEAN_KV_USAGE_PCT,
+    col::SERVER_GENERATION_TOKENS_S,
 ];
 
 /// One request of `output.csv`, reduced to what the plots use.
@@ -210,16 +211,19 @@ fn read_results(folder: &Path, name: &str, unusable: bool) -> Result<IterationDa
     let failed_criteria = df
         .get_column_names()
         .iter()
-        .filter_map(|c| c.strip_suffix("_PASSED").map(|n| (c.to_string(), n)))
+        .filter_map(|c| {
+            c.strip_suffix(col::PASSED_SUFFIX)
+                .map(|n| (c.to_string(), n))
+        })
         .filter(|(c, _)| text(c).is_some_and(|v| v.eq_ignore_ascii_case("false")))
         .map(|(_, n)| n.to_ascii_lowercase())
         .collect();
     Ok(IterationData {
         folder: name.to_string(),
         path: folder.to_path_buf(),
-        sustainable: text("EVALUATION").map(|v| v.eq_ignore_ascii_case("true")),
-        verdict_reason: text("VERDICT_REASON").unwrap_or_default(),
-        completion: text("COMPLETION").unwrap_or_default(),
+        sustainable: text(col::EVALUATION).map(|v| v.eq_ignore_ascii_case("true")),
+        verdict_reason: text(col::VERDICT_REASON).unwrap_or_default(),
+        completion: text(col::COMPLETION).unwrap_or_default(),
         unusable,
         figures,
         failed_criteria,

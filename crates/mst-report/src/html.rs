@@ -75,7 +75,7 @@ pub fn page(rows: &[SummaryRow], plots: &[Plot]) -> String {
             cell(r.mst_req_s, 3),
             cell(r.lower_req_min, 1),
             cell(r.upper_req_min, 1),
-            escape(&r.stop),
+            escape(r.stop_text()),
             r.iterations,
             cell(r.wall_time_s, 0),
             escape(&r.binding),

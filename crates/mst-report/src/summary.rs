@@ -4,6 +4,9 @@
 
 use crate::data::{IterationData, SizeData};
 use anyhow::{Context, Result};
+use mst_results::StopKind;
+use mst_results::results_csv as col;
+use mst_results::summary_csv as sum;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -18,14 +21,15 @@ pub struct SummaryRow {
     pub model: String,
     /// The MST, requests/minute (`mst.json` `mst_req_min`).
     pub mst_req_min: Option<f64>,
-    /// Completions per second at the MST (`mst.json` `mst_req_s`).
+    /// The MST in requests/second (`mst.json` `mst_req_s`: `mst_req_min / 60`, the offered
+    /// rate; the completions measured there are `ACHIEVED_REQ_S` in [`AT_MST`]).
     pub mst_req_s: Option<f64>,
     /// Final bounds, requests/minute.
     pub lower_req_min: Option<f64>,
     /// Final upper bound: the lowest confirmed unsustainable rate, requests/minute.
     pub upper_req_min: Option<f64>,
-    /// Why the search stopped (`unfinished` without `mst.json`).
-    pub stop: String,
+    /// Why the search stopped; None without `mst.json` (written [`UNFINISHED`]).
+    pub stop: Option<StopKind>,
     /// Iterations run for the size.
     pub iterations: usize,
     /// Seconds the size's search took, cooldowns included.
@@ -41,29 +45,40 @@ pub struct SummaryRow {
 
 /// `results.csv` figures reported at the MST, under the same names in `summary.csv`.
 pub const AT_MST: [&str; 9] = [
-    "ACHIEVED_REQ_S",
-    "TTFT_P50_MS",
-    "TTFT_P99_MS",
-    "TPOT_P50_MS",
-    "E2E_P50_MS",
-    "E2E_P99_MS",
-    "SERVER_MAX_WAITING",
-    "SERVER_MEAN_KV_USAGE_PCT",
-    "SERVER_GENERATION_TOKENS_S",
+    col::ACHIEVED_REQ_S,
+    col::TTFT_MS.p50,
+    col::TTFT_MS.p99,
+    col::TPOT_MS.p50,
+    col::E2E_MS.p50,
+    col::E2E_MS.p99,
+    col::SERVER_MAX_WAITING,
+    col::SERVER_MEAN_KV_USAGE_PCT,
+    col::SERVER_GENERATION_TOKENS_S,
 ];
+
+/// The report's `STOP` for a size whose search has not finished (no `mst.json`): the report's
+/// own word, not a [`StopKind`], since no search stopped.
+pub const UNFINISHED: &str = "unfinished";
+
+impl SummaryRow {
+    /// `STOP` as written: the stop kind, or [`UNFINISHED`].
+    pub fn stop_text(&self) -> &'static str {
+        self.stop.map_or(UNFINISHED, StopKind::as_str)
+    }
+}
 
 /// Columns of the report's `summary.csv`, in order.
 pub fn columns() -> Vec<&'static str> {
     let mut c = vec![
-        "SIZE",
-        "MODEL",
-        "MST_REQ_MIN",
-        "MST_REQ_S",
-        "LOWER_REQ_MIN",
-        "UPPER_REQ_MIN",
-        "STOP",
-        "ITERATIONS",
-        "WALL_TIME_S",
+        sum::SIZE,
+        sum::MODEL,
+        sum::MST_REQ_MIN,
+        sum::MST_REQ_S,
+        sum::LOWER_REQ_MIN,
+        sum::UPPER_REQ_MIN,
+        sum::STOP,
+        sum::ITERATIONS,
+        sum::WALL_TIME_S,
         "BINDING_CRITERION",
         "MST_ITERATION_FOLDER",
     ];
@@ -76,7 +91,7 @@ fn same_rate(a: f64, b: f64) -> bool {
 }
 
 fn at_rate(it: &IterationData, rate: f64) -> bool {
-    it.figure("REQ_MIN").is_some_and(|r| same_rate(r, rate))
+    it.figure(col::REQ_MIN).is_some_and(|r| same_rate(r, rate))
 }
 
 /// The row of one size.
@@ -115,7 +130,7 @@ pub fn row(size: &SizeData) -> SummaryRow {
         mst_req_s: o.and_then(|o| o.mst_req_s),
         lower_req_min: o.and_then(|o| o.lower_req_min),
         upper_req_min: upper,
-        stop: o.map_or_else(|| "unfinished".to_string(), |o| o.stop.clone()),
+        stop: o.map(|o| o.stop),
         iterations: size.iterations.len(),
         wall_time_s: o.map(|o| o.wall_time_s),
         binding,
@@ -151,7 +166,7 @@ pub fn write_csv(path: &Path, rows: &[SummaryRow]) -> Result<()> {
             num(r.mst_req_s),
             num(r.lower_req_min),
             num(r.upper_req_min),
-            r.stop.clone(),
+            r.stop_text().to_string(),
             r.iterations.to_string(),
             num(r.wall_time_s),
             r.binding.clone(),
@@ -181,7 +196,7 @@ pub fn markdown(rows: &[SummaryRow]) -> String {
             short(r.mst_req_s, 3),
             short(r.lower_req_min, 1),
             short(r.upper_req_min, 1),
-            r.stop,
+            r.stop_text(),
             r.iterations,
             short(r.wall_time_s, 0),
             r.binding,
@@ -198,4 +213,45 @@ pub fn markdown(rows: &[SummaryRow]) -> String {
          iteration that measured the MST.\n",
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn size(outcome: Option<mst_results::SizeOutcome>) -> SizeData {
+        SizeData {
+            dir_name: "64_32".into(),
+            outcome,
+            iterations: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn stop_is_the_outcome_s_kind_or_unfinished_without_mst_json() {
+        let unfinished = row(&size(None));
+        assert_eq!(
+            (unfinished.stop, unfinished.stop_text()),
+            (None, UNFINISHED)
+        );
+        let outcome: mst_results::SizeOutcome = serde_json::from_value(serde_json::json!({
+            "size": "64:32", "input_tokens": "64", "output_tokens": "32", "model": "m",
+            "mst_req_min": null, "mst_req_s": null, "lower_req_min": null,
+            "upper_req_min": null, "stop": "client-limited", "reason": "r", "iterations": [],
+            "started_at": "", "finished_at": "", "wall_time_s": 1.0, "job_id": null,
+            "evaluators": ["queue"]
+        }))
+        .unwrap();
+        let done = row(&size(Some(outcome)));
+        assert_eq!(done.stop, Some(StopKind::ClientLimited));
+        assert_eq!(done.stop_text(), "client-limited");
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("summary.csv");
+        write_csv(&csv, &[unfinished, done]).unwrap();
+        let text = std::fs::read_to_string(&csv).unwrap();
+        assert!(
+            text.contains(",unfinished,") && text.contains(",client-limited,"),
+            "{text}"
+        );
+    }
 }

@@ -117,7 +117,7 @@ async fn report_of_a_real_search_matches_mst_json_and_links_only_local_files() {
         assert_eq!(num(row, "LOWER_REQ_MIN"), mst.lower_req_min);
         assert_eq!(num(row, "UPPER_REQ_MIN"), mst.upper_req_min);
         assert_eq!(num(row, "WALL_TIME_S"), Some(mst.wall_time_s));
-        assert_eq!(&row[col("STOP")], mst.stop);
+        assert_eq!(&row[col("STOP")], mst.stop.as_str());
         assert_eq!(num(row, "ITERATIONS"), Some(mst.iterations.len() as f64));
         // The latencies at the MST are those of the iteration that measured it.
         let m = mst.mst_req_min.expect("the simulator has a capacity");

@@ -43,7 +43,6 @@ fn defaults_when_absent() {
             growth_window_pct: 2.0,
             growth_min_ms: 250.0,
             throughput_min_pct: 95.0,
-            success_rate_pct: 95.0,
         })]
     );
     assert_eq!(c.confirm, ConfirmPolicy::Fail);

@@ -3,17 +3,17 @@
 //! noise explains is not called an overload.
 
 use super::*;
-use crate::evaluate::testdata::{criterion, synth, wobble};
+use crate::evaluate::gate::Gated;
+use crate::evaluate::testdata::{criterion, gated, synth, wobble};
 
-fn queue() -> QueueEvaluator {
-    QueueEvaluator {
+fn queue() -> Gated {
+    gated(QueueEvaluator {
         settings: QueueSettings {
             growth_window_pct: 2.0,
             growth_min_ms: 250.0,
             throughput_min_pct: 95.0,
-            success_rate_pct: 95.0,
         },
-    }
+    })
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! as the simulator injected it, and the iteration still ends on time.
 
 use super::*;
+use mst_search::search::StopKind;
 use std::time::{Duration, Instant};
 
 /// 5% HTTP 500 and 5% HTTP 429: both counted, 429 apart from other statuses, and the success
@@ -239,7 +240,7 @@ async fn a_server_slower_than_the_ttft_timeout_fails_every_request_on_time() {
     );
     assert_eq!(kinds.values().sum::<u64>(), received(&stats));
     let outcome = &report.outcomes[0];
-    assert_eq!(outcome.stop, "iteration-cap", "{}", outcome.reason);
+    assert_eq!(outcome.stop, StopKind::IterationCap, "{}", outcome.reason);
     let rates: Vec<f64> = outcome.iterations.iter().map(|i| i.req_min).collect();
     assert_eq!(
         rates,

@@ -3,6 +3,7 @@
 //! up with a reason after `RETRY_ON_OUTAGE` outages in a row.
 
 use super::*;
+use mst_search::search::StopKind;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -152,7 +153,7 @@ async fn a_server_that_stays_down_stops_the_size_after_retry_on_outage() {
         "one outage, one retry, then stop"
     );
     let outcome = &report.outcomes[0];
-    assert_eq!(outcome.stop, "unusable");
+    assert_eq!(outcome.stop, StopKind::Unusable);
     assert!(
         outcome.reason.contains("RETRY_ON_OUTAGE"),
         "{}",

@@ -10,6 +10,8 @@ use super::{
 use crate::data::{IterationData, RequestPoint, SizeData};
 use crate::summary::SummaryRow;
 use anyhow::Result;
+use mst_results::Judgement;
+use mst_results::results_csv as col;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
@@ -27,23 +29,26 @@ struct LatencyChart<'a> {
     title: String,
 }
 
-/// The verdict as a word, as on the console.
+/// The verdict as a word, as on the console ([`Judgement`]'s words, plus `INTERRUPTED` and
+/// `no verdict`, which are no judgement).
 pub fn verdict_word(it: &IterationData) -> &'static str {
     match (it.completion.as_str(), it.sustainable) {
         ("INTERRUPTED", _) => "INTERRUPTED",
-        _ if it.unusable => "UNUSABLE",
-        (_, Some(true)) => "PASS",
-        (_, Some(false)) => "FAIL",
+        _ if it.unusable => Judgement::Unusable.as_str(),
+        (_, Some(true)) => Judgement::Pass.as_str(),
+        (_, Some(false)) => Judgement::Fail.as_str(),
         (_, None) => "no verdict",
     }
 }
 
 /// The colour of a verdict word.
 pub fn verdict_color(word: &str) -> RGBColor {
-    match word {
-        "PASS" => PASS,
-        "FAIL" => FAIL,
-        _ => UNUSABLE,
+    if word == Judgement::Pass.as_str() {
+        PASS
+    } else if word == Judgement::Fail.as_str() {
+        FAIL
+    } else {
+        UNUSABLE
     }
 }
 
@@ -60,8 +65,8 @@ pub fn draw(size: &SizeData, row: &SummaryRow, it: &IterationData, out: &Path) -
         &format!(
             "{} #{} at {:.1} req/min: {word}{failed}",
             row.size,
-            it.figure("ITERATION").map_or(0, |n| n as u64),
-            it.figure("REQ_MIN").unwrap_or(f64::NAN),
+            it.figure(col::ITERATION).map_or(0, |n| n as u64),
+            it.figure(col::REQ_MIN).unwrap_or(f64::NAN),
         ),
         95,
     );
@@ -70,7 +75,7 @@ pub fn draw(size: &SizeData, row: &SummaryRow, it: &IterationData, out: &Path) -
         .join(format!("{}_latency", it.folder));
     std::fs::create_dir_all(out.join("plots").join(&size.dir_name))?;
     render(&LatencyChart { it, title }, out, &stem)?;
-    let window = match (it.figure("FILTER_BUFFER"), it.figure("DURATION")) {
+    let window = match (it.figure(col::FILTER_BUFFER), it.figure(col::DURATION)) {
         (Some(fb), Some(d)) => format!(
             "Grey: the first and last {fb} s (FILTER_BUFFER), which the verdict ignores; \
              blue and green tints: the first and second half of the steady window [{fb}, {}] s.",
@@ -143,7 +148,7 @@ impl Chart for LatencyChart<'_> {
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
         let it = self.it;
         let reqs = &it.requests;
-        let duration = it.figure("DURATION");
+        let duration = it.figure(col::DURATION);
         let x_end = upper_bound(
             reqs.iter()
                 .map(|r| r.send_s)
@@ -175,7 +180,7 @@ impl Chart for LatencyChart<'_> {
             .label_style((FONT, 14))
             .draw()
             .map_err(err)?;
-        if let (Some(fb), Some(d)) = (it.figure("FILTER_BUFFER"), duration) {
+        if let (Some(fb), Some(d)) = (it.figure(col::FILTER_BUFFER), duration) {
             let mid = d / 2.0;
             let shade = |x0: f64, x1: f64, c: RGBAColor| {
                 Rectangle::new([(x0, 0.0), (x1, y_end)], c.filled())

@@ -9,6 +9,7 @@ use super::{
 use crate::data::SizeData;
 use crate::summary::SummaryRow;
 use anyhow::Result;
+use mst_results::results_csv as col;
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
@@ -94,7 +95,7 @@ impl Chart for PathChart<'_> {
             .iter()
             .enumerate()
             .filter_map(|(i, it)| {
-                it.figure("REQ_MIN")
+                it.figure(col::REQ_MIN)
                     .map(|r| ((i + 1) as f64, r, verdict_word(it)))
             })
             .collect();
@@ -160,12 +161,12 @@ impl Chart for PathChart<'_> {
 }
 
 const PERCENTILES: [(&str, &str, RGBColor); 6] = [
-    ("TTFT_P50_MS", "TTFT p50", RGBColor(255, 187, 120)),
-    ("TTFT_P90_MS", "TTFT p90", RGBColor(255, 127, 14)),
-    ("TTFT_P99_MS", "TTFT p99", RGBColor(166, 80, 0)),
-    ("E2E_P50_MS", "E2E p50", RGBColor(158, 202, 225)),
-    ("E2E_P90_MS", "E2E p90", RGBColor(31, 119, 180)),
-    ("E2E_P99_MS", "E2E p99", RGBColor(8, 48, 107)),
+    (col::TTFT_MS.p50, "TTFT p50", RGBColor(255, 187, 120)),
+    (col::TTFT_MS.p90, "TTFT p90", RGBColor(255, 127, 14)),
+    (col::TTFT_MS.p99, "TTFT p99", RGBColor(166, 80, 0)),
+    (col::E2E_MS.p50, "E2E p50", RGBColor(158, 202, 225)),
+    (col::E2E_MS.p90, "E2E p90", RGBColor(31, 119, 180)),
+    (col::E2E_MS.p99, "E2E p99", RGBColor(8, 48, 107)),
 ];
 
 impl Chart for PercentileChart<'_> {
@@ -189,7 +190,7 @@ impl Chart for PercentileChart<'_> {
         } else {
             (1.0, 10.0)
         };
-        let x_end = upper_bound(its.iter().filter_map(|it| it.figure("REQ_MIN")));
+        let x_end = upper_bound(its.iter().filter_map(|it| it.figure(col::REQ_MIN)));
         let mut chart = ChartBuilder::on(area)
             .caption(
                 format!(
@@ -215,7 +216,7 @@ impl Chart for PercentileChart<'_> {
                 .iter()
                 .filter_map(|it| {
                     let v = it.figure(figure).filter(|v| *v > 0.0)?;
-                    Some((it.figure("REQ_MIN")?, v, it.sustainable == Some(true)))
+                    Some((it.figure(col::REQ_MIN)?, v, it.sustainable == Some(true)))
                 })
                 .collect();
             if pts.is_empty() {

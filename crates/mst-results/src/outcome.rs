@@ -1,0 +1,117 @@
+//! The answer for one size, as `<output_dir>/<in>_<out>/mst.json` holds it: the MST, its
+//! bounds, why the search stopped and every iteration it ran.
+
+use crate::StopKind;
+use serde::{Deserialize, Serialize};
+
+/// One iteration of a size's search, as listed in `mst.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IterationBrief {
+    /// 1-based iteration number within the size.
+    pub iteration: u32,
+    /// Search stage, 1 (ramp) or 2 (bisection).
+    pub stage: u8,
+    /// Offered rate, requests/minute.
+    pub req_min: f64,
+    /// 1 for the first run at this rate, 2 for its confirmation re-run, 3 for the tie-break
+    /// when `CONFIRM=both` saw two runs disagree.
+    pub attempt: u32,
+    /// The verdict; None when the iteration was unusable (interrupted, no data).
+    pub sustainable: Option<bool>,
+    /// Why (the verdict's reason, or why it was unusable).
+    pub reason: String,
+    /// The iteration's folder, relative to the size folder.
+    pub folder: String,
+    /// Successful completions per second over the iteration (`summary.req_per_s`).
+    pub achieved_req_s: f64,
+    /// Successful completions per minute in the steady window (what `plateau` compares).
+    #[serde(default)]
+    pub steady_req_min: f64,
+    /// Successful requests (tokens were generated and no error).
+    #[serde(default)]
+    pub succeeded: u64,
+    /// Median output tokens actually generated per successful request (None without any).
+    #[serde(default)]
+    pub output_tokens_p50: Option<f64>,
+    /// Successful requests that generated fewer tokens than requested.
+    #[serde(default)]
+    pub short_outputs: u64,
+}
+
+/// How one size's search ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SizeOutcome {
+    /// The size as given in `TOKENS_LIST` (`in:out`).
+    pub size: String,
+    /// Input side of the size (`a` or `a-b`).
+    pub input_tokens: String,
+    /// Output side of the size (`a` or `a-b`).
+    pub output_tokens: String,
+    /// Model name.
+    pub model: String,
+    /// The MST in requests/minute: the highest sustainable rate; None when none was found.
+    pub mst_req_min: Option<f64>,
+    /// The MST in requests/second: `mst_req_min / 60`, the offered rate (not the completions
+    /// measured there; those are each iteration's `achieved_req_s`).
+    pub mst_req_s: Option<f64>,
+    /// Final lower bound of the bisection (requests/minute).
+    pub lower_req_min: Option<f64>,
+    /// Final upper bound: the lowest confirmed unsustainable rate (requests/minute).
+    pub upper_req_min: Option<f64>,
+    /// Why the search stopped, as a kind (`converged`, `iteration-cap`, `floor-reached`,
+    /// `unusable`, `client-limited`).
+    pub stop: StopKind,
+    /// Why, in a sentence.
+    pub reason: String,
+    /// Every iteration run for this size, in order.
+    pub iterations: Vec<IterationBrief>,
+    /// Wall-clock start of the size's search (RFC 3339).
+    pub started_at: String,
+    /// Wall-clock end of the size's search (RFC 3339).
+    pub finished_at: String,
+    /// Seconds from start to finish, cooldowns included.
+    pub wall_time_s: f64,
+    /// `JOB_ID`, when given.
+    pub job_id: Option<String>,
+    /// The evaluators that judged every iteration.
+    pub evaluators: Vec<String>,
+    /// Median output tokens actually generated per successful request at the MST (over the
+    /// iterations judged sustainable at that rate). It differs from `output_tokens` when the
+    /// server ignored `ignore_eos`/`min_tokens`: the MST was then measured at this length.
+    #[serde(default)]
+    pub generated_output_tokens_p50: Option<f64>,
+    /// Percentage of those successful requests that generated fewer tokens than requested.
+    #[serde(default)]
+    pub short_outputs_pct: Option<f64>,
+}
+
+impl SizeOutcome {
+    /// `generated_output_tokens_p50` and `short_outputs_pct` from the iterations judged
+    /// sustainable at `mst_req_min`: the request-weighted mean of their medians, and the
+    /// share of short answers among their successes. None without such an iteration.
+    pub fn generated_at_mst(
+        iterations: &[IterationBrief],
+        mst_req_min: Option<f64>,
+    ) -> (Option<f64>, Option<f64>) {
+        let Some(mst) = mst_req_min else {
+            return (None, None);
+        };
+        let at: Vec<&IterationBrief> = iterations
+            .iter()
+            .filter(|b| b.sustainable == Some(true) && b.req_min == mst && b.succeeded > 0)
+            .collect();
+        let ok: u64 = at.iter().map(|b| b.succeeded).sum();
+        if ok == 0 {
+            return (None, None);
+        }
+        let weighted: f64 = at
+            .iter()
+            .filter_map(|b| b.output_tokens_p50.map(|m| m * b.succeeded as f64))
+            .sum();
+        let short: u64 = at.iter().map(|b| b.short_outputs).sum();
+        (
+            Some(weighted / ok as f64),
+            Some(100.0 * short as f64 / ok as f64),
+        )
+    }
+}

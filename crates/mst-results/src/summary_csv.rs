@@ -1,0 +1,63 @@
+//! Column names of the tool's `<output_dir>/summary.csv` (one row per finished size, rebuilt
+//! from every `mst.json`). The report's own `summary.csv` reuses the names it shares.
+//! Meanings and units: `docs/reference/outputs.md`.
+
+/// The size as given in `TOKENS_LIST`.
+pub const SIZE: &str = "SIZE";
+/// Input side of the size.
+pub const INPUT_TOKENS: &str = "INPUT_TOKENS";
+/// Output side of the size.
+pub const OUTPUT_TOKENS: &str = "OUTPUT_TOKENS";
+/// Model name.
+pub const MODEL: &str = "MODEL";
+/// The MST, requests/minute.
+pub const MST_REQ_MIN: &str = "MST_REQ_MIN";
+/// The MST in requests/second (`MST_REQ_MIN / 60`).
+pub const MST_REQ_S: &str = "MST_REQ_S";
+/// Final lower bound, requests/minute.
+pub const LOWER_REQ_MIN: &str = "LOWER_REQ_MIN";
+/// Final upper bound, requests/minute.
+pub const UPPER_REQ_MIN: &str = "UPPER_REQ_MIN";
+/// Why the search stopped (a [`crate::StopKind`]).
+pub const STOP: &str = "STOP";
+/// Why, in a sentence.
+pub const REASON: &str = "REASON";
+/// Iterations run for the size.
+pub const ITERATIONS: &str = "ITERATIONS";
+/// Start of the size's search, RFC 3339.
+pub const STARTED_AT: &str = "STARTED_AT";
+/// End of the size's search, RFC 3339.
+pub const FINISHED_AT: &str = "FINISHED_AT";
+/// Seconds from start to finish.
+pub const WALL_TIME_S: &str = "WALL_TIME_S";
+/// `JOB_ID`, when given.
+pub const JOB_ID: &str = "JOB_ID";
+/// The evaluators, joined with `+`.
+pub const EVALUATORS: &str = "EVALUATORS";
+/// Median output tokens generated per successful request at the MST.
+pub const GENERATED_OUTPUT_TOKENS_P50: &str = "GENERATED_OUTPUT_TOKENS_P50";
+/// Share of those requests that generated fewer tokens than asked for, %.
+pub const SHORT_OUTPUTS_PCT: &str = "SHORT_OUTPUTS_PCT";
+
+/// Every column, in file order (columns are only ever appended, so an older file's header
+/// is a prefix of this one).
+pub const COLUMNS: [&str; 18] = [
+    SIZE,
+    INPUT_TOKENS,
+    OUTPUT_TOKENS,
+    MODEL,
+    MST_REQ_MIN,
+    MST_REQ_S,
+    LOWER_REQ_MIN,
+    UPPER_REQ_MIN,
+    STOP,
+    REASON,
+    ITERATIONS,
+    STARTED_AT,
+    FINISHED_AT,
+    WALL_TIME_S,
+    JOB_ID,
+    EVALUATORS,
+    GENERATED_OUTPUT_TOKENS_P50,
+    SHORT_OUTPUTS_PCT,
+];
