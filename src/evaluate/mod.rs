@@ -5,6 +5,7 @@
 pub mod fmperf;
 pub mod gate;
 pub mod halves;
+pub mod judge;
 pub mod plateau;
 pub mod queue;
 pub mod slo;

@@ -9,14 +9,16 @@
 //! start [`Start::Fresh`].
 
 pub mod console;
-mod judge;
+pub mod events;
+mod preflight;
 pub mod settle;
 pub mod state;
 
-use crate::client::{ClientConfig, OpenAiClient};
+use crate::client::OpenAiClient;
 use crate::config::Config;
 use crate::error::Warning;
 use crate::error::{Error, Result};
+use crate::evaluate::judge::{self, Judged};
 use crate::evaluate::{self, Evaluator, PastIteration, Verdict};
 use crate::iteration::{Completion, IterationMeta};
 use crate::load::runner::{IterationPlan, Progress, iteration_seed, run_iteration};
@@ -26,10 +28,9 @@ use crate::record::RequestRecord;
 use crate::search::{Observation, SearchConfig, SearchOutcome, Step};
 use crate::size::SizeSpec;
 use crate::workload::Workload;
-use judge::Judged;
-use state::{Checkpoint, Opened, RunStamp};
+use events::{Event, Observer};
+use state::{Checkpoint, RunStamp};
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -77,79 +78,50 @@ pub async fn run(cfg: Config, opts: RunOptions, interrupt: CancellationToken) ->
     run_with(cfg, opts, Start::Resume, interrupt).await
 }
 
-/// [`run`], choosing whether to resume or start over.
+/// [`run`], choosing whether to resume or start over; the console shows what happens.
 pub async fn run_with(
     cfg: Config,
     opts: RunOptions,
     start: Start,
     interrupt: CancellationToken,
 ) -> Result<RunReport> {
-    // Everything that can be wrong with the configuration is found before any traffic.
+    let console = events::Console::new(opts.quiet);
+    run_observed(cfg, start, &console, interrupt).await
+}
+
+/// [`run_with`], telling `observer` what happens instead of printing.
+pub async fn run_observed(
+    cfg: Config,
+    start: Start,
+    observer: &dyn Observer,
+    interrupt: CancellationToken,
+) -> Result<RunReport> {
     let evaluator = evaluate::build(cfg.success_rate_pct, &cfg.evaluators);
-    let units = search_units(&cfg);
-    let selected: Vec<(usize, SizeSpec)> = match cfg.size_index {
-        Some(i) => units.into_iter().filter(|(j, _)| *j == i).collect(),
-        None => units,
-    };
-    let mut client_cfg = ClientConfig {
-        base_url: cfg.url.clone(),
-        api: cfg.api,
-        api_key: cfg.api_key.clone(),
-        model: cfg.model.clone().unwrap_or_default(),
-        request_timeout: cfg.request_timeout,
-        ttft_timeout: cfg.ttft_timeout,
-        tpot_timeout: cfg.tpot_timeout,
-    };
-    let info = OpenAiClient::new(client_cfg.clone())?
-        .probe(PROBE_WITHIN)
-        .await?;
-    crate::workload::check_fits(&cfg.sizes, info.max_model_len)?;
-    if client_cfg.model.is_empty() {
-        client_cfg.model = info
-            .models
-            .first()
-            .cloned()
-            .ok_or_else(|| Error::MissingKey {
-                key: "MODEL".into(),
-                hint: format!(
-                    "{}/v1/models lists no model; set MODEL to the served model's name",
-                    cfg.url
-                ),
-            })?;
+    let ready = preflight::prepare(&cfg, start).await?;
+    let preflight::Ready {
+        client,
+        model,
+        workload,
+        warnings,
+        selected,
+        moved_previous,
+        locks: _locks,
+    } = ready;
+    if !workload.exact() {
+        observer.event(&Event::LengthsApproximate {
+            note: &workload.lengths_note(),
+        });
     }
-    let client = Arc::new(OpenAiClient::new(client_cfg.clone())?);
-    let (workload, mut warnings) = Workload::prepare(&client, &cfg.workload_settings()).await?;
-    let (workload, clipped) = workload.within_context(info.max_model_len);
-    warnings.extend(clipped);
-    for w in &warnings {
-        tracing::warn!("{}", w.0);
+    if let Some(to) = &moved_previous {
+        observer.event(&Event::MovedPrevious { to });
     }
-    if !opts.quiet && !workload.exact() {
-        println!("WARNING: prompt lengths are {}", workload.lengths_note());
-    }
-    let workload = Arc::new(workload);
-    std::fs::create_dir_all(&cfg.output_dir).map_err(|e| Error::Output {
-        path: cfg.output_dir.clone(),
-        reason: e.to_string(),
-    })?;
-    // Held until the run ends; taken before any load is sent, so a second run sends none.
-    let _locks = lock_sizes(&cfg.output_dir, &selected)?;
-    if start == Start::Fresh {
-        let names: Vec<String> = selected.iter().map(|(_, s)| s.dir_name()).collect();
-        if let Some(to) = state::move_previous(&cfg.output_dir, &names)? {
-            println!("--fresh: moved the old results into {}", to.display());
-        }
-    }
-    if !opts.quiet {
-        println!(
-            "mst-search: {} model {} ({} sizes, {} s iterations, evaluator {})",
-            cfg.url,
-            client_cfg.model,
-            selected.len(),
-            cfg.duration.as_secs_f64(),
-            cfg.evaluator_names().join(",")
-        );
-    }
+    observer.event(&Event::RunStarted {
+        url: &cfg.url,
+        model: &model,
+        sizes: selected.len(),
+        duration: cfg.duration,
+        evaluators: &cfg.evaluator_names().join(","),
+    });
 
     let settler = match selected.first() {
         Some((_, size)) => tokio::select! {
@@ -174,8 +146,8 @@ pub async fn run_with(
         settler,
         workload,
         evaluator: evaluator.as_ref(),
-        model: client_cfg.model.clone(),
-        opts,
+        model,
+        observer,
         interrupt: &interrupt,
     };
     let mut outcomes = Vec::new();
@@ -183,54 +155,13 @@ pub async fn run_with(
         let outcome = ctx.search_size(index, size).await?;
         output::write_size_outcome(&cfg.output_dir, &size.dir_name(), &outcome)?;
         output::write_summary(&cfg.output_dir)?;
-        if !opts.quiet {
-            println!(
-                "{}: MST {} req/min ({} req/s) after {} iterations: {}",
-                outcome.size,
-                console::opt(outcome.mst_req_min, 1),
-                console::opt(outcome.mst_req_s, 2),
-                outcome.iterations.len(),
-                outcome.reason
-            );
-        }
+        observer.event(&Event::SizeFinished { outcome: &outcome });
         outcomes.push(outcome);
     }
-    print!("{}", console::table(&outcomes));
+    observer.event(&Event::RunFinished {
+        outcomes: &outcomes,
+    });
     Ok(RunReport { outcomes, warnings })
-}
-
-/// Lock every selected size's folder (`<output_dir>/.<in>_<out>.lock`), so array tasks of
-/// different sizes run side by side while two runs of one size never do.
-fn lock_sizes(
-    output_dir: &Path,
-    selected: &[(usize, SizeSpec)],
-) -> Result<Vec<crate::lock::DirLock>> {
-    let mut locks = Vec::new();
-    for (_, size) in selected {
-        let path = output_dir.join(format!(".{}.lock", size.dir_name()));
-        let failed = |e: std::io::Error| Error::Output {
-            path: path.clone(),
-            reason: format!("cannot take the lock: {e}"),
-        };
-        match crate::lock::try_lock(&path).map_err(failed)? {
-            crate::lock::Acquired::Locked { lock, stale } => {
-                if let Some(old) = stale {
-                    tracing::warn!(
-                        "took over the lock {} left by {old}, which is no longer running",
-                        path.display()
-                    );
-                }
-                locks.push(lock);
-            }
-            crate::lock::Acquired::Held(holder) => {
-                return Err(Error::AlreadyRunning {
-                    path,
-                    holder: holder.to_string(),
-                });
-            }
-        }
-    }
-    Ok(locks)
 }
 
 /// What is searched, in order: each `TOKENS_LIST` entry, or with `ADDITIVE` one mixed search
@@ -261,7 +192,7 @@ struct Driver<'a> {
     workload: Arc<Workload>,
     evaluator: &'a dyn Evaluator,
     model: String,
-    opts: RunOptions,
+    observer: &'a dyn Observer,
     interrupt: &'a CancellationToken,
 }
 
@@ -298,12 +229,13 @@ impl Driver<'_> {
             // Settle first, so the progress clock starts with the iteration, not before a wait.
             let settled = self.settle().await?;
             let progress = Arc::new(Progress::default());
-            let live = console::LiveProgress::start(
-                format!("{size} #{iteration} {:.1} req/min", run.req_min),
-                cfg.duration,
-                progress.clone(),
-                self.opts.quiet,
-            );
+            self.observer.event(&Event::IterationRunning {
+                size,
+                iteration,
+                req_min: run.req_min,
+                duration: cfg.duration,
+                progress: progress.clone(),
+            });
             let scraper = crate::scrape::Scraper::start(&cfg.scrape);
             let (mut meta, mut records) = run_iteration(
                 self.client.clone(),
@@ -313,7 +245,7 @@ impl Driver<'_> {
                 progress,
             )
             .await;
-            drop(live);
+            self.observer.event(&Event::IterationSent);
             meta.settle = settled;
             if let Some(settler) = &self.settler {
                 settler.after(&records);
@@ -371,9 +303,11 @@ impl Driver<'_> {
                     ),
                 });
             }
-            if !self.opts.quiet {
-                println!("{}", iteration_line(&meta, run.attempt, &judged));
-            }
+            self.observer.event(&Event::IterationJudged {
+                meta: &meta,
+                attempt: run.attempt,
+                line: iteration_line(&meta, run.attempt, &judged),
+            });
             let brief = IterationBrief {
                 iteration,
                 stage: run.stage.number(),
@@ -502,21 +436,16 @@ impl Driver<'_> {
             search,
             RunStamp::now(cfg),
         )?;
-        let done = cp.state.iterations.len();
-        let line = match (opened, cp.state.search.current()) {
-            (Opened::New, _) => None,
-            (Opened::Finished, _) => Some(format!(
-                "{size}: already finished after {done} iterations (state.json); skipped"
-            )),
-            (Opened::Resumed, Step::Run(next)) => Some(format!(
-                "{size}: resuming from state.json after {done} iterations; next {} req/min",
-                next.req_min
-            )),
-            (Opened::Resumed, Step::Done(_)) => None,
+        let next_req_min = match cp.state.search.current() {
+            Step::Run(next) => Some(next.req_min),
+            Step::Done(_) => None,
         };
-        if let Some(line) = line.filter(|_| !self.opts.quiet) {
-            println!("{line}");
-        }
+        self.observer.event(&Event::SizeOpened {
+            size,
+            opened: &opened,
+            done: cp.state.iterations.len(),
+            next_req_min,
+        });
         Ok(cp)
     }
 

@@ -198,10 +198,12 @@ fn one_hiccup_in_a_5_req_s_iteration_of_100_requests_is_not_client_limited() {
     assert_eq!(outcome.stop, StopKind::IterationCap, "{}", outcome.reason);
     let (header, row) = &results_rows(&out, 1)[0];
     assert_eq!(cell(header, row, "TOTAL_REQUESTS"), "100", "{row:?}");
-    let lag_p99: f64 = cell(header, row, "LAG_P99_MS").parse().expect("lag");
+    // The stall must show: at least one send later than the limit (with two or three late,
+    // the old p99 rule fired; on a loaded machine the stall may delay only one beyond 100 ms).
+    let lag_max: f64 = cell(header, row, "LAG_MAX_MS").parse().expect("lag");
     assert!(
-        lag_p99 > 100.0,
-        "the stall delayed sends enough for the old p99 rule to fire: {lag_p99} ms"
+        lag_max > 100.0,
+        "the stall delayed at least one send past the limit: {lag_max} ms"
     );
     assert_eq!(cell(header, row, "CLIENT_LIMITED"), "FALSE", "{row:?}");
     assert!(outcome.iterations[0].sustainable.is_some(), "{row:?}");

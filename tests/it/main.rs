@@ -5,6 +5,7 @@ mod bench;
 mod cli;
 mod client_limited;
 mod evaluators;
+mod events;
 mod llama;
 mod lock;
 mod reliability;

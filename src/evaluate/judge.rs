@@ -8,15 +8,15 @@
 //! token before the watchdog or the timeouts stopped the requests is *overloaded*: that is a
 //! capacity verdict (`FAIL`), never an outage.
 
-use crate::evaluate::{Criterion, EvalInput, Evaluator, PastIteration, Verdict};
+use super::{Criterion, EvalInput, Evaluator, PastIteration, Verdict};
 use crate::iteration::{Completion, IterationMeta};
 use crate::metrics::{self, IterationSummary};
-use crate::output::Judgement;
 use crate::record::{ErrorKind, RequestRecord};
 use crate::search::Observation;
+use mst_results::Judgement;
 
 /// One judged iteration.
-pub(super) struct Judged {
+pub struct Judged {
     pub summary: IterationSummary,
     pub halves: metrics::Halves,
     pub verdict: Verdict,
@@ -37,7 +37,7 @@ impl Judged {
 }
 
 /// What the judge needs besides the records.
-pub(super) struct Context<'a> {
+pub struct Context<'a> {
     pub evaluator: &'a dyn Evaluator,
     /// `CLIENT_LAG_LIMIT_MS`.
     pub client_lag_limit_ms: f64,
@@ -52,7 +52,7 @@ pub(super) struct Context<'a> {
 /// capacity: it is run again within `RETRY_ON_OUTAGE`. An overload that produced no token is
 /// unsustainable (criterion `overload`); an iteration the watchdog stopped early is
 /// unsustainable (criterion `early_abort`).
-pub(super) fn judge(ctx: &Context, meta: &IterationMeta, records: &[RequestRecord]) -> Judged {
+pub fn judge(ctx: &Context, meta: &IterationMeta, records: &[RequestRecord]) -> Judged {
     let summary = IterationSummary {
         client_limited: crate::load::certify::client_limit(meta, records, ctx.client_lag_limit_ms),
         ..metrics::summarize(meta, records)
@@ -146,7 +146,7 @@ fn waited(r: &RequestRecord) -> bool {
 /// `FAIL` by [`overload_criterion`]). Every request failing otherwise on a live server (HTTP 500
 /// to all, say) is still an outage: that server is broken, not slow, and the size stops as
 /// `unusable` after `RETRY_ON_OUTAGE`.
-pub(super) fn outage(
+pub fn outage(
     meta: &IterationMeta,
     records: &[RequestRecord],
     summary: &IterationSummary,

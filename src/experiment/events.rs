@@ -1,0 +1,223 @@
+//! What the driver tells the outside world, as events to an [`Observer`], so the driver never
+//! prints: the console (lines, a progress bar, the final table), a quiet console (the table
+//! only), and a [`Recorder`] that tests read. The arrangement follows criterion's `Report` and
+//! hyperfine's exporters: one trait, several sinks, the measuring code unaware of which.
+
+use super::console;
+use super::state::Opened;
+use crate::iteration::IterationMeta;
+use crate::load::runner::Progress;
+use crate::output::SizeOutcome;
+use crate::size::SizeSpec;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One thing that happened during a run, in the order it happened.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The pre-flight passed: the server answered, the model is known, the workload is ready.
+    RunStarted {
+        /// The server's base URL.
+        url: &'a str,
+        /// The served model requested.
+        model: &'a str,
+        /// Sizes this run searches.
+        sizes: usize,
+        /// `DURATION`.
+        duration: Duration,
+        /// `EVALUATOR`'s names, comma-joined.
+        evaluators: &'a str,
+    },
+    /// Prompt lengths are not exact (no `/tokenize`, no `TOKENIZER`): what they are instead.
+    LengthsApproximate {
+        /// The source of lengths, in words.
+        note: &'a str,
+    },
+    /// `--fresh` moved the old results of this run's sizes here.
+    MovedPrevious {
+        /// The folder they went to.
+        to: &'a Path,
+    },
+    /// A size's checkpoint was opened.
+    SizeOpened {
+        /// The size.
+        size: SizeSpec,
+        /// New, resumed or already finished.
+        opened: &'a Opened,
+        /// Iterations already recorded.
+        done: usize,
+        /// The next rate to run, requests/minute (None when the search has ended).
+        next_req_min: Option<f64>,
+    },
+    /// An iteration is sending; `progress` counts its requests live.
+    IterationRunning {
+        /// The size.
+        size: SizeSpec,
+        /// 1-based iteration number within the size.
+        iteration: u32,
+        /// Offered rate, requests/minute.
+        req_min: f64,
+        /// `DURATION`.
+        duration: Duration,
+        /// Live counters of the iteration.
+        progress: Arc<Progress>,
+    },
+    /// The iteration's requests have all ended (judging and writing follow).
+    IterationSent,
+    /// An iteration was judged and its files written.
+    IterationJudged {
+        /// What was asked and how it ended.
+        meta: &'a IterationMeta,
+        /// 1 for the first run at this rate, 2 or 3 for confirmations.
+        attempt: u32,
+        /// The console line for it (size, rate, figures, judgement, criteria, reason).
+        line: String,
+    },
+    /// A size's search ended and its `mst.json` was written.
+    SizeFinished {
+        /// The answer for the size.
+        outcome: &'a SizeOutcome,
+    },
+    /// Every size of the run ended.
+    RunFinished {
+        /// One outcome per size, in order.
+        outcomes: &'a [SizeOutcome],
+    },
+}
+
+/// Receives the driver's events. Implementations must not block for long: the driver calls
+/// them between (never during) the timed parts of an iteration, except `IterationRunning`,
+/// which only starts a display.
+pub trait Observer: Send + Sync {
+    /// One event.
+    fn event(&self, event: &Event<'_>);
+}
+
+/// The terminal: a line per iteration and per size, a live progress bar (or log lines when
+/// stderr is not a terminal), and the final table on stdout. `quiet` keeps only the table.
+#[derive(Default)]
+pub struct Console {
+    /// Only the final table.
+    pub quiet: bool,
+    live: Mutex<Option<console::LiveProgress>>,
+}
+
+impl Console {
+    /// A console observer.
+    pub fn new(quiet: bool) -> Console {
+        Console {
+            quiet,
+            live: Mutex::new(None),
+        }
+    }
+
+    fn set_live(&self, live: Option<console::LiveProgress>) {
+        if let Ok(mut slot) = self.live.lock() {
+            *slot = live;
+        }
+    }
+}
+
+impl Observer for Console {
+    fn event(&self, event: &Event<'_>) {
+        match event {
+            Event::RunFinished { outcomes } => print!("{}", console::table(outcomes)),
+            _ if self.quiet => {}
+            Event::RunStarted {
+                url,
+                model,
+                sizes,
+                duration,
+                evaluators,
+            } => println!(
+                "mst-search: {url} model {model} ({sizes} sizes, {} s iterations, evaluator {evaluators})",
+                duration.as_secs_f64()
+            ),
+            Event::LengthsApproximate { note } => {
+                println!("WARNING: prompt lengths are {note}")
+            }
+            Event::MovedPrevious { to } => {
+                println!("--fresh: moved the old results into {}", to.display())
+            }
+            Event::SizeOpened {
+                size,
+                opened,
+                done,
+                next_req_min,
+            } => match (opened, next_req_min) {
+                (Opened::Finished, _) => println!(
+                    "{size}: already finished after {done} iterations (state.json); skipped"
+                ),
+                (Opened::Resumed, Some(next)) => println!(
+                    "{size}: resuming from state.json after {done} iterations; next {next} req/min"
+                ),
+                _ => {}
+            },
+            Event::IterationRunning {
+                size,
+                iteration,
+                req_min,
+                duration,
+                progress,
+            } => self.set_live(Some(console::LiveProgress::start(
+                format!("{size} #{iteration} {req_min:.1} req/min"),
+                *duration,
+                progress.clone(),
+                false,
+            ))),
+            Event::IterationSent => self.set_live(None),
+            Event::IterationJudged { line, .. } => println!("{line}"),
+            Event::SizeFinished { outcome } => println!(
+                "{}: MST {} req/min ({} req/s) after {} iterations: {}",
+                outcome.size,
+                console::opt(outcome.mst_req_min, 1),
+                console::opt(outcome.mst_req_s, 2),
+                outcome.iterations.len(),
+                outcome.reason
+            ),
+        }
+    }
+}
+
+/// Keeps a one-line summary of every event, for tests and embedders.
+#[derive(Default)]
+pub struct Recorder {
+    seen: Mutex<Vec<String>>,
+}
+
+impl Recorder {
+    /// The events so far, one line each (`Kind` or `Kind: detail`).
+    pub fn events(&self) -> Vec<String> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+impl Observer for Recorder {
+    fn event(&self, event: &Event<'_>) {
+        let line = match event {
+            Event::RunStarted { sizes, model, .. } => format!("RunStarted: {sizes} sizes, {model}"),
+            Event::LengthsApproximate { .. } => "LengthsApproximate".into(),
+            Event::MovedPrevious { .. } => "MovedPrevious".into(),
+            Event::SizeOpened { size, opened, .. } => format!("SizeOpened: {size} {opened:?}"),
+            Event::IterationRunning {
+                size,
+                iteration,
+                req_min,
+                ..
+            } => format!("IterationRunning: {size} #{iteration} {req_min}"),
+            Event::IterationSent => "IterationSent".into(),
+            Event::IterationJudged { meta, attempt, .. } => format!(
+                "IterationJudged: {} #{} attempt {attempt}",
+                meta.size, meta.iteration
+            ),
+            Event::SizeFinished { outcome } => {
+                format!("SizeFinished: {} {:?}", outcome.size, outcome.mst_req_min)
+            }
+            Event::RunFinished { outcomes } => format!("RunFinished: {}", outcomes.len()),
+        };
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.push(line);
+        }
+    }
+}
