@@ -30,8 +30,10 @@ pub const INTERRUPTED_DIR: &str = "interrupted";
 pub const MARKER_FILE: &str = "INTERRUPTED.txt";
 /// Sub-folder of the output folder that `--fresh` moves old size folders into.
 pub const PREVIOUS_DIR: &str = "previous";
-/// Version of the `state.json` layout; a different version is refused.
-pub const STATE_VERSION: u32 = 1;
+/// Version of the `state.json` layout; a different version is refused. 2: the settings are the
+/// serde-serialised configuration named by key (the registry's fingerprint keys, now with
+/// `CLIENT_LAG_LIMIT_MS`), not `Debug` text, so a version-1 file's settings cannot be compared.
+pub const STATE_VERSION: u32 = 2;
 
 /// The content of `state.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -155,6 +155,27 @@ fn changed_settings_are_refused_naming_each_difference() {
     );
 }
 
+/// A checkpoint of layout version 1 (settings as `Debug` text) cannot be compared with today's
+/// typed settings: it is refused as another version, not as a list of spurious differences.
+#[test]
+fn a_version_1_checkpoint_is_refused_as_another_layout() {
+    let dir = temp("v1").join("16_16");
+    let (cp, _) = open(&dir, settings(&cfg(&[]), 0, "m")).expect("new");
+    drop(cp);
+    let path = dir.join(STATE_FILE);
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&fs::read(&path).expect("state.json")).expect("json");
+    state["version"] = serde_json::json!(1);
+    fs::write(&path, serde_json::to_vec(&state).expect("json")).expect("write");
+    match open(&dir, settings(&cfg(&[]), 0, "m")) {
+        Err(Error::Checkpoint { reason, .. }) => {
+            assert!(reason.contains("layout version 1"), "{reason}");
+            assert!(reason.contains("--fresh"), "{reason}");
+        }
+        other => panic!("expected a checkpoint error, got {other:?}"),
+    }
+}
+
 #[test]
 fn results_without_a_checkpoint_and_a_broken_checkpoint_are_refused() {
     let dir = temp("foreign").join("16_16");
