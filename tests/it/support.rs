@@ -1,5 +1,9 @@
-//! Helpers every area's tests share: a fresh scratch folder and `output.csv`-style files read
-//! as rows keyed by column name.
+//! Helpers every area's tests share: a whole search against the simulator ([`Scenario`]), a
+//! fresh scratch folder and `output.csv`-style files read as rows keyed by column name.
+
+mod scenario;
+
+pub use scenario::{Running, Scenario};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
