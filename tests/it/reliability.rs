@@ -23,7 +23,7 @@ fn engine() -> EngineConfig {
 const SIZE: (u32, u32) = (64, 32);
 
 /// Scratch folders of this module are named `rel-…`, apart from other areas' names.
-fn fresh_dir(name: &str) -> PathBuf {
+fn fresh_dir(name: &str) -> super::support::FreshDir {
     super::support::fresh_dir(&format!("rel-{name}"))
 }
 
