@@ -7,7 +7,7 @@
 //! with `MST_REQUIRE_SLURM=1` (CI) that is a failure instead.
 
 use super::resume::{counted_folders, engine, env_text, expected_path, path_of, wait_recorded};
-use super::support::{FreshDir, fresh_dir};
+use super::support::{FreshDir, fresh_dir, skip_or_require};
 use mst_search::output::SizeOutcome;
 use mst_search::sim::{FaultConfig, SimServer};
 use std::path::{Path, PathBuf};
@@ -40,12 +40,11 @@ fn slurm_available(test: &str) -> bool {
     if answers("sbatch", &["--version"]) && answers("sinfo", &["-h"]) {
         return true;
     }
-    let why = "sbatch/sinfo not available or no cluster answering (run .ci/slurm-up.sh)";
-    assert!(
-        std::env::var("MST_REQUIRE_SLURM").as_deref() != Ok("1"),
-        "{test}: MST_REQUIRE_SLURM=1 but {why}"
+    skip_or_require(
+        "MST_REQUIRE_SLURM",
+        test,
+        "sbatch/sinfo not available or no cluster answering (run .ci/slurm-up.sh)",
     );
-    eprintln!("SKIP {test}: {why}");
     false
 }
 

@@ -1,5 +1,6 @@
 //! Helpers every area's tests share: a whole search against the simulator ([`Scenario`]), a
-//! fresh scratch folder and `output.csv`-style files read as rows keyed by column name.
+//! fresh scratch folder, a loud skip for a missing environment, and `output.csv`-style files
+//! read as rows keyed by column name.
 
 mod scenario;
 
@@ -7,6 +8,7 @@ pub use scenario::{Running, Scenario};
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
+use std::io::Write;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
@@ -53,6 +55,21 @@ impl AsRef<OsStr> for FreshDir {
     fn as_ref(&self) -> &OsStr {
         self.path.as_os_str()
     }
+}
+
+/// For a test whose environment is missing: fails it when `var` is `1` (CI sets it for what
+/// must be there), and otherwise prints `SKIP <test>: <why>` — straight to stderr, past the
+/// test harness's capture, so that a plain `cargo test` shows the skip. The caller returns
+/// right after.
+pub fn skip_or_require(var: &str, test: &str, why: &str) {
+    assert!(
+        std::env::var(var).as_deref() != Ok("1"),
+        "{test}: {var}=1 but {why}"
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIP {test}: {why} (with {var}=1 this fails)"
+    );
 }
 
 /// Every row of a CSV file, each as column name → value.
