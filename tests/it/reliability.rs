@@ -9,9 +9,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
+// This file is loaded by `#[path]` from `slow.rs`, so its submodules name their files.
+#[path = "reliability/counts.rs"]
 mod counts;
+#[path = "reliability/inputs.rs"]
 mod inputs;
+#[path = "reliability/outage.rs"]
 mod outage;
+#[path = "reliability/real_servers.rs"]
 mod real_servers;
 
 /// Scaled time: the simulator runs 10× faster than the wall clock.
