@@ -165,16 +165,16 @@ fn host_name() -> Option<String> {
 mod tests {
     use super::*;
 
-    fn temp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("mst-lock-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        dir.join("x.lock")
+    /// A lock file's path in a fresh temporary folder (removed when the guard is dropped).
+    fn temp() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("x.lock");
+        (dir, path)
     }
 
     #[test]
     fn a_held_lock_is_refused_and_names_its_holder() {
-        let path = temp("held");
+        let (_dir, path) = temp();
         let Acquired::Locked { lock, stale } = try_lock(&path).expect("first") else {
             panic!("the first lock must succeed");
         };
@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn a_lock_released_cleanly_is_not_reported_as_stale() {
-        let path = temp("clean");
+        let (_dir, path) = temp();
         match try_lock(&path).expect("first") {
             Acquired::Locked { lock, .. } => drop(lock),
             Acquired::Held(h) => panic!("{h}"),
@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn a_lock_file_left_by_a_dead_process_is_taken_over_and_reported() {
-        let path = temp("stale");
+        let (_dir, path) = temp();
         std::fs::write(&path, "pid=4194999\nhost=elsewhere\nsince=yesterday\n").expect("write");
         match try_lock(&path).expect("lock") {
             Acquired::Locked { lock, stale } => {

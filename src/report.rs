@@ -58,8 +58,8 @@ mod tests {
 
     #[test]
     fn the_binary_next_to_the_executable_wins_over_path_and_absence_is_none() {
-        let base = std::env::temp_dir().join(format!("mst-report-locate-{}", std::process::id()));
-        let (here, on_path) = (base.join("here"), base.join("path"));
+        let base = tempfile::tempdir().expect("temp dir");
+        let (here, on_path) = (base.path().join("here"), base.path().join("path"));
         std::fs::create_dir_all(&here).unwrap();
         std::fs::create_dir_all(&on_path).unwrap();
         let path_var = std::env::join_paths([&on_path]).unwrap();
@@ -74,6 +74,5 @@ mod tests {
             locate(Some(&here), Some(&path_var)),
             Some(here.join(binary_name()))
         );
-        let _ = std::fs::remove_dir_all(&base);
     }
 }

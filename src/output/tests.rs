@@ -7,29 +7,10 @@ use crate::metrics::tests::{sample_meta, sample_records};
 use crate::metrics::{halves, summarize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(label: &str) -> TempDir {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "mst-output-test-{}-{label}-{n}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
+/// An empty temporary folder, removed when the guard is dropped.
+fn temp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("create temp dir")
 }
 
 fn verdict() -> Verdict {
@@ -106,11 +87,11 @@ fn request_idxs(rows: &[BTreeMap<String, String>]) -> Vec<usize> {
 
 #[test]
 fn output_csv_has_one_row_per_record_with_the_specified_columns() {
-    let tmp = TempDir::new("output");
-    let (folder, _) = write_sample(&tmp.0).expect("write");
+    let tmp = temp();
+    let (folder, _) = write_sample(tmp.path()).expect("write");
     assert_eq!(
         folder,
-        tmp.0.join("100_4").join("2024-06-11_14-30-05"),
+        tmp.path().join("100_4").join("2024-06-11_14-30-05"),
         "folder named after size and start time"
     );
     let (header, rows) = read_csv(&folder.join("output.csv"));
@@ -149,8 +130,8 @@ fn output_csv_has_one_row_per_record_with_the_specified_columns() {
 
 #[test]
 fn halves_files_are_disjoint_and_match_halves() {
-    let tmp = TempDir::new("halves");
-    let (folder, h) = write_sample(&tmp.0).expect("write");
+    let tmp = temp();
+    let (folder, h) = write_sample(tmp.path()).expect("write");
     let (h1, first) = read_csv(&folder.join("first_half.csv"));
     let (h2, second) = read_csv(&folder.join("second_half.csv"));
     assert_eq!(h1, OUTPUT_COLUMNS);
@@ -169,8 +150,8 @@ fn halves_files_are_disjoint_and_match_halves() {
 
 #[test]
 fn results_csv_has_one_row_and_opens_with_the_old_columns() {
-    let tmp = TempDir::new("results");
-    let (folder, _) = write_sample(&tmp.0).expect("write");
+    let tmp = temp();
+    let (folder, _) = write_sample(tmp.path()).expect("write");
     let (header, rows) = read_csv(&folder.join("results.csv"));
     assert_eq!(rows.len(), 1);
     assert_eq!(header[..RESULTS_OLD_COLUMNS.len()], RESULTS_OLD_COLUMNS);
@@ -203,8 +184,8 @@ fn results_csv_has_one_row_and_opens_with_the_old_columns() {
 
 #[test]
 fn results_json_parses_with_every_token_time() {
-    let tmp = TempDir::new("json");
-    let (folder, _) = write_sample(&tmp.0).expect("write");
+    let tmp = temp();
+    let (folder, _) = write_sample(tmp.path()).expect("write");
     let text = fs::read_to_string(folder.join("results.json")).expect("read");
     let v: serde_json::Value = serde_json::from_str(&text).expect("json");
     assert_eq!(v["meta"]["iteration"], 3);
@@ -229,17 +210,23 @@ fn results_json_parses_with_every_token_time() {
 
 #[test]
 fn no_partial_folder_remains_and_a_second_write_gets_a_suffix() {
-    let tmp = TempDir::new("suffix");
-    let (first, _) = write_sample(&tmp.0).expect("write");
+    let tmp = temp();
+    let (first, _) = write_sample(tmp.path()).expect("write");
     let before = fs::read(first.join("output.csv")).expect("read");
     fs::write(first.join("marker"), b"first").expect("marker");
-    let (second, _) = write_sample(&tmp.0).expect("write again");
-    assert_eq!(second, tmp.0.join("100_4").join("2024-06-11_14-30-05_2"));
-    let (third, _) = write_sample(&tmp.0).expect("write a third time");
-    assert_eq!(third, tmp.0.join("100_4").join("2024-06-11_14-30-05_3"));
+    let (second, _) = write_sample(tmp.path()).expect("write again");
+    assert_eq!(
+        second,
+        tmp.path().join("100_4").join("2024-06-11_14-30-05_2")
+    );
+    let (third, _) = write_sample(tmp.path()).expect("write a third time");
+    assert_eq!(
+        third,
+        tmp.path().join("100_4").join("2024-06-11_14-30-05_3")
+    );
     assert_eq!(fs::read(first.join("output.csv")).expect("read"), before);
     assert_eq!(fs::read(first.join("marker")).expect("marker"), b"first");
-    let mut names: Vec<String> = fs::read_dir(tmp.0.join("100_4"))
+    let mut names: Vec<String> = fs::read_dir(tmp.path().join("100_4"))
         .expect("list")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
@@ -274,18 +261,18 @@ fn no_partial_folder_remains_and_a_second_write_gets_a_suffix() {
 
 #[test]
 fn write_into_a_path_blocked_by_a_file_is_an_output_error() {
-    let tmp = TempDir::new("blocked");
+    let tmp = temp();
     // The size folder's name is taken by a plain file.
-    fs::write(tmp.0.join("100_4"), b"not a directory").expect("block");
-    match write_sample(&tmp.0) {
+    fs::write(tmp.path().join("100_4"), b"not a directory").expect("block");
+    match write_sample(tmp.path()) {
         Err(Error::Output { path, reason }) => {
-            assert!(path.starts_with(&tmp.0), "{path:?}");
+            assert!(path.starts_with(tmp.path()), "{path:?}");
             assert!(!reason.is_empty());
         }
         other => panic!("expected an output error, got {other:?}"),
     }
-    let blocked = TempDir::new("blocked-summary");
-    let file = blocked.0.join("plain");
+    let blocked = temp();
+    let file = blocked.path().join("plain");
     fs::write(&file, b"x").expect("file");
     assert!(matches!(write_summary(&file), Err(Error::Output { .. })));
 }
@@ -328,19 +315,19 @@ fn outcome(size: &str) -> SizeOutcome {
 
 #[test]
 fn summary_csv_is_rebuilt_from_every_sizes_mst_json_in_token_order() {
-    let tmp = TempDir::new("summary");
+    let tmp = temp();
     let mut big = outcome("200:8");
     big.input_tokens = "200".into();
     big.output_tokens = "8".into();
     big.mst_req_min = None;
-    write_size_outcome(&tmp.0, "200_8", &big).expect("200:8");
-    write_summary(&tmp.0).expect("first rebuild");
-    write_size_outcome(&tmp.0, "100_4", &outcome("100:4")).expect("100:4");
+    write_size_outcome(tmp.path(), "200_8", &big).expect("200:8");
+    write_summary(tmp.path()).expect("first rebuild");
+    write_size_outcome(tmp.path(), "100_4", &outcome("100:4")).expect("100:4");
     // A hidden folder (e.g. an iteration being assembled) and stray files are not sizes.
-    fs::create_dir_all(tmp.0.join(".hidden")).expect("hidden");
-    fs::write(tmp.0.join(".hidden").join("mst.json"), "{}").expect("hidden mst");
-    fs::write(tmp.0.join("notes.txt"), "x").expect("stray");
-    let path = write_summary(&tmp.0).expect("second rebuild");
+    fs::create_dir_all(tmp.path().join(".hidden")).expect("hidden");
+    fs::write(tmp.path().join(".hidden").join("mst.json"), "{}").expect("hidden mst");
+    fs::write(tmp.path().join("notes.txt"), "x").expect("stray");
+    let path = write_summary(tmp.path()).expect("second rebuild");
     let (header, rows) = read_csv(&path);
     assert_eq!(header, SUMMARY_COLUMNS);
     assert_eq!(
@@ -359,24 +346,27 @@ fn summary_csv_is_rebuilt_from_every_sizes_mst_json_in_token_order() {
 
 #[test]
 fn summary_csv_with_a_foreign_header_is_left_alone() {
-    let tmp = TempDir::new("foreign");
-    let path = tmp.0.join("summary.csv");
+    let tmp = temp();
+    let path = tmp.path().join("summary.csv");
     fs::write(&path, "A,B\n1,2\n").expect("write");
-    write_size_outcome(&tmp.0, "1_1", &outcome("1:1")).expect("mst");
-    assert!(matches!(write_summary(&tmp.0), Err(Error::Output { .. })));
+    write_size_outcome(tmp.path(), "1_1", &outcome("1:1")).expect("mst");
+    assert!(matches!(
+        write_summary(tmp.path()),
+        Err(Error::Output { .. })
+    ));
     assert_eq!(fs::read_to_string(&path).expect("read"), "A,B\n1,2\n");
 }
 
 #[test]
 fn mst_json_round_trips() {
-    let tmp = TempDir::new("mst");
+    let tmp = temp();
     let o = outcome("100:4");
-    let path = write_size_outcome(&tmp.0, "100_4", &o).expect("write");
-    assert_eq!(path, tmp.0.join("100_4").join("mst.json"));
+    let path = write_size_outcome(tmp.path(), "100_4", &o).expect("write");
+    assert_eq!(path, tmp.path().join("100_4").join("mst.json"));
     let back: SizeOutcome =
         serde_json::from_str(&fs::read_to_string(&path).expect("read")).expect("parse");
     assert_eq!(back, o);
-    let leftovers: Vec<_> = fs::read_dir(tmp.0.join("100_4"))
+    let leftovers: Vec<_> = fs::read_dir(tmp.path().join("100_4"))
         .expect("list")
         .map(|e| e.expect("entry").file_name())
         .collect();

@@ -201,29 +201,12 @@ pub fn pools(entries: &[Entry], sizes: &[SizeSpec], path: &Path) -> Result<Vec<V
 mod tests {
     use super::*;
 
-    fn file(content: &str) -> (tempdir::Dir, std::path::PathBuf) {
-        let dir = tempdir::Dir::new();
-        let p = dir.0.join("p.jsonl");
+    /// A `.jsonl` file holding `content`, removed when the guard is dropped.
+    fn file(content: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let p = dir.path().join("p.jsonl");
         std::fs::write(&p, content).unwrap();
         (dir, p)
-    }
-
-    mod tempdir {
-        pub struct Dir(pub std::path::PathBuf);
-        impl Dir {
-            pub fn new() -> Dir {
-                static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-                let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let p = std::env::temp_dir().join(format!("mst-ds-{}-{n}", std::process::id()));
-                std::fs::create_dir_all(&p).unwrap();
-                Dir(p)
-            }
-        }
-        impl Drop for Dir {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.0);
-            }
-        }
     }
 
     #[test]

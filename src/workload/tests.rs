@@ -2,19 +2,22 @@
 
 use super::*;
 use crate::config::Config;
-use std::path::PathBuf;
 
 /// A PROMPTS_FILE whose prompts have 10, 10 and 30 words and answers of 50, 5 and 100 words
 /// (with the approximation, one word is one token).
-fn dataset_file(name: &str) -> PathBuf {
+/// The file is removed when the returned guard is dropped.
+fn dataset_file() -> tempfile::NamedTempFile {
     let words = |n: usize| vec!["word"; n].join(" ");
     let lines: Vec<String> = [(10, 50), (10, 5), (30, 100)]
         .iter()
         .map(|&(p, a)| serde_json::json!({"text": words(p), "answer": words(a)}).to_string() + "\n")
         .collect();
-    let path = std::env::temp_dir().join(format!("mst-wl-{name}-{}.jsonl", std::process::id()));
-    std::fs::write(&path, lines.concat()).unwrap();
-    path
+    let file = tempfile::Builder::new()
+        .suffix(".jsonl")
+        .tempfile()
+        .expect("temp file");
+    std::fs::write(file.path(), lines.concat()).unwrap();
+    file
 }
 
 async fn dataset_workload(path: &std::path::Path) -> (Workload, Config) {
@@ -34,8 +37,8 @@ async fn dataset_workload(path: &std::path::Path) -> (Workload, Config) {
 
 #[tokio::test]
 async fn dataset_answers_are_clipped_to_fit_max_model_len_and_counted() {
-    let path = dataset_file("clip");
-    let (w, cfg) = dataset_workload(&path).await;
+    let file = dataset_file();
+    let (w, cfg) = dataset_workload(file.path()).await;
     let size = cfg.sizes[0];
     let n = 300;
     // Unknown context: answers are sent as they are and nothing counts as clipped.
@@ -69,9 +72,8 @@ async fn dataset_answers_are_clipped_to_fit_max_model_len_and_counted() {
     assert_eq!(fitted.clipped_outputs(5, &size, 0..n), Some(long_prompts));
 
     // A context every answer fits: counted as zero clipped, no warning.
-    let (w, _) = dataset_workload(&path).await;
+    let (w, _) = dataset_workload(file.path()).await;
     let (roomy, warning) = w.within_context(Some(1000));
     assert!(warning.is_none());
     assert_eq!(roomy.clipped_outputs(5, &size, 0..n), Some(0));
-    let _ = std::fs::remove_file(&path);
 }

@@ -1,13 +1,14 @@
 //! `bench-client` end to end, small: one rate step and one open-streams step against the
 //! in-process simulator, checking that every figure the table reports is filled and sane.
 
+use super::support::fresh_dir;
 use mst_search::bench;
 use mst_search::bench::BenchArgs;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_client_reports_every_figure_for_rates_and_streams() {
-    let csv = std::env::temp_dir().join(format!("mst-it-bench-{}.csv", std::process::id()));
+    let csv = fresh_dir("bench.csv");
     let args = BenchArgs {
         rates: vec![40.0],
         step_secs: 1.0,
@@ -16,7 +17,7 @@ async fn bench_client_reports_every_figure_for_rates_and_streams() {
         streams: vec![60],
         ramp_secs: 1.0,
         arrival: "constant".into(),
-        csv: csv.clone(),
+        csv: csv.to_path_buf(),
         in_process: true,
     };
     let rows = bench::run(args, CancellationToken::new())
@@ -45,5 +46,4 @@ async fn bench_client_reports_every_figure_for_rates_and_streams() {
             .is_some_and(|h| h.starts_with("step,target_req_s,achieved_req_s"))
     );
     assert_eq!(lines.count(), 2);
-    let _ = std::fs::remove_file(&csv);
 }

@@ -1,13 +1,15 @@
 //! The binary's documented exit codes and messages, run as a user would run it.
 
+use super::support::{FreshDir, fresh_dir};
 use std::process::Command;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mst-search"))
 }
 
-fn env_file(name: &str, body: &str) -> std::path::PathBuf {
-    let p = std::env::temp_dir().join(format!("mst-cli-{name}-{}.env", std::process::id()));
+/// An env file `<name>.env` holding `body`, in a temporary folder removed when it is dropped.
+fn env_file(name: &str, body: &str) -> FreshDir {
+    let p = fresh_dir(&format!("{name}.env"));
     std::fs::write(&p, body).unwrap();
     p
 }

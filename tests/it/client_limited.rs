@@ -165,7 +165,6 @@ fn starved_client_is_client_limited_not_a_server_verdict() {
     // Filled on Linux (10 ms resolution, so it may be 0 for so short an iteration).
     let cpu: Result<f64, _> = cell(header, row, "CLIENT_CPU_S").parse();
     assert!(cpu.is_ok() || !cfg!(target_os = "linux"), "{row:?}");
-    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]
@@ -177,7 +176,6 @@ fn same_search_without_starvation_gets_a_server_verdict() {
     assert!(outcome.iterations[0].sustainable.is_some());
     let (header, row) = &results_rows(&out, 1)[0];
     assert_eq!(cell(header, row, "CLIENT_LIMITED"), "FALSE", "{row:?}");
-    let _ = std::fs::remove_dir_all(&out);
 }
 
 /// Issue 14: on a busy 2-core machine the first iteration of a 5 req/s search (100 requests)
@@ -207,5 +205,4 @@ fn one_hiccup_in_a_5_req_s_iteration_of_100_requests_is_not_client_limited() {
     );
     assert_eq!(cell(header, row, "CLIENT_LIMITED"), "FALSE", "{row:?}");
     assert!(outcome.iterations[0].sustainable.is_some(), "{row:?}");
-    let _ = std::fs::remove_dir_all(&out);
 }

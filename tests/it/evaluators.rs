@@ -2,10 +2,10 @@
 //! healthy load, an overload (with and without early abort), injected HTTP 500s, tight and
 //! loose SLOs. One iteration is run and then judged by each evaluator, so they see the same data.
 
+use super::support::Scenario;
 use mst_search::client::{ClientConfig, OpenAiClient};
 use mst_search::config::Config;
 use mst_search::evaluate::{self, EvalInput, Verdict};
-use mst_search::experiment::{self, RunOptions};
 use mst_search::iteration::{Completion, IterationMeta};
 use mst_search::load::runner::{IterationPlan, Progress, run_iteration};
 use mst_search::metrics;
@@ -24,9 +24,9 @@ fn engine() -> EngineConfig {
     EngineConfig::small(8, 4.0)
 }
 
-fn pairs<'a>(url: &str, extra: &[(&'a str, &str)]) -> Vec<(&'a str, String)> {
-    let mut v: Vec<(&'a str, String)> = vec![
-        ("URL", url.to_string()),
+/// The keys every test here shares (`URL` aside).
+fn base_keys() -> Vec<(&'static str, String)> {
+    vec![
         ("TOKENS_LIST", format!("{}:{}", SIZE.0, SIZE.1)),
         ("DURATION", "3s".into()),
         ("FILTER_BUFFER", "0.5s".into()),
@@ -39,15 +39,14 @@ fn pairs<'a>(url: &str, extra: &[(&'a str, &str)]) -> Vec<(&'a str, String)> {
         ("EARLY_ABORT_DELAY_MIN_MS", "200".into()),
         // Debug build on shared cores: client certification is tested elsewhere.
         ("CLIENT_LAG_LIMIT_MS", "1000".into()),
-    ];
-    v.extend(extra.iter().map(|(k, val)| (*k, val.to_string())));
-    v
+    ]
 }
 
 fn config(url: &str, extra: &[(&str, &str)]) -> Config {
-    Config::from_pairs(&pairs(url, extra))
-        .expect("valid test config")
-        .0
+    let mut pairs = vec![("URL", url.to_string())];
+    pairs.extend(base_keys());
+    pairs.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    Config::from_pairs(&pairs).expect("valid test config").0
 }
 
 /// One iteration at `share` × capacity.
@@ -198,27 +197,17 @@ async fn at_one_and_a_half_times_capacity_the_drift_and_queue_verdicts_fail() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn early_abort_stops_an_overload_and_the_files_say_so() {
-    let server = SimServer::start(engine(), FaultConfig::default())
-        .await
-        .unwrap();
-    let cap = capacity(server.config(), SIZE.0, SIZE.1).req_per_min;
-    let out = std::env::temp_dir().join(format!("mst-it-abort-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    let rate = format!("{:.0}", 1.5 * cap);
-    let out_s = out.display().to_string();
-    let cfg = config(
-        &server.url(),
-        &[
-            ("REQ_MIN_START", &rate),
-            ("MAX_ITERATIONS", "1"),
-            ("EVALUATOR", "queue,fmperf,halves"),
-            ("OUTPUT_DIR", &out_s),
-        ],
-    );
+    let scenario = Scenario::new().engine(engine()).keys(&base_keys());
+    let rate = format!("{:.0}", 1.5 * scenario.capacity(SIZE.0, SIZE.1));
+    let scenario = scenario
+        .key("REQ_MIN_START", rate)
+        .key("MAX_ITERATIONS", "1")
+        .key("EVALUATOR", "queue,fmperf,halves")
+        .start()
+        .await;
+    let out = scenario.out_dir();
     let started = std::time::Instant::now();
-    let report = experiment::run(cfg, RunOptions { quiet: true }, CancellationToken::new())
-        .await
-        .expect("runs");
+    let report = scenario.run().await;
     let wall = started.elapsed();
     let it = &report.outcomes[0].iterations[0];
     assert_eq!(it.sustainable, Some(false), "{}", it.reason);
@@ -249,7 +238,9 @@ async fn early_abort_stops_an_overload_and_the_files_say_so() {
         elapsed < 2.0 && saved > 1.0,
         "elapsed {elapsed} s, saved {saved} s"
     );
-    assert!((elapsed + saved - 3.0).abs() < 1e-6);
+    let duration = scenario.config().duration.as_secs_f64();
+    assert_eq!(duration, 3.0);
+    assert!((elapsed + saved - duration).abs() < 1e-6);
     // Composite columns: each evaluator's criteria, prefixed.
     for c in [
         "QUEUE_QUEUE_DELAY_TREND_PASSED",
@@ -278,8 +269,7 @@ async fn early_abort_stops_an_overload_and_the_files_say_so() {
     let distinct: std::collections::BTreeSet<&String> = header.iter().collect();
     assert_eq!(distinct.len(), header.len(), "a column repeats: {header:?}");
     assert!(wall < Duration::from_secs(8), "{wall:?}");
-    server.shutdown().await;
-    let _ = std::fs::remove_dir_all(&out);
+    scenario.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

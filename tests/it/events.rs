@@ -2,43 +2,22 @@
 //! order, one `IterationJudged` per iteration the size's `mst.json` lists, and a resumed run of a
 //! finished size says so instead of sending load.
 
-use mst_search::config::Config;
+use super::support::Scenario;
 use mst_search::experiment::events::Recorder;
-use mst_search::experiment::{self, Start};
-use mst_search::sim::{EngineConfig, FaultConfig, SimServer, capacity};
-use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recorder_sees_every_step_of_a_search_in_order() {
-    let engine = EngineConfig::small(16, 10.0);
-    let server = SimServer::start(engine.clone(), FaultConfig::default())
-        .await
-        .unwrap();
-    let cap = capacity(&engine, 64, 16).req_per_min;
-    let out = tempfile::tempdir().expect("temp dir");
-    let cfg = Config::from_pairs(&[
-        ("URL", server.url()),
-        ("DURATION", "1.5s".into()),
-        ("COOLDOWN", "0s".into()),
-        ("SETTLE_TIMEOUT", "0s".into()),
-        ("DRAIN_TIMEOUT", "1s".into()),
-        ("TOKENS_LIST", "64:16".into()),
-        ("REQ_MIN_START", format!("{:.0}", cap * 0.4)),
-        ("MAX_ITERATIONS", "3".into()),
-        ("CLIENT_LAG_LIMIT_MS", "1000".into()),
-        ("OUTPUT_DIR", out.path().display().to_string()),
-    ])
-    .expect("valid config")
-    .0;
+    let scenario = Scenario::new();
+    let cap = scenario.capacity(64, 16);
+    let scenario = scenario
+        .key("DURATION", "1.5s")
+        .key("TOKENS_LIST", "64:16")
+        .key("REQ_MIN_START", format!("{:.0}", cap * 0.4))
+        .key("MAX_ITERATIONS", "3")
+        .start()
+        .await;
     let recorder = Recorder::default();
-    let report = experiment::run_observed(
-        cfg.clone(),
-        Start::Resume,
-        &recorder,
-        CancellationToken::new(),
-    )
-    .await
-    .expect("search runs");
+    let report = scenario.run_observed(&recorder).await;
     let events = recorder.events();
     let iterations = report.outcomes[0].iterations.len();
     assert!((1..=3).contains(&iterations), "{events:#?}");
@@ -55,9 +34,7 @@ async fn a_recorder_sees_every_step_of_a_search_in_order() {
 
     // The same command again: the size is finished, nothing runs, and the observer is told.
     let again = Recorder::default();
-    experiment::run_observed(cfg, Start::Resume, &again, CancellationToken::new())
-        .await
-        .expect("resumed run");
+    scenario.run_observed(&again).await;
     let kinds: Vec<String> = again.events().iter().map(kind).collect();
     assert_eq!(
         kinds,
@@ -66,5 +43,5 @@ async fn a_recorder_sees_every_step_of_a_search_in_order() {
         again.events()
     );
     assert_eq!(again.events()[1], "SizeOpened: 64:16 Finished");
-    server.shutdown().await;
+    scenario.shutdown().await;
 }

@@ -1,20 +1,18 @@
 //! The one integration-test binary: real HTTP against the simulator on loopback.
+//!
+//! Two tiers. The modules at the top level take seconds each; the whole searches, which take
+//! tens of seconds to minutes, are under `slow::` (their files stay where they are), so the
+//! quick loop is `cargo test --test it -- --skip slow::` while `cargo test` runs both.
 
 mod architecture;
 mod bench;
 mod cli;
-mod client_limited;
 mod evaluators;
 mod events;
 mod llama;
-mod lock;
-mod reliability;
-mod resume;
 mod scrape;
-mod search;
-mod settle;
 mod sim;
-mod slurm;
+mod slow;
 mod support;
 mod tokenize;
 mod workload;

@@ -9,9 +9,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
+// This file is loaded by `#[path]` from `slow.rs`, so its submodules name their files.
+#[path = "reliability/counts.rs"]
 mod counts;
+#[path = "reliability/inputs.rs"]
 mod inputs;
+#[path = "reliability/outage.rs"]
 mod outage;
+#[path = "reliability/real_servers.rs"]
 mod real_servers;
 
 /// Scaled time: the simulator runs 10× faster than the wall clock.
@@ -23,7 +28,7 @@ fn engine() -> EngineConfig {
 const SIZE: (u32, u32) = (64, 32);
 
 /// Scratch folders of this module are named `rel-…`, apart from other areas' names.
-fn fresh_dir(name: &str) -> PathBuf {
+fn fresh_dir(name: &str) -> super::support::FreshDir {
     super::support::fresh_dir(&format!("rel-{name}"))
 }
 

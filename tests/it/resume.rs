@@ -279,8 +279,6 @@ async fn an_interrupted_search_resumes_to_the_same_iterations_and_mst() {
     assert_eq!(previous.len(), 1);
     assert_eq!(counted_folders(&previous[0].join("64_32")), folders, "kept");
     server.shutdown().await;
-    let _ = std::fs::remove_dir_all(&out);
-    let _ = std::fs::remove_dir_all(&reference_dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -325,6 +323,4 @@ async fn sigterm_saves_state_and_exits_4_within_seconds_then_the_rerun_finishes(
     assert_eq!(outcome.mst_req_min, Some(expected_path()[1].0));
     assert_eq!(counted_folders(&size_dir).len(), 4);
     server.shutdown().await;
-    let _ = std::fs::remove_dir_all(&out);
-    let _ = std::fs::remove_file(&env);
 }

@@ -1,17 +1,13 @@
 //! End to end: a real search over HTTP against the simulator, two sizes, scaled time.
 
-use super::support::fresh_dir;
+use super::support::{Scenario, fresh_dir};
 use mst_search::config::Config;
 use mst_search::experiment::{self, RunOptions};
 use mst_search::search::StopKind;
-use mst_search::sim::{EngineConfig, FaultConfig, SimServer, capacity};
+use mst_search::sim::FaultConfig;
 use std::collections::BTreeSet;
 use std::path::Path;
 use tokio_util::sync::CancellationToken;
-
-fn engine() -> EngineConfig {
-    EngineConfig::small(16, 10.0)
-}
 
 fn config(pairs: &[(&str, String)]) -> Config {
     Config::from_pairs(pairs).expect("valid test config").0
@@ -36,44 +32,36 @@ fn col(header: &[String], name: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_two_sizes_end_to_end_finds_the_analytic_capacity() {
-    let engine = engine();
-    let server = SimServer::start(engine.clone(), FaultConfig::default())
-        .await
-        .unwrap();
+    // The default small engine: 16 sequences, time 10x faster.
+    let scenario = Scenario::new();
     let sizes = [(64u32, 32u32), (256u32, 16u32)];
     let caps: Vec<f64> = sizes
         .iter()
-        .map(|&(i, o)| capacity(&engine, i, o).req_per_min)
+        .map(|&(i, o)| scenario.capacity(i, o))
         .collect();
-    let out = fresh_dir("search");
-    let cfg = config(&[
-        ("URL", server.url()),
-        ("DURATION", "2.5s".into()),
-        ("FILTER_BUFFER", "0.4s".into()),
-        ("COOLDOWN", "0s".into()),
-        ("DRAIN_TIMEOUT", "1s".into()),
-        ("TOKENS_LIST", "64:32,256:16".into()),
-        (
+    let scenario = scenario
+        .key("DURATION", "2.5s")
+        .key("FILTER_BUFFER", "0.4s")
+        // The tool's default: wait for an idle server before each iteration, as a user's run does.
+        .key("SETTLE_TIMEOUT", "300s")
+        .key("TOKENS_LIST", "64:32,256:16")
+        .key(
             "REQ_MIN_START",
             caps.iter()
                 .map(|c| format!("{:.0}", c * 0.3))
                 .collect::<Vec<_>>()
                 .join(","),
-        ),
-        ("QUEUE_GROWTH_MIN_MS", "25".into()),
+        )
+        .key("QUEUE_GROWTH_MIN_MS", "25")
         // Early abort cancels requests that may never reach the server, which would break the
         // exact received-vs-rows count below; it has its own test (tests/it/evaluators.rs).
-        ("EARLY_ABORT", "false".into()),
-        ("MAX_ITERATIONS", "14".into()),
-        ("SEED", "7".into()),
-        // A debug build sharing two cores with the other tests lags more than a real client
-        // node; client certification has its own test (client_limited.rs).
-        ("CLIENT_LAG_LIMIT_MS", "1000".into()),
-        ("OUTPUT_DIR", out.display().to_string()),
-    ]);
-    let report = experiment::run(cfg, RunOptions { quiet: true }, CancellationToken::new())
-        .await
-        .expect("search runs");
+        .key("EARLY_ABORT", "false")
+        .key("MAX_ITERATIONS", "14")
+        .key("SEED", "7")
+        .start()
+        .await;
+    let out = scenario.out_dir();
+    let report = scenario.run().await;
     assert_eq!(report.outcomes.len(), 2);
     // Tolerance: 1.7-s steady windows cannot resolve the last ~10% below capacity (near it,
     // queueing swings more within a window than it drifts), and a fail confirmed by a passing
@@ -178,7 +166,7 @@ async fn search_two_sizes_end_to_end_finds_the_analytic_capacity() {
     }
     // Every request the server received is a row somewhere, and no row is invented.
     assert_eq!(
-        server.stats().total_requests,
+        scenario.server().stats().total_requests,
         rows_total,
         "requests received vs rows written"
     );
@@ -189,8 +177,7 @@ async fn search_two_sizes_end_to_end_finds_the_analytic_capacity() {
         let v: f64 = row[col(&h, "MST_REQ_MIN")].parse().unwrap();
         assert_eq!(Some(v), outcome.mst_req_min);
     }
-    server.shutdown().await;
-    let _ = std::fs::remove_dir_all(&out);
+    scenario.shutdown().await;
 }
 
 #[tokio::test]
@@ -226,20 +213,19 @@ async fn a_server_that_fails_every_request_stops_the_size_with_a_reason() {
         http_500_rate: 1.0,
         ..FaultConfig::default()
     };
-    let server = SimServer::start(engine(), faults).await.unwrap();
-    let out = fresh_dir("all-failed");
-    let cfg = config(&[
-        ("URL", server.url()),
-        ("TOKENS_LIST", "16:16,32:32".into()),
-        ("REQ_MIN_START", "1200".into()),
-        ("DURATION", "1s".into()),
-        ("FILTER_BUFFER", "0.1s".into()),
-        ("COOLDOWN", "0s".into()),
+    let scenario = Scenario::new()
+        .faults(faults)
+        .key("TOKENS_LIST", "16:16,32:32")
+        .key("REQ_MIN_START", "1200")
+        .key("DURATION", "1s")
+        .key("FILTER_BUFFER", "0.1s")
         // No re-run of the outage: the size stops at the first all-failed iteration.
-        ("RETRY_ON_OUTAGE", "0".into()),
-        ("OUTPUT_DIR", out.display().to_string()),
-    ]);
-    let report = experiment::run(cfg, RunOptions { quiet: true }, CancellationToken::new())
+        .key("RETRY_ON_OUTAGE", "0")
+        .start()
+        .await;
+    let out = scenario.out_dir();
+    let report = scenario
+        .try_run()
         .await
         .expect("a failing server is data, not a tool error");
     assert!(report.incomplete(), "exit code 1 for an unusable search");
@@ -264,6 +250,5 @@ async fn a_server_that_fails_every_request_stops_the_size_with_a_reason() {
             assert_eq!(row[status], "500");
         }
     }
-    server.shutdown().await;
-    let _ = std::fs::remove_dir_all(&out);
+    scenario.shutdown().await;
 }

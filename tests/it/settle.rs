@@ -5,16 +5,14 @@
 //! half its capacity. The simulator plays that server (`keep_abandoned`); the driver must wait
 //! for it to settle, and call an overloaded-but-alive server `FAIL`, never `OUTAGE`.
 
-use super::support::{fresh_dir, read_rows};
+use super::support::{Running, Scenario, read_rows};
 use futures_util::StreamExt;
-use mst_search::config::Config;
-use mst_search::experiment::{self, RunOptions, RunReport};
+use mst_search::experiment::RunReport;
 use mst_search::search::StopKind;
-use mst_search::sim::{EngineConfig, FaultConfig, SimServer, capacity};
+use mst_search::sim::{EngineConfig, FaultConfig, SimServer};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 
 const SIZE: (u32, u32) = (32, 64);
 
@@ -98,43 +96,31 @@ async fn keep_abandoned_generates_a_request_whose_client_hung_up_to_its_end() {
 }
 
 /// A search that starts at twice the capacity, with early abort, `COOLDOWN=0` and the given
-/// `SETTLE_TIMEOUT` (and `extra` keys), against the gateway engine.
+/// `SETTLE_TIMEOUT` (and `extra` keys), against the gateway engine; the scenario is returned
+/// still running so that its output folder lives on for the assertions.
 async fn search_from_twice_capacity(
-    out: &Path,
     settle: &str,
     max_iterations: u32,
-    extra: &[(&str, &str)],
-) -> RunReport {
-    let engine = gateway_engine();
-    let server = SimServer::start(engine.clone(), FaultConfig::default())
-        .await
-        .unwrap();
-    let cap = capacity(&engine, SIZE.0, SIZE.1).req_per_min;
-    let mut pairs: Vec<(&str, String)> = vec![
-        ("URL", server.url()),
-        ("DURATION", "4s".into()),
-        ("FILTER_BUFFER", "0.5s".into()),
-        ("COOLDOWN", "0s".into()),
-        ("DRAIN_TIMEOUT", "1s".into()),
-        ("TOKENS_LIST", format!("{}:{}", SIZE.0, SIZE.1)),
-        ("REQ_MIN_START", format!("{:.0}", 2.0 * cap)),
-        ("STOP_THRESHOLD", "0.2".into()),
-        ("QUEUE_GROWTH_MIN_MS", "25".into()),
-        ("EARLY_ABORT_DELAY_MIN_MS", "200".into()),
-        ("SETTLE_TIMEOUT", settle.into()),
-        ("MAX_ITERATIONS", max_iterations.to_string()),
-        ("SEED", "3".into()),
-        // A debug build sharing two cores: client certification has its own test.
-        ("CLIENT_LAG_LIMIT_MS", "1000".into()),
-        ("OUTPUT_DIR", out.display().to_string()),
-    ];
-    pairs.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
-    let (cfg, _) = Config::from_pairs(&pairs).expect("valid test config");
-    let report = experiment::run(cfg, RunOptions { quiet: true }, CancellationToken::new())
-        .await
-        .expect("the run itself succeeds");
-    server.shutdown().await;
-    report
+    extra: &[(&'static str, &str)],
+) -> (Running, RunReport) {
+    let scenario = Scenario::new().engine(gateway_engine());
+    let cap = scenario.capacity(SIZE.0, SIZE.1);
+    let scenario = scenario
+        .key("DURATION", "4s")
+        .key("FILTER_BUFFER", "0.5s")
+        .key("TOKENS_LIST", format!("{}:{}", SIZE.0, SIZE.1))
+        .key("REQ_MIN_START", format!("{:.0}", 2.0 * cap))
+        .key("STOP_THRESHOLD", "0.2")
+        .key("QUEUE_GROWTH_MIN_MS", "25")
+        .key("EARLY_ABORT_DELAY_MIN_MS", "200")
+        .key("SETTLE_TIMEOUT", settle)
+        .key("MAX_ITERATIONS", max_iterations.to_string())
+        .key("SEED", "3")
+        .keys(extra)
+        .start()
+        .await;
+    let report = scenario.run().await;
+    (scenario, report)
 }
 
 /// Every iteration folder, in iteration order.
@@ -165,12 +151,11 @@ fn iteration_rows(out: &Path) -> Vec<BTreeMap<String, String>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_aborted_overload_left_queued_behind_a_gateway_is_waited_for_and_the_search_converges_near_capacity()
  {
-    let engine = gateway_engine();
-    let cap = capacity(&engine, SIZE.0, SIZE.1).req_per_min;
-    let out = fresh_dir("settle-gateway");
-    let report = search_from_twice_capacity(&out, "60s", 14, &[]).await;
+    let (scenario, report) = search_from_twice_capacity("60s", 14, &[]).await;
+    let cap = scenario.capacity(SIZE.0, SIZE.1);
+    let out = scenario.out_dir();
     let outcome = &report.outcomes[0];
-    let rows = iteration_rows(&out);
+    let rows = iteration_rows(out);
     let judgements: Vec<&str> = rows.iter().map(|r| r["JUDGEMENT"].as_str()).collect();
     assert!(!judgements.contains(&"OUTAGE"), "{judgements:?}");
     assert_ne!(outcome.stop, StopKind::Unusable, "{}", outcome.reason);
@@ -187,7 +172,7 @@ async fn an_aborted_overload_left_queued_behind_a_gateway_is_waited_for_and_the_
     let waited: f64 = rows[1]["SETTLE_WAIT_S"].parse().expect("a number");
     assert!(waited > 0.2, "the re-run waited {waited} s");
     // What the control below shows leaking does not: the re-run starts on an idle server.
-    let (first, rerun) = (fastest_ttft_ms(&out, 0), fastest_ttft_ms(&out, 1));
+    let (first, rerun) = (fastest_ttft_ms(out, 0), fastest_ttft_ms(out, 1));
     assert!(
         rerun < 3.0 * first + 50.0,
         "the re-run's fastest TTFT {rerun:.1} ms vs {first:.1} ms in the first iteration"
@@ -199,7 +184,7 @@ async fn an_aborted_overload_left_queued_behind_a_gateway_is_waited_for_and_the_
             assert_eq!(r["JUDGEMENT"], "PASS", "{r:?}");
         }
     }
-    let _ = std::fs::remove_dir_all(&out);
+    scenario.shutdown().await;
 }
 
 /// The fastest TTFT (ms) of the `i`-th iteration's requests that got a token; infinite when
@@ -224,52 +209,53 @@ fn fastest_ttft_ms(out: &Path, i: usize) -> f64 {
 /// there every re-run got no token and was called an outage.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_settle_wait_the_rerun_starts_behind_the_queue_left_by_the_abort() {
-    let out = fresh_dir("settle-off");
-    search_from_twice_capacity(&out, "0s", 2, &[]).await;
-    let rows = iteration_rows(&out);
+    let (scenario, _) = search_from_twice_capacity("0s", 2, &[]).await;
+    let out = scenario.out_dir();
+    let rows = iteration_rows(out);
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r["SETTLE_RESULT"] == "off"), "{rows:?}");
     assert!(rows.iter().all(|r| r["JUDGEMENT"] != "OUTAGE"), "{rows:?}");
-    let (first, rerun) = (fastest_ttft_ms(&out, 0), fastest_ttft_ms(&out, 1));
+    let (first, rerun) = (fastest_ttft_ms(out, 0), fastest_ttft_ms(out, 1));
     assert!(
         rerun > 5.0 * first + 100.0,
         "the re-run's fastest TTFT {rerun:.1} ms vs {first:.1} ms in the first iteration"
     );
-    let _ = std::fs::remove_dir_all(&out);
+    scenario.shutdown().await;
 }
 
 /// Without server metrics the driver probes: the re-run waits until a probe's TTFT is back near
 /// the idle TTFT measured at the start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_metrics_a_probe_ttft_back_near_idle_ends_the_wait() {
-    let out = fresh_dir("settle-probe");
-    search_from_twice_capacity(&out, "60s", 2, &[("SERVER_METRICS_URL", "off")]).await;
-    let rows = iteration_rows(&out);
+    let (scenario, _) =
+        search_from_twice_capacity("60s", 2, &[("SERVER_METRICS_URL", "off")]).await;
+    let out = scenario.out_dir();
+    let rows = iteration_rows(out);
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[1]["SETTLE_RESULT"], "idle", "{:?}", rows[1]);
     let waited: f64 = rows[1]["SETTLE_WAIT_S"].parse().expect("a number");
     assert!(waited > 0.2, "the re-run waited {waited} s");
     let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(iteration_dir(&out, 1).join("results.json")).unwrap(),
+        &std::fs::read_to_string(iteration_dir(out, 1).join("results.json")).unwrap(),
     )
     .unwrap();
     let detail = json["meta"]["settle"]["detail"]
         .as_str()
         .unwrap_or_default();
     assert!(detail.contains("TTFT"), "{detail}");
-    let _ = std::fs::remove_dir_all(&out);
+    scenario.shutdown().await;
 }
 
 /// A server still busy when `SETTLE_TIMEOUT` runs out: a warning, and the iteration runs anyway
 /// with `SETTLE_RESULT=timeout`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_still_busy_at_the_settle_timeout_is_run_anyway_and_says_so() {
-    let out = fresh_dir("settle-timeout");
-    let report = search_from_twice_capacity(&out, "0.3s", 2, &[]).await;
-    let rows = iteration_rows(&out);
+    let (scenario, report) = search_from_twice_capacity("0.3s", 2, &[]).await;
+    let out = scenario.out_dir();
+    let rows = iteration_rows(out);
     assert_eq!(rows.len(), 2, "{}", report.outcomes[0].reason);
     assert_eq!(rows[1]["SETTLE_RESULT"], "timeout", "{:?}", rows[1]);
     let waited: f64 = rows[1]["SETTLE_WAIT_S"].parse().expect("a number");
     assert!((0.2..2.0).contains(&waited), "waited {waited} s");
-    let _ = std::fs::remove_dir_all(&out);
+    scenario.shutdown().await;
 }

@@ -7,7 +7,7 @@
 //! with `MST_REQUIRE_SLURM=1` (CI) that is a failure instead.
 
 use super::resume::{counted_folders, engine, env_text, expected_path, path_of, wait_recorded};
-use super::support::fresh_dir;
+use super::support::{FreshDir, fresh_dir, skip_or_require};
 use mst_search::output::SizeOutcome;
 use mst_search::sim::{FaultConfig, SimServer};
 use std::path::{Path, PathBuf};
@@ -40,12 +40,11 @@ fn slurm_available(test: &str) -> bool {
     if answers("sbatch", &["--version"]) && answers("sinfo", &["-h"]) {
         return true;
     }
-    let why = "sbatch/sinfo not available or no cluster answering (run .ci/slurm-up.sh)";
-    assert!(
-        std::env::var("MST_REQUIRE_SLURM").as_deref() != Ok("1"),
-        "{test}: MST_REQUIRE_SLURM=1 but {why}"
+    skip_or_require(
+        "MST_REQUIRE_SLURM",
+        test,
+        "sbatch/sinfo not available or no cluster answering (run .ci/slurm-up.sh)",
     );
-    eprintln!("SKIP {test}: {why}");
     false
 }
 
@@ -159,8 +158,9 @@ fn state(size_dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(size_dir.join("state.json")).unwrap()).unwrap()
 }
 
-/// A work folder for one test, with the clear-cut search's env file pointing at `url`.
-fn workdir(name: &str, url: &str) -> (PathBuf, PathBuf, PathBuf) {
+/// A work folder for one test (removed when the first value is dropped), with the clear-cut
+/// search's env file pointing at `url`.
+fn workdir(name: &str, url: &str) -> (FreshDir, PathBuf, PathBuf) {
     let dir = fresh_dir(name);
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("requests");
@@ -246,8 +246,6 @@ async fn a_checkpoint_signal_stops_the_job_with_code_4_and_a_resubmission_resume
     assert_eq!(get("NODE").as_deref(), Some("localhost"));
     server.shutdown().await;
     ref_server.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
-    let _ = std::fs::remove_dir_all(&ref_dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -281,7 +279,6 @@ async fn with_mst_requeue_the_job_requeues_itself_after_a_checkpoint_and_finishe
     assert_eq!(path_of(&outcome(&size_dir)), expected_path());
     assert!(logs(&dir).contains("requeueing job"), "{}", logs(&dir));
     server.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -323,7 +320,6 @@ async fn an_array_searches_three_sizes_side_by_side_into_one_summary() {
         "every task's size, once"
     );
     server.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,7 +352,6 @@ async fn two_concurrent_jobs_on_the_same_results_one_runs_one_exits_0() {
     );
     assert_eq!(path_of(&outcome(&out.join("64_32"))), expected_path());
     server.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,5 +406,4 @@ async fn serve_and_search_starts_the_server_runs_and_stops_it_also_on_a_signal()
     );
     assert!(!listening(), "the server is stopped at the end");
     assert_eq!(path_of(&outcome(&size_dir)), expected_path());
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -130,7 +130,6 @@ async fn llamacpp_tokenize_gives_exact_lengths_and_says_so() {
     let iteration = one_iteration(&server, "completions", "64:8", &out).await;
     assert_exact(&iteration, 64, "exact (llama.cpp /tokenize)");
     server.shutdown().await;
-    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,7 +144,6 @@ async fn tgi_tokenize_gives_exact_text_prompts_that_leave_room_for_bos() {
     assert_exact(&chat, 80, "exact (TGI /tokenize)");
     assert_eq!(server.stats().rejected_requests, 0);
     server.shutdown().await;
-    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]

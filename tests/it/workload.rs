@@ -2,6 +2,7 @@
 //! prompts, ranges and mixes within statistical tolerance, SAMPLE_SIZE, shared prefixes,
 //! datasets, a real tokenizer.json, and the errors raised before any traffic.
 
+use super::support::{FreshDir, fresh_dir};
 use mst_search::client::Api;
 use mst_search::client::{
     Cancel, ClientConfig, LlmClient, OpenAiClient, Prompt, RequestSpec, Slot,
@@ -13,7 +14,6 @@ use mst_search::workload::tokens::{TokenSource, load_local};
 use mst_search::workload::words::Words;
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 async fn sim() -> SimServer {
@@ -278,12 +278,11 @@ async fn run_quiet(cfg: Config) -> mst_search::error::Result<mst_search::experim
     .await
 }
 
-fn temp_file(name: &str, content: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mst-it-workload-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, content).unwrap();
-    p
+/// A file `name` holding `content`, alone in a temporary folder removed when it is dropped.
+fn temp_file(name: &str, content: &str) -> FreshDir {
+    let file = fresh_dir(name);
+    std::fs::write(&file, content).unwrap();
+    file
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -432,7 +431,7 @@ async fn malformed_inputs_fail_before_any_traffic() {
     let server = sim().await;
     let limit = server.config().max_model_len;
     let too_long = format!("{}:16", limit);
-    let out = std::env::temp_dir().join(format!("mst-it-wl-long-{}", std::process::id()));
+    let out = fresh_dir("wl-long");
     let cfg = config(
         Some(&server),
         &[
@@ -448,8 +447,7 @@ async fn malformed_inputs_fail_before_any_traffic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_additive_run_writes_each_requests_class_and_per_class_figures() {
     let server = sim().await;
-    let out = std::env::temp_dir().join(format!("mst-it-wl-mix-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
+    let out = fresh_dir("wl-mix");
     let cfg = config(
         Some(&server),
         &[
@@ -493,5 +491,4 @@ async fn an_additive_run_writes_each_requests_class_and_per_class_figures() {
     assert_eq!(results["PROMPT_TOKENS_MISMATCH"], "0");
     assert_eq!(results["INPUT_TOKENS_SENT_MIN"], "32");
     assert!(!results["CLASS_100_200_8_TTFT_P50_MS"].is_empty());
-    let _ = std::fs::remove_dir_all(&out);
 }

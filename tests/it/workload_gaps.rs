@@ -2,54 +2,28 @@
 //! server's `max_model_len` (clipped, counted, never an HTTP 400), and a server without
 //! `/tokenize` (`simulate --no-tokenize`), where prompt lengths are approximated and said so.
 
-use super::support::{fresh_dir, read_rows};
+use super::support::{Scenario, read_rows};
 use mst_search::client::Api;
 use mst_search::client::{ClientConfig, OpenAiClient};
-use mst_search::config::Config;
-use mst_search::sim::{EngineConfig, FaultConfig, SimServer};
+use mst_search::sim::{EngineConfig, FaultConfig};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-async fn sim(max_model_len: u32, faults: FaultConfig) -> SimServer {
-    let cfg = EngineConfig {
-        time_scale: 1000.0,
-        max_model_len,
-        ..EngineConfig::default()
-    };
-    SimServer::start(cfg, faults)
-        .await
-        .expect("simulator starts on 127.0.0.1:0")
-}
-
-/// A one-iteration search of `tokens_list` writing into `out`, plus `extra` keys.
-fn one_iteration(
-    server: &SimServer,
-    tokens_list: &str,
-    out: &Path,
-    extra: &[(&str, String)],
-) -> Config {
-    let mut pairs: Vec<(&str, String)> = vec![
-        ("URL", server.url()),
-        ("TOKENS_LIST", tokens_list.into()),
-        ("REQ_MIN_START", "600".into()),
-        ("DURATION", "2s".into()),
-        ("FILTER_BUFFER", "0.2s".into()),
-        ("COOLDOWN", "0s".into()),
-        ("MAX_ITERATIONS", "1".into()),
-        ("OUTPUT_DIR", out.display().to_string()),
-    ];
-    pairs.extend(extra.iter().cloned());
-    Config::from_pairs(&pairs).expect("valid test config").0
-}
-
-async fn run_quiet(cfg: Config) -> mst_search::experiment::RunReport {
-    mst_search::experiment::run(
-        cfg,
-        mst_search::experiment::RunOptions { quiet: true },
-        tokio_util::sync::CancellationToken::new(),
-    )
-    .await
-    .expect("the search runs")
+/// A one-iteration search of `tokens_list` against an engine 1000x faster than real time with
+/// `max_model_len` tokens of context and the given faults.
+fn one_iteration(max_model_len: u32, faults: FaultConfig, tokens_list: &str) -> Scenario {
+    Scenario::new()
+        .engine(EngineConfig {
+            time_scale: 1000.0,
+            max_model_len,
+            ..EngineConfig::default()
+        })
+        .faults(faults)
+        .key("TOKENS_LIST", tokens_list)
+        .key("REQ_MIN_START", "600")
+        .key("DURATION", "2s")
+        .key("FILTER_BUFFER", "0.2s")
+        .key("MAX_ITERATIONS", "1")
 }
 
 /// The only iteration folder of a size.
@@ -70,9 +44,7 @@ fn num(row: &std::collections::BTreeMap<String, String>, col: &str) -> u32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dataset_answers_longer_than_max_model_len_are_clipped_not_refused() {
     const LIMIT: u32 = 256;
-    let server = sim(LIMIT, FaultConfig::default()).await;
-    let out = fresh_dir("wl-gaps-clip");
-    std::fs::create_dir_all(&out).unwrap();
+    let prompts = tempfile::tempdir().expect("temp dir");
     // Two-letter words are one simulator token each: prompts of 12 and 20 tokens; answers of
     // 30 tokens (fit) and 400 tokens (do not fit in 256 with any prompt).
     let words = |n: usize| vec!["ab"; n].join(" ");
@@ -80,18 +52,14 @@ async fn dataset_answers_longer_than_max_model_len_are_clipped_not_refused() {
         .iter()
         .map(|&(p, a)| serde_json::json!({"text": words(p), "answer": words(a)}).to_string() + "\n")
         .collect();
-    let file = out.join("prompts.jsonl");
+    let file = prompts.path().join("prompts.jsonl");
     std::fs::write(&file, lines).unwrap();
-    let cfg = one_iteration(
-        &server,
-        "1-100:8",
-        &out.join("results"),
-        &[
-            ("PROMPTS_FILE", file.display().to_string()),
-            ("OUTPUT_FROM_DATASET", "true".into()),
-        ],
-    );
-    let report = run_quiet(cfg).await;
+    let scenario = one_iteration(LIMIT, FaultConfig::default(), "1-100:8")
+        .key("PROMPTS_FILE", file.display().to_string())
+        .key("OUTPUT_FROM_DATASET", "true")
+        .start()
+        .await;
+    let report = scenario.run().await;
     let warned: Vec<&String> = report
         .warnings
         .iter()
@@ -105,7 +73,7 @@ async fn dataset_answers_longer_than_max_model_len_are_clipped_not_refused() {
         warned[0]
     );
 
-    let iteration = iteration_dir(&out.join("results").join("1-100_8"));
+    let iteration = iteration_dir(&scenario.out_dir().join("1-100_8"));
     let rows = read_rows(&iteration.join("output.csv"));
     assert!(rows.len() > 5, "{} requests", rows.len());
     let mut clipped = 0;
@@ -124,13 +92,12 @@ async fn dataset_answers_longer_than_max_model_len_are_clipped_not_refused() {
         "{clipped} of {}",
         rows.len()
     );
-    assert_eq!(server.stats().rejected_requests, 0);
+    assert_eq!(scenario.server().stats().rejected_requests, 0);
     let results = &read_rows(&iteration.join("results.csv"))[0];
     assert_eq!(results["OUTPUT_TOKENS_CLIPPED"], clipped.to_string());
     let longest = rows.iter().map(|r| num(r, "requested_output_tokens")).max();
     assert_eq!(Some(num(results, "OUTPUT_TOKENS_REQUESTED_MAX")), longest);
-    server.shutdown().await;
-    let _ = std::fs::remove_dir_all(&out);
+    scenario.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,7 +114,9 @@ async fn without_tokenize_a_search_approximates_lengths_and_says_so() {
         "--no-tokenize sets FaultConfig::no_tokenize"
     );
 
-    let server = sim(32_768, faults).await;
+    const WORDS: u32 = 200;
+    let scenario = one_iteration(32_768, faults, "200:8").start().await;
+    let server = scenario.server();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let tokenize = reqwest::Client::new()
         .post(format!("{}/tokenize", server.url()))
@@ -168,9 +137,7 @@ async fn without_tokenize_a_search_approximates_lengths_and_says_so() {
     .unwrap();
     assert_eq!(client.tokenize("Hello world").await.unwrap(), None);
 
-    const WORDS: u32 = 200;
-    let out = fresh_dir("wl-gaps-approx");
-    let report = run_quiet(one_iteration(&server, "200:8", &out, &[])).await;
+    let report = scenario.run().await;
     assert!(
         report
             .warnings
@@ -179,7 +146,7 @@ async fn without_tokenize_a_search_approximates_lengths_and_says_so() {
         "{:?}",
         report.warnings
     );
-    let iteration = iteration_dir(&out.join("200_8"));
+    let iteration = iteration_dir(&scenario.out_dir().join("200_8"));
     let results = &read_rows(&iteration.join("results.csv"))[0];
     assert!(
         results["PROMPT_LENGTHS"].starts_with("approximate (one word taken as one token"),
@@ -202,6 +169,5 @@ async fn without_tokenize_a_search_approximates_lengths_and_says_so() {
     }
     let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
     assert!((1.35..=1.75).contains(&mean), "mean tokens per word {mean}");
-    server.shutdown().await;
-    let _ = std::fs::remove_dir_all(&out);
+    scenario.shutdown().await;
 }

@@ -223,7 +223,8 @@ fn openai_api_key_wins_and_never_shows() {
 
 #[test]
 fn env_file_loads_and_reports_errors() {
-    let missing = std::env::temp_dir().join("mst-search-cfg-no-such-file.env");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("no-such-file.env");
     match Config::load(Some(&missing), vec![]) {
         Err(Error::EnvFile { path, reason }) => {
             assert_eq!(path, missing);
@@ -236,29 +237,29 @@ fn env_file_loads_and_reports_errors() {
         "good.env",
         "# comment\nURL=h:7\nTOKENS_LIST=\"8:8, 16:16\"\nDURATION=90s\nFILTER_BUFFER=10\nDURATON=1\n",
     );
-    let (c, w) = Config::load(Some(&good), vec![("DURATION", "120".to_string())]).expect("valid");
+    let (c, w) =
+        Config::load(Some(good.path()), vec![("DURATION", "120".to_string())]).expect("valid");
     assert_eq!(c.sizes.len(), 2);
     assert_eq!(
         c.duration,
         Duration::from_secs(120),
         "the flag beats the file"
     );
-    let label = good.display().to_string();
+    let label = good.path().display().to_string();
     assert!(
         w.iter()
             .any(|w| w.0 == format!("unknown key DURATON in {label} (did you mean DURATION?)")),
         "{w:?}"
     );
-    let _ = std::fs::remove_file(good);
 
     let bad = temp_file(
         "bad.env",
         "URL=h:7\nOPENAI_API_KEY='sk-very-secret-123\nX=1\n",
     );
-    match Config::load(Some(&bad), vec![]) {
+    match Config::load(Some(bad.path()), vec![]) {
         Err(e @ Error::EnvFile { .. }) => {
             let msg = e.to_string();
-            assert!(msg.contains(&bad.display().to_string()), "{msg}");
+            assert!(msg.contains(&bad.path().display().to_string()), "{msg}");
             assert!(msg.contains("line 2"), "{msg}");
             assert!(msg.contains("OPENAI_API_KEY=***"), "{msg}");
             assert!(
@@ -268,14 +269,13 @@ fn env_file_loads_and_reports_errors() {
         }
         other => panic!("expected EnvFile, got {other:?}"),
     }
-    let _ = std::fs::remove_file(bad);
 
     // An open quote on an ordinary line swallows the next lines; the secret below must not show.
     let bad = temp_file(
         "open-quote.env",
         "MODEL='llama\nOPENAI_API_KEY=sk-very-secret-123\n",
     );
-    match Config::load(Some(&bad), vec![]) {
+    match Config::load(Some(bad.path()), vec![]) {
         Err(e @ Error::EnvFile { .. }) => {
             let msg = e.to_string();
             assert!(
@@ -289,10 +289,9 @@ fn env_file_loads_and_reports_errors() {
         }
         other => panic!("expected EnvFile, got {other:?}"),
     }
-    let _ = std::fs::remove_file(bad);
 
     let bad = temp_file("bad-line.env", "URL=h:1\nNOT A PAIR\n");
-    let msg = Config::load(Some(&bad), vec![])
+    let msg = Config::load(Some(bad.path()), vec![])
         .map(|_| ())
         .expect_err("bad line")
         .to_string();
@@ -300,7 +299,6 @@ fn env_file_loads_and_reports_errors() {
         msg.contains("line 2 (\"NOT A PAIR\") cannot be parsed at column"),
         "{msg}"
     );
-    let _ = std::fs::remove_file(bad);
 }
 
 #[test]
@@ -318,8 +316,7 @@ fn env_example_is_valid_and_documents_every_key() {
         );
     }
     let path = temp_file("example.env", example);
-    let pairs = load::read_env_file(&path).expect(".env.example parses");
-    let _ = std::fs::remove_file(path);
+    let pairs = load::read_env_file(path.path()).expect(".env.example parses");
     let none = |_: &str| None;
     let (c, w) = Config::from_sources(&Sources {
         file: pairs,

@@ -47,14 +47,12 @@ pub(super) fn ok(extra: &[(&str, &str)]) -> Config {
     }
 }
 
-pub(super) fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!(
-        "mst-search-cfg-{}-{}-{name}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    ));
-    std::fs::write(&path, text).expect("temp dir is writable");
-    path
+/// A file holding `text` whose name ends in `-{name}`, removed when the guard is dropped.
+pub(super) fn temp_file(name: &str, text: &str) -> tempfile::NamedTempFile {
+    let file = tempfile::Builder::new()
+        .suffix(&format!("-{name}"))
+        .tempfile()
+        .expect("temp dir is writable");
+    std::fs::write(file.path(), text).expect("temp dir is writable");
+    file
 }

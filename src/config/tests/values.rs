@@ -71,7 +71,7 @@ fn defaults_when_absent() {
 fn good_values_of_every_key() {
     type Check = fn(&Config) -> bool;
     let prompts = temp_file("prompts.jsonl", "{\"prompt\": \"hi\"}\n");
-    let prompts_str = prompts.display().to_string();
+    let prompts_str = prompts.path().display().to_string();
     let cases: Vec<(&str, &str, Check)> = vec![
         ("URL", "https://h.example:8443/", |c| {
             c.url == "https://h.example:8443"
@@ -187,8 +187,7 @@ fn good_values_of_every_key() {
         assert!(check(&c), "{key}={value:?} gave {c:?}");
     }
     let c = ok(&[("PROMPTS_FILE", &prompts_str)]);
-    assert_eq!(c.prompts_file.as_deref(), Some(prompts.as_path()));
-    let _ = std::fs::remove_file(prompts);
+    assert_eq!(c.prompts_file.as_deref(), Some(prompts.path()));
 }
 
 #[test]

@@ -4,11 +4,9 @@
 use super::*;
 use crate::search::{ConfirmPolicy, StopKind, Threshold};
 
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mst-state-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("temp dir");
-    dir
+/// An empty temporary folder, removed when the guard is dropped.
+fn temp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
 }
 
 fn cfg(extra: &[(&str, &str)]) -> Config {
@@ -93,7 +91,8 @@ fn settings_leave_out_what_does_not_change_a_measurement() {
 
 #[test]
 fn a_checkpoint_saves_after_every_iteration_and_resumes_where_it_was() {
-    let dir = temp("resume").join("16_16");
+    let tmp = temp();
+    let dir = tmp.path().join("16_16");
     let s = settings(&cfg(&[]), 0, "m");
     let (mut cp, opened) = open(&dir, s.clone()).expect("new");
     assert_eq!(opened, Opened::New);
@@ -129,7 +128,8 @@ fn a_checkpoint_saves_after_every_iteration_and_resumes_where_it_was() {
 
 #[test]
 fn changed_settings_are_refused_naming_each_difference() {
-    let dir = temp("changed").join("16_16");
+    let tmp = temp();
+    let dir = tmp.path().join("16_16");
     let (cp, _) = open(&dir, settings(&cfg(&[]), 0, "m")).expect("new");
     drop(cp);
     let changed = settings(&cfg(&[("DURATION", "60s"), ("SEED", "3")]), 0, "m");
@@ -178,7 +178,8 @@ fn a_version_1_checkpoint_is_refused_as_another_layout() {
 
 #[test]
 fn results_without_a_checkpoint_and_a_broken_checkpoint_are_refused() {
-    let dir = temp("foreign").join("16_16");
+    let tmp = temp();
+    let dir = tmp.path().join("16_16");
     fs::create_dir_all(dir.join("2024-01-01_00-00-00")).expect("old folder");
     match open(&dir, settings(&cfg(&[]), 0, "m")) {
         Err(Error::Checkpoint { reason, .. }) => {
@@ -187,7 +188,8 @@ fn results_without_a_checkpoint_and_a_broken_checkpoint_are_refused() {
         }
         other => panic!("expected a checkpoint error, got {other:?}"),
     }
-    let broken = temp("broken").join("16_16");
+    let tmp_broken = temp();
+    let broken = tmp_broken.path().join("16_16");
     fs::create_dir_all(&broken).expect("dir");
     fs::write(broken.join(STATE_FILE), "{ not json").expect("write");
     assert!(matches!(
@@ -198,7 +200,8 @@ fn results_without_a_checkpoint_and_a_broken_checkpoint_are_refused() {
 
 #[test]
 fn interrupted_and_unrecorded_folders_are_moved_aside_and_marked() {
-    let dir = temp("aside").join("16_16");
+    let tmp = temp();
+    let dir = tmp.path().join("16_16");
     let s = settings(&cfg(&[]), 0, "m");
     let (mut cp, _) = open(&dir, s.clone()).expect("new");
     fs::create_dir_all(dir.join("it1")).expect("it1");
@@ -250,7 +253,8 @@ fn interrupted_and_unrecorded_folders_are_moved_aside_and_marked() {
 
 #[test]
 fn a_finished_checkpoint_is_reported_as_it_was() {
-    let dir = temp("finished").join("16_16");
+    let tmp = temp();
+    let dir = tmp.path().join("16_16");
     let s = settings(&cfg(&[]), 0, "m");
     let (mut cp, _) = open(&dir, s.clone()).expect("new");
     let step = cp
@@ -278,18 +282,19 @@ fn a_finished_checkpoint_is_reported_as_it_was() {
 
 #[test]
 fn fresh_moves_old_size_folders_aside_without_deleting_them() {
-    let out = temp("fresh");
+    let tmp = temp();
+    let out = tmp.path();
     fs::create_dir_all(out.join("16_16").join("it1")).expect("16");
     fs::create_dir_all(out.join("64_64")).expect("64");
     let names = ["16_16".to_string(), "32_32".to_string()];
-    let to = move_previous(&out, &names).expect("move").expect("moved");
+    let to = move_previous(out, &names).expect("move").expect("moved");
     assert!(to.starts_with(out.join(PREVIOUS_DIR)));
     assert!(to.join("16_16").join("it1").is_dir());
     assert!(!out.join("16_16").exists());
     assert!(out.join("64_64").is_dir(), "other sizes are not touched");
     // Twice in the same second: a second folder, never a merge or an overwrite.
     fs::create_dir_all(out.join("16_16")).expect("again");
-    let again = move_previous(&out, &names).expect("move").expect("moved");
+    let again = move_previous(out, &names).expect("move").expect("moved");
     assert_ne!(again, to);
-    assert!(move_previous(&out, &names).expect("nothing").is_none());
+    assert!(move_previous(out, &names).expect("nothing").is_none());
 }

@@ -19,7 +19,7 @@ struct Ran {
     results: BTreeMap<String, String>,
     stats: SimStats,
     report: RunReport,
-    out: PathBuf,
+    out: super::super::support::FreshDir,
 }
 
 async fn run_with(

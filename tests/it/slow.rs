@@ -1,0 +1,22 @@
+//! The slow tier: whole searches, each module taking ten seconds or more on two cores (the times
+//! measured are in `docs/contributing.md`). The files stay beside the quick ones; only their
+//! test names move, to `slow::<module>::…`, so `cargo test --test it -- --skip slow::` leaves
+//! them out.
+
+// The files below reach the shared helpers as `super::support`.
+use super::support;
+
+#[path = "client_limited.rs"]
+mod client_limited;
+#[path = "lock.rs"]
+mod lock;
+#[path = "reliability.rs"]
+mod reliability;
+#[path = "resume.rs"]
+mod resume;
+#[path = "search.rs"]
+mod search;
+#[path = "settle.rs"]
+mod settle;
+#[path = "slurm.rs"]
+mod slurm;
