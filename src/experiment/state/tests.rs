@@ -159,7 +159,8 @@ fn changed_settings_are_refused_naming_each_difference() {
 /// typed settings: it is refused as another version, not as a list of spurious differences.
 #[test]
 fn a_version_1_checkpoint_is_refused_as_another_layout() {
-    let dir = temp("v1").join("16_16");
+    let tmp = temp();
+    let dir = tmp.path().join("16_16");
     let (cp, _) = open(&dir, settings(&cfg(&[]), 0, "m")).expect("new");
     drop(cp);
     let path = dir.join(STATE_FILE);
