@@ -201,6 +201,9 @@ impl Driver<'_> {
         let cfg = self.cfg;
         let mut cp = self.open_checkpoint(index, size)?;
         let mut warned_short = false;
+        // What each iteration holds the server for: from the end of the previous one (so its
+        // cooldown and the next settle count) to its files written.
+        let mut since = Instant::now();
         let outcome: SearchOutcome = loop {
             let run = match cp.state.search.current() {
                 Step::Done(outcome) => break outcome,
@@ -323,10 +326,12 @@ impl Driver<'_> {
                 succeeded: judged.summary.succeeded,
                 output_tokens_p50: judged.summary.median_response_tokens,
                 short_outputs: judged.summary.short_outputs,
+                time_s: since.elapsed().as_secs_f64(),
                 steady_req_min: evaluate::plateau::achieved_req_min(&meta, &records),
             };
             let was_outage = matches!(judged.observation, Observation::Outage { .. });
             let next = cp.record(brief, judged.observation)?;
+            since = Instant::now();
             if was_outage && matches!(next, Step::Run(_)) {
                 self.wait_for_server().await?;
             }
@@ -366,6 +371,7 @@ impl Driver<'_> {
                 .collect(),
             generated_output_tokens_p50: generated,
             short_outputs_pct: short_pct,
+            iteration_time_s: SizeOutcome::iteration_time(&st.iterations),
         })
     }
 

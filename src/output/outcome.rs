@@ -129,5 +129,6 @@ fn summary_row(o: &SizeOutcome) -> Vec<String> {
         o.evaluators.join("+"),
         fmt_opt(o.generated_output_tokens_p50),
         fmt_opt(o.short_outputs_pct),
+        o.iteration_time_s.to_string(),
     ]
 }

@@ -302,6 +302,7 @@ fn outcome(size: &str) -> SizeOutcome {
             succeeded: 50,
             output_tokens_p50: Some(4.0),
             short_outputs: 0,
+            time_s: 10.0,
         }],
         started_at: "2024-06-11T14:30:05+00:00".to_string(),
         finished_at: "2024-06-11T15:30:05+00:00".to_string(),
@@ -310,6 +311,7 @@ fn outcome(size: &str) -> SizeOutcome {
         evaluators: vec!["queue".to_string(), "success".to_string()],
         generated_output_tokens_p50: Some(4.0),
         short_outputs_pct: Some(0.0),
+        iteration_time_s: 10.0,
     }
 }
 

@@ -7,6 +7,7 @@
 mod architecture;
 mod bench;
 mod cli;
+mod cost;
 mod evaluators;
 mod events;
 mod llama;

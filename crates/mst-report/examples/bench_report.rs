@@ -116,6 +116,7 @@ fn main() -> anyhow::Result<()> {
                 succeeded: requests as u64,
                 output_tokens_p50: Some(128.0),
                 short_outputs: 0,
+                time_s: 0.0,
             });
         }
         let outcome = SizeOutcome {
@@ -137,6 +138,7 @@ fn main() -> anyhow::Result<()> {
             evaluators: vec!["queue".into()],
             generated_output_tokens_p50: Some(128.0),
             short_outputs_pct: Some(0.0),
+            iteration_time_s: 0.0,
         };
         std::fs::write(
             size_dir.join("mst.json"),

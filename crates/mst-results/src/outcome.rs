@@ -36,6 +36,10 @@ pub struct IterationBrief {
     /// Successful requests that generated fewer tokens than requested.
     #[serde(default)]
     pub short_outputs: u64,
+    /// Seconds this iteration held the server: the cooldown before it, its settle wait, its
+    /// sending and drain, and judging and writing it (0 in files written before this field).
+    #[serde(default)]
+    pub time_s: f64,
 }
 
 /// How one size's search ended.
@@ -69,8 +73,13 @@ pub struct SizeOutcome {
     pub started_at: String,
     /// Wall-clock end of the size's search (RFC 3339).
     pub finished_at: String,
-    /// Seconds from start to finish, cooldowns included.
+    /// Seconds the size's runs took from opening the checkpoint to the end, cooldowns
+    /// included, summed over resumed runs (the time between runs is not counted).
     pub wall_time_s: f64,
+    /// What the answer cost: the sum of the iterations' `time_s` (cooldowns, settle waits,
+    /// sending, drains, judging), seconds — the server time a search strategy should save.
+    #[serde(default)]
+    pub iteration_time_s: f64,
     /// `JOB_ID`, when given.
     pub job_id: Option<String>,
     /// The evaluators that judged every iteration.
@@ -86,6 +95,11 @@ pub struct SizeOutcome {
 }
 
 impl SizeOutcome {
+    /// `iteration_time_s`: the sum of the iterations' `time_s`.
+    pub fn iteration_time(iterations: &[IterationBrief]) -> f64 {
+        iterations.iter().map(|b| b.time_s).sum()
+    }
+
     /// `generated_output_tokens_p50` and `short_outputs_pct` from the iterations judged
     /// sustainable at `mst_req_min`: the request-weighted mean of their medians, and the
     /// share of short answers among their successes. None without such an iteration.

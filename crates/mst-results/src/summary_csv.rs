@@ -38,10 +38,13 @@ pub const EVALUATORS: &str = "EVALUATORS";
 pub const GENERATED_OUTPUT_TOKENS_P50: &str = "GENERATED_OUTPUT_TOKENS_P50";
 /// Share of those requests that generated fewer tokens than asked for, %.
 pub const SHORT_OUTPUTS_PCT: &str = "SHORT_OUTPUTS_PCT";
+/// What the answer cost: the sum of the iterations' times (cooldowns, settles, sending,
+/// drains), seconds.
+pub const ITERATION_TIME_S: &str = "ITERATION_TIME_S";
 
 /// Every column, in file order (columns are only ever appended, so an older file's header
 /// is a prefix of this one).
-pub const COLUMNS: [&str; 18] = [
+pub const COLUMNS: [&str; 19] = [
     SIZE,
     INPUT_TOKENS,
     OUTPUT_TOKENS,
@@ -60,4 +63,5 @@ pub const COLUMNS: [&str; 18] = [
     EVALUATORS,
     GENERATED_OUTPUT_TOKENS_P50,
     SHORT_OUTPUTS_PCT,
+    ITERATION_TIME_S,
 ];
