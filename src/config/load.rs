@@ -191,6 +191,22 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         warnings.push(Warning(format!("unknown key {k} in {file_label}{hint}")));
     }
 
+    // A required key that is missing may be misspelt in the file, or the file never given.
+    let missing = |key: &str, hint: &str| {
+        let mut hint = hint.to_string();
+        let misspelt = s
+            .file
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .find(|k| !keys::is_known(k) && keys::suggest(k) == Some(key));
+        if let Some(near) = misspelt {
+            hint.push_str(&format!("; the env file sets {near}: did you mean {key}?"));
+        }
+        if s.file.is_empty() && file_label.is_empty() {
+            hint.push_str("; no --env FILE was given (mst-search does not read ./.env by itself)");
+        }
+        missing(key, &hint)
+    };
     let url = l.opt("URL", parse_url)?.ok_or_else(|| {
         missing(
             "URL",

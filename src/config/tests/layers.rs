@@ -327,3 +327,27 @@ fn env_example_is_valid_and_documents_every_key() {
     assert!(w.is_empty(), "{w:?}");
     assert_eq!(c.confirm, ConfirmPolicy::Fail);
 }
+
+/// A required key that is missing names a misspelt key the file does set, and says when no
+/// env file was given at all (a newcomer's `mst-search` next to a `.env`).
+#[test]
+fn a_missing_required_key_points_at_its_misspelling_or_the_missing_env_file() {
+    let err = resolve_with(&[("URL", "h:1"), ("TOKEN_LIST", "8:8")], &[], &[])
+        .expect_err("TOKENS_LIST is missing");
+    assert!(
+        err.to_string()
+            .contains("the env file sets TOKEN_LIST: did you mean TOKENS_LIST?"),
+        "{err}"
+    );
+    let none = |_: &str| None;
+    let err = super::super::load::resolve(
+        &Sources {
+            file: Vec::new(),
+            env: &none,
+            flags: Vec::new(),
+        },
+        "",
+    )
+    .expect_err("nothing set");
+    assert!(err.to_string().contains("no --env FILE was given"), "{err}");
+}
