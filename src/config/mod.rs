@@ -12,10 +12,10 @@ mod parse;
 mod tests;
 mod workload;
 
+pub use crate::workload::WorkloadConfig;
 pub use evaluators::EvaluatorSettings;
 pub use keys::{KEYS, suggest as suggest_key};
 pub use parse::*;
-pub use workload::WorkloadConfig;
 
 use crate::client::{Api, Secret};
 use crate::error::Result;
@@ -171,7 +171,6 @@ impl Config {
     /// What the workload needs, from `API`, `TOKENS_LIST`, `SEED`, `SAMPLE_SIZE`,
     /// `FRAC_GREEDY`, `ADDITIVE`/`TOKENS_LIST_PROPORTION`, `PROMPTS_*` and the workload keys.
     pub fn workload_settings(&self) -> crate::workload::WorkloadSettings {
-        let w = &self.workload;
         crate::workload::WorkloadSettings {
             api: self.api,
             sizes: self.sizes.clone(),
@@ -180,11 +179,7 @@ impl Config {
             frac_greedy: self.frac_greedy,
             mix_weights: self.additive.then(|| self.tokens_list_proportion.clone()),
             prompts_file: self.prompts_file.clone(),
-            prompts_field: w.prompts_field.clone(),
-            output_from_dataset: w.output_from_dataset,
-            tokenizer: w.tokenizer.clone(),
-            shared_prefix_tokens: w.shared_prefix_tokens,
-            prefix_groups: w.prefix_groups,
+            keys: self.workload.clone(),
         }
     }
 

@@ -6,34 +6,7 @@ use super::load::{Layers, existing_file};
 use super::parse::{parse_bool, parse_int_where};
 use super::{Api, SizeSpec};
 use crate::error::{Error, Result};
-use std::path::PathBuf;
-
-/// How prompts are made, beyond sizes and sampling.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct WorkloadConfig {
-    /// `TOKENIZER`: a Hugging Face `tokenizer.json`, used when the server has no `/tokenize`.
-    pub tokenizer: Option<PathBuf>,
-    /// `SHARED_PREFIX_TOKENS`: tokens at the start of every prompt shared within a group (0 = none).
-    pub shared_prefix_tokens: u32,
-    /// `PREFIX_GROUPS`: number of distinct shared prefixes (requests spread evenly over them).
-    pub prefix_groups: u32,
-    /// `PROMPTS_FIELD`: the JSON field holding the prompt text in a `PROMPTS_FILE` line.
-    pub prompts_field: String,
-    /// `OUTPUT_FROM_DATASET`: take each request's output length from the dataset's answer.
-    pub output_from_dataset: bool,
-}
-
-impl Default for WorkloadConfig {
-    fn default() -> Self {
-        WorkloadConfig {
-            tokenizer: None,
-            shared_prefix_tokens: 0,
-            prefix_groups: 1,
-            prompts_field: "text".into(),
-            output_from_dataset: false,
-        }
-    }
-}
+use crate::workload::WorkloadConfig;
 
 /// Resolve the workload keys; `sizes` and `api` check that a shared prefix fits every prompt.
 pub(super) fn resolve(

@@ -19,14 +19,9 @@ pub struct LiveProgress {
 
 impl LiveProgress {
     /// Start showing `progress` for an iteration of `duration` labelled `label`.
-    pub fn start(
-        label: String,
-        duration: Duration,
-        progress: Arc<Progress>,
-        quiet: bool,
-    ) -> LiveProgress {
+    pub fn start(label: String, duration: Duration, progress: Arc<Progress>) -> LiveProgress {
         let started = Instant::now();
-        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(
                 Some(duration.as_millis() as u64),
                 ProgressDrawTarget::stderr_with_hz(4),
@@ -61,7 +56,7 @@ impl LiveProgress {
                         bar.set_position(elapsed.as_millis().min(u128::from(u64::MAX)) as u64);
                         bar.set_message(msg);
                     }
-                    None if !quiet && last_log.elapsed() >= Duration::from_secs(10) => {
+                    None if last_log.elapsed() >= Duration::from_secs(10) => {
                         last_log = Instant::now();
                         tracing::info!("{label} {:.0}s: {msg}", elapsed.as_secs_f64());
                     }

@@ -164,7 +164,6 @@ impl Observer for Console {
                 format!("{size} #{iteration} {req_min:.1} req/min"),
                 *duration,
                 progress.clone(),
-                false,
             ))),
             Event::IterationSent => self.set_live(None),
             Event::IterationJudged { line, .. } => println!("{line}"),

@@ -44,16 +44,36 @@ pub struct WorkloadSettings {
     pub mix_weights: Option<Vec<f64>>,
     /// `PROMPTS_FILE`: a JSONL prompt set replayed instead of the corpus.
     pub prompts_file: Option<PathBuf>,
-    /// `PROMPTS_FIELD`: the field holding the prompt text in a `PROMPTS_FILE` line.
-    pub prompts_field: String,
-    /// `OUTPUT_FROM_DATASET`: output lengths from the dataset's answers.
-    pub output_from_dataset: bool,
-    /// `TOKENIZER`: a Hugging Face `tokenizer.json` used when the server has no `/tokenize`.
+    /// `PROMPTS_FIELD`, `OUTPUT_FROM_DATASET`, `TOKENIZER`, `SHARED_PREFIX_TOKENS`,
+    /// `PREFIX_GROUPS`.
+    pub keys: WorkloadConfig,
+}
+
+/// How prompts are made, beyond sizes and sampling.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WorkloadConfig {
+    /// `TOKENIZER`: a Hugging Face `tokenizer.json`, used when the server has no `/tokenize`.
     pub tokenizer: Option<PathBuf>,
-    /// `SHARED_PREFIX_TOKENS`: tokens shared at the start of every prompt of a group (0 = none).
+    /// `SHARED_PREFIX_TOKENS`: tokens at the start of every prompt shared within a group (0 = none).
     pub shared_prefix_tokens: u32,
-    /// `PREFIX_GROUPS`: distinct shared prefixes (at least 1).
+    /// `PREFIX_GROUPS`: number of distinct shared prefixes (requests spread evenly over them).
     pub prefix_groups: u32,
+    /// `PROMPTS_FIELD`: the JSON field holding the prompt text in a `PROMPTS_FILE` line.
+    pub prompts_field: String,
+    /// `OUTPUT_FROM_DATASET`: take each request's output length from the dataset's answer.
+    pub output_from_dataset: bool,
+}
+
+impl Default for WorkloadConfig {
+    fn default() -> Self {
+        WorkloadConfig {
+            tokenizer: None,
+            shared_prefix_tokens: 0,
+            prefix_groups: 1,
+            prompts_field: "text".into(),
+            output_from_dataset: false,
+        }
+    }
 }
 
 /// The system message of generated chat prompts (unless a shared prefix takes its place).
@@ -134,7 +154,7 @@ impl Workload {
         client: &OpenAiClient,
         cfg: &WorkloadSettings,
     ) -> Result<(Workload, Vec<Warning>)> {
-        let source = TokenSource::choose(client, cfg.tokenizer.as_deref()).await?;
+        let source = TokenSource::choose(client, cfg.keys.tokenizer.as_deref()).await?;
         Workload::with_source(cfg, source).await
     }
 
@@ -154,10 +174,10 @@ impl Workload {
         };
         let dataset = match &cfg.prompts_file {
             Some(path) => {
-                let lines = dataset::read(path, &cfg.prompts_field)?;
+                let lines = dataset::read(path, &cfg.keys.prompts_field)?;
                 let entries = dataset::measure(&lines, &source, cfg.api).await?;
                 let pools = dataset::pools(&entries, &cfg.sizes, path)?;
-                if cfg.output_from_dataset
+                if cfg.keys.output_from_dataset
                     && let Some(l) = lines.iter().find(|l| l.answer.is_none())
                 {
                     return Err(Error::config(
@@ -172,14 +192,17 @@ impl Workload {
                 Some(Dataset {
                     entries,
                     pools,
-                    output_from_dataset: cfg.output_from_dataset,
+                    output_from_dataset: cfg.keys.output_from_dataset,
                 })
             }
             None => None,
         };
         if let Some(frame) = &chat {
-            let need =
-                frame.overhead + frame.system_tokens.max(cfg.shared_prefix_tokens as usize) + 4;
+            let need = frame.overhead
+                + frame
+                    .system_tokens
+                    .max(cfg.keys.shared_prefix_tokens as usize)
+                + 4;
             if dataset.is_none()
                 && let Some(s) = cfg.sizes.iter().find(|s| (s.input.min as usize) < need)
             {
@@ -189,7 +212,9 @@ impl Workload {
                     format!(
                         "chat inputs of at least {need} tokens: the chat template adds {} and the system message has {}",
                         frame.overhead,
-                        frame.system_tokens.max(cfg.shared_prefix_tokens as usize)
+                        frame
+                            .system_tokens
+                            .max(cfg.keys.shared_prefix_tokens as usize)
                     ),
                 ));
             }
@@ -214,8 +239,8 @@ impl Workload {
             seed: cfg.seed,
             sample_size: cfg.sample_size,
             frac_greedy: cfg.frac_greedy,
-            prefix_tokens: cfg.shared_prefix_tokens,
-            prefix_groups: cfg.prefix_groups.max(1),
+            prefix_tokens: cfg.keys.shared_prefix_tokens,
+            prefix_groups: cfg.keys.prefix_groups.max(1),
             chat,
             sizes: cfg.sizes.clone(),
             mix,

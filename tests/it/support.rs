@@ -6,6 +6,8 @@ mod scenario;
 
 pub use scenario::{Running, Scenario};
 
+use mst_search::client::{Api, ClientConfig, OpenAiClient};
+use mst_search::sim::SimServer;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::io::Write;
@@ -85,4 +87,18 @@ pub fn read_rows(path: &Path) -> Vec<BTreeMap<String, String>> {
                 .collect()
         })
         .collect()
+}
+
+/// A client of `server` for `api`, asking for the model it serves, with 30-s limits.
+pub fn sim_client(server: &SimServer, api: Api) -> OpenAiClient {
+    OpenAiClient::new(ClientConfig {
+        base_url: server.url(),
+        api,
+        api_key: None,
+        model: server.config().model.clone(),
+        request_timeout: std::time::Duration::from_secs(30),
+        ttft_timeout: std::time::Duration::from_secs(30),
+        tpot_timeout: std::time::Duration::from_secs(30),
+    })
+    .expect("client builds")
 }

@@ -3,13 +3,12 @@
 //! the shape, says which one gave the lengths, and the server's own prompt count equals the
 //! length asked for on every request.
 
-use super::support::{fresh_dir, read_rows};
+use super::support::{fresh_dir, read_rows, sim_client};
 use mst_search::client::Api;
-use mst_search::client::{ClientConfig, OpenAiClient, ServerTokenizer, TokenizeApi};
+use mst_search::client::{ServerTokenizer, TokenizeApi};
 use mst_search::config::Config;
 use mst_search::sim::{EngineConfig, FaultConfig, SimServer, TokenizeShape};
 use std::path::Path;
-use std::time::Duration;
 
 /// A simulator answering `/tokenize` as the server the client calls `api` does. The simulator
 /// has its own enum of shapes; the client's server name parses into it, which also checks that
@@ -31,19 +30,6 @@ async fn sim(api: TokenizeApi, no_tokenize: bool) -> SimServer {
     SimServer::start(cfg, faults)
         .await
         .expect("simulator starts on 127.0.0.1:0")
-}
-
-fn client(server: &SimServer) -> OpenAiClient {
-    OpenAiClient::new(ClientConfig {
-        base_url: server.url(),
-        api: Api::Completions,
-        api_key: None,
-        model: server.config().model.clone(),
-        request_timeout: Duration::from_secs(30),
-        ttft_timeout: Duration::from_secs(30),
-        tpot_timeout: Duration::from_secs(30),
-    })
-    .unwrap()
 }
 
 /// One 2-s iteration of `tokens_list` through `api`; the iteration's folder.
@@ -98,7 +84,7 @@ fn assert_exact(iteration: &Path, input: u32, lengths: &str) {
 async fn each_tokenize_shape_is_detected_and_hidden_routes_give_none() {
     for api in TokenizeApi::ALL {
         let server = sim(api, false).await;
-        let found = ServerTokenizer::detect(&client(&server))
+        let found = ServerTokenizer::detect(&sim_client(&server, Api::Completions))
             .await
             .unwrap()
             .unwrap_or_else(|| panic!("{api:?} not detected"));
@@ -113,7 +99,7 @@ async fn each_tokenize_shape_is_detected_and_hidden_routes_give_none() {
     }
     let server = sim(TokenizeApi::LlamaCpp, true).await;
     assert!(
-        ServerTokenizer::detect(&client(&server))
+        ServerTokenizer::detect(&sim_client(&server, Api::Completions))
             .await
             .unwrap()
             .is_none()

@@ -2,11 +2,9 @@
 //! prompts, ranges and mixes within statistical tolerance, SAMPLE_SIZE, shared prefixes,
 //! datasets, a real tokenizer.json, and the errors raised before any traffic.
 
-use super::support::{FreshDir, fresh_dir};
+use super::support::{FreshDir, fresh_dir, sim_client};
 use mst_search::client::Api;
-use mst_search::client::{
-    Cancel, ClientConfig, LlmClient, OpenAiClient, Prompt, RequestSpec, Slot,
-};
+use mst_search::client::{Cancel, LlmClient, OpenAiClient, Prompt, RequestSpec, Slot};
 use mst_search::config::Config;
 use mst_search::sim::{EngineConfig, FaultConfig, SimServer};
 use mst_search::workload::Workload;
@@ -31,19 +29,6 @@ fn config(server: Option<&SimServer>, pairs: &[(&str, &str)]) -> Config {
     let mut all: Vec<(&str, String)> = vec![("URL", url)];
     all.extend(pairs.iter().map(|(k, v)| (*k, v.to_string())));
     Config::from_pairs(&all).expect("valid test config").0
-}
-
-fn client(server: &SimServer, api: Api) -> OpenAiClient {
-    OpenAiClient::new(ClientConfig {
-        base_url: server.url(),
-        api,
-        api_key: None,
-        model: server.config().model.clone(),
-        request_timeout: Duration::from_secs(30),
-        ttft_timeout: Duration::from_secs(30),
-        tpot_timeout: Duration::from_secs(30),
-    })
-    .expect("client builds")
 }
 
 /// Send `spec` and return the prompt tokens the server reported.
@@ -76,7 +61,7 @@ async fn token_id_prompts_have_the_requested_length_up_to_32k() {
         Some(&server),
         &[("TOKENS_LIST", "1:1,7:1,128:2,1000:1,4096:1,32000:8")],
     );
-    let c = client(&server, Api::Completions);
+    let c = sim_client(&server, Api::Completions);
     let (w, warnings) = Workload::prepare(&c, &cfg.workload_settings())
         .await
         .unwrap();
@@ -105,7 +90,7 @@ async fn chat_text_prompts_count_the_template_and_hit_the_requested_length() {
             ("TOKENS_LIST", "40:1,333:1,5000:1,30000:4"),
         ],
     );
-    let c = client(&server, Api::Chat);
+    let c = sim_client(&server, Api::Chat);
     let (w, warnings) = Workload::prepare(&c, &cfg.workload_settings())
         .await
         .unwrap();
@@ -147,7 +132,7 @@ fn ids(p: Prompt) -> Vec<u32> {
 async fn a_thousand_prompts_share_no_prefix_beyond_a_few_tokens() {
     let server = sim().await;
     let cfg = config(Some(&server), &[("TOKENS_LIST", "512:8")]);
-    let c = client(&server, Api::Completions);
+    let c = sim_client(&server, Api::Completions);
     let (w, _) = Workload::prepare(&c, &cfg.workload_settings())
         .await
         .unwrap();
@@ -249,7 +234,7 @@ async fn shared_prefixes_come_in_groups_and_the_rest_is_distinct() {
             ("PREFIX_GROUPS", "4"),
         ],
     );
-    let c = client(&server, Api::Completions);
+    let c = sim_client(&server, Api::Completions);
     let (w, _) = Workload::prepare(&c, &cfg.workload_settings())
         .await
         .unwrap();
@@ -308,7 +293,7 @@ async fn dataset_prompts_are_sorted_into_ranges_and_replayed_exactly() {
                 ("OUTPUT_FROM_DATASET", "true"),
             ],
         );
-        let c = client(&server, cfg.api);
+        let c = sim_client(&server, cfg.api);
         let (w, _) = Workload::prepare(&c, &cfg.workload_settings())
             .await
             .unwrap();
@@ -333,7 +318,7 @@ async fn dataset_prompts_are_sorted_into_ranges_and_replayed_exactly() {
         Some(&server),
         &[("TOKENS_LIST", "500-600:7"), ("PROMPTS_FILE", &path_s)],
     );
-    let c = client(&server, cfg.api);
+    let c = sim_client(&server, cfg.api);
     let e = Workload::prepare(&c, &cfg.workload_settings())
         .await
         .unwrap_err()

@@ -2,12 +2,10 @@
 //! server's `max_model_len` (clipped, counted, never an HTTP 400), and a server without
 //! `/tokenize` (`simulate --no-tokenize`), where prompt lengths are approximated and said so.
 
-use super::support::{Scenario, read_rows};
+use super::support::{Scenario, read_rows, sim_client};
 use mst_search::client::Api;
-use mst_search::client::{ClientConfig, OpenAiClient};
 use mst_search::sim::{EngineConfig, FaultConfig};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// A one-iteration search of `tokens_list` against an engine 1000x faster than real time with
 /// `max_model_len` tokens of context and the given faults.
@@ -125,16 +123,7 @@ async fn without_tokenize_a_search_approximates_lengths_and_says_so() {
         .await
         .unwrap();
     assert_eq!(tokenize.status(), 404, "answered as a missing route");
-    let client = OpenAiClient::new(ClientConfig {
-        base_url: server.url(),
-        api: Api::Completions,
-        api_key: None,
-        model: server.config().model.clone(),
-        request_timeout: Duration::from_secs(30),
-        ttft_timeout: Duration::from_secs(30),
-        tpot_timeout: Duration::from_secs(30),
-    })
-    .unwrap();
+    let client = sim_client(server, Api::Completions);
     assert_eq!(client.tokenize("Hello world").await.unwrap(), None);
 
     let report = scenario.run().await;
