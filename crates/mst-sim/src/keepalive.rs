@@ -8,6 +8,11 @@
 //! connection is to close, a middleware counts the requests on it and watches each response's
 //! body for its end. The close takes effect when hyper next reads the socket, which it does
 //! right after writing the response's last bytes; hyper then drops the connection.
+//!
+//! The idle close and the socket's reads decide under one lock ([`Conn::read_gate`]): a
+//! request whose first bytes were read is never cut by the idle timer (that would end its
+//! response after the headers, which no keep-alive limit of a real server does), and a request
+//! sent after the close never reaches the server.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,9 +60,10 @@ impl Watch {
         let conn = Arc::new(Conn {
             close,
             requests: AtomicU64::new(0),
+            busy: Mutex::new(Busy::default()),
             watch: self.clone(),
         });
-        conn.idle_from(0);
+        conn.idle_from_now();
         conn
     }
 }
@@ -68,7 +74,19 @@ pub(crate) struct Conn {
     pub close: CancellationToken,
     /// Requests started on it.
     requests: AtomicU64,
+    /// Whether a request is being read or answered, and how many began: the idle timer's view
+    /// of the socket, shared with its reads.
+    busy: Mutex<Busy>,
     watch: Watch,
+}
+
+/// The socket's activity as the idle timer needs it.
+#[derive(Default)]
+pub(crate) struct Busy {
+    /// Bytes of a request were read and its response is not done yet.
+    pub answering: bool,
+    /// Requests begun on the socket (counted at their first bytes).
+    pub begun: u64,
 }
 
 impl Conn {
@@ -82,19 +100,28 @@ impl Conn {
         }
     }
 
-    /// After the response to request `k` (0: none yet) the connection is idle: close it if no
-    /// request comes within the idle limit.
-    fn idle_from(self: &Arc<Self>, k: u64) {
+    /// The lock the socket's reads hold while they check for the close and read, so the idle
+    /// timer's decision and a request's first bytes cannot cross (see the module header).
+    pub fn read_gate(&self) -> std::sync::MutexGuard<'_, Busy> {
+        self.busy
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The connection is idle from now: close it if no request begins within the idle limit.
+    fn idle_from_now(self: &Arc<Self>) {
         let (_, idle_ms) = self.watch.limits();
         if idle_ms == 0 {
             return;
         }
+        let begun = self.read_gate().begun;
         let conn = Arc::clone(self);
         tokio::spawn(async move {
             tokio::select! {
                 _ = conn.close.cancelled() => {}
                 _ = tokio::time::sleep(Duration::from_millis(idle_ms)) => {
-                    if conn.requests.load(Ordering::Relaxed) == k {
+                    let busy = conn.read_gate();
+                    if !busy.answering && busy.begun == begun {
                         conn.close_now();
                     }
                 }
@@ -104,11 +131,12 @@ impl Conn {
 
     /// The response to request `k` has been written.
     fn response_done(self: &Arc<Self>, k: u64) {
+        self.read_gate().answering = false;
         let (every, _) = self.watch.limits();
         if every > 0 && k.is_multiple_of(u64::from(every)) {
             self.close_now();
         } else {
-            self.idle_from(k);
+            self.idle_from_now();
         }
     }
 }

@@ -147,10 +147,20 @@ impl AsyncRead for Closable {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        // Under the connection's read gate: the idle close and a request's first bytes are
+        // decided one after the other, never across each other.
+        let conn = Arc::clone(&self.conn);
+        let mut busy = conn.read_gate();
         if self.closed.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if matches!(read, Poll::Ready(Ok(()))) && buf.filled().len() > before && !busy.answering {
+            busy.answering = true;
+            busy.begun += 1;
+        }
+        read
     }
 }
 
