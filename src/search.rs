@@ -44,11 +44,21 @@
 //!   sustain), `upper` unchanged, and a reason that says what to do. Any other observation
 //!   resets the count; re-runs count towards the iteration cap.
 //!
+//! * **Adaptive** (`SEARCH=adaptive`): the same bounds, confirmation, caps and stops, but the
+//!   next rate is aimed from a capacity estimate — the saturated completion rate of overloaded
+//!   iterations, or of the saturation probe — instead of a blind ×2 or midpoint, and an
+//!   overloaded fail counts without its re-run. The rules are in [`adaptive`].
+//!
 //! A configuration that cannot be searched (start rate not a positive finite number, multiplier
 //! not above 1, negative or non-finite threshold or floor) ends the search before the first run
 //! with [`StopKind::Unusable`] naming the value; [`crate::config`] should have refused it first.
 
 use serde::{Deserialize, Serialize};
+
+pub mod adaptive;
+pub mod estimate;
+
+pub use estimate::{Estimate, Throughput};
 
 /// When the bisection stops (`THRESHOLD_TYPE` + `STOP_THRESHOLD`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -70,6 +80,17 @@ pub enum ConfirmPolicy {
     Fail,
     /// As `Fail`, and in stage 2 a pass is confirmed too: two agreeing verdicts decide.
     Both,
+}
+
+/// How the next rate is chosen (`SEARCH`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// The old tool's sequence exactly: ×multiplier until the verdict flips, then midpoints.
+    #[default]
+    Classic,
+    /// Aimed from the measured capacity (see [`adaptive`]).
+    Adaptive,
 }
 
 /// The search stage an iteration belongs to (`STAGE` column: 1 or 2).
@@ -109,6 +130,13 @@ pub struct SearchConfig {
     /// Outages in a row that are run again before the search gives up (`RETRY_ON_OUTAGE`).
     #[serde(default)]
     pub outage_retries: u32,
+    /// How the next rate is chosen (`SEARCH`; a state saved before it existed is classic).
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// Ask for a saturation probe before the first iteration (`SATURATION_PROBE`; adaptive
+    /// only — a classic search never asks).
+    #[serde(default)]
+    pub probe: bool,
 }
 
 /// What one iteration showed, as judged by the evaluators.
@@ -155,8 +183,11 @@ impl Observation {
 /// What the driver should do next.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Step {
-    /// Run one iteration as described and report it with [`Search::observe`].
+    /// Run one iteration as described and report it with [`Search::observe_measured`].
     Run(RunRequest),
+    /// Measure the server's saturated completion rate with a short closed-loop burst and report
+    /// it with [`Search::observe_probe`]; asked once, before the first iteration.
+    Probe,
     /// The search is over.
     Done(SearchOutcome),
 }
@@ -170,6 +201,11 @@ pub struct RunRequest {
     pub stage: Stage,
     /// 1 = first run at this rate, 2 = confirmation re-run, 3 = tie-break.
     pub attempt: u32,
+    /// The capacity estimate puts this rate far below capacity
+    /// ([`adaptive::EARLY_ACCEPT_BELOW`]), so the iteration may end early when it is clearly
+    /// sustainable (`EARLY_ACCEPT`). Always false in a classic search.
+    #[serde(default)]
+    pub accept_early: bool,
 }
 
 /// Why the search ended: defined with the results schema, since `mst.json`, `summary.csv` and
@@ -206,6 +242,9 @@ pub struct HistoryEntry {
     pub attempt: u32,
     /// What it showed.
     pub observation: Observation,
+    /// Its completions over the steady window, when the driver measured them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<Throughput>,
 }
 
 /// The search state for one size; serialise it after every observation to resume later.
@@ -228,6 +267,9 @@ pub struct Search {
     /// existed reads as 0).
     #[serde(default)]
     client_limited_in_a_row: u32,
+    /// The saturation probe's result once it ran (None inside: it measured nothing usable).
+    #[serde(default)]
+    probed: Option<Option<Throughput>>,
 }
 
 /// Client-limited iterations in a row that are run again before the search stops: one, so a
@@ -289,6 +331,7 @@ impl Search {
             outcome: None,
             outages_in_a_row: 0,
             client_limited_in_a_row: 0,
+            probed: None,
             cfg,
         };
         if let Some(problem) = config_problem(&search.cfg) {
@@ -309,18 +352,27 @@ impl Search {
     pub fn current(&self) -> Step {
         match &self.outcome {
             Some(outcome) => Step::Done(outcome.clone()),
+            None if self.wants_probe() => Step::Probe,
             None => Step::Run(RunRequest {
                 req_min: self.rate,
                 stage: self.stage,
                 attempt: self.pending.len() as u32 + 1,
+                accept_early: self.may_accept_early(self.rate),
             }),
         }
     }
 
-    /// Records the outcome of the run [`Search::current`] asked for and returns the next step.
-    /// After the search is done it changes nothing and returns the same `Done`.
+    /// [`Search::observe_measured`] without a measured throughput.
     pub fn observe(&mut self, obs: Observation) -> Step {
-        if self.outcome.is_some() {
+        self.observe_measured(obs, None)
+    }
+
+    /// Records the outcome of the run [`Search::current`] asked for, with the completions the
+    /// driver measured over its steady window, and returns the next step. After the search is
+    /// done it changes nothing and returns the same `Done`; while a probe is asked for it
+    /// changes nothing and returns [`Step::Probe`].
+    pub fn observe_measured(&mut self, obs: Observation, throughput: Option<Throughput>) -> Step {
+        if self.outcome.is_some() || self.wants_probe() {
             return self.current();
         }
         self.history.push(HistoryEntry {
@@ -329,6 +381,7 @@ impl Search {
             stage: self.stage,
             attempt: self.pending.len() as u32 + 1,
             observation: obs.clone(),
+            throughput,
         });
         if !matches!(obs, Observation::Outage { .. }) {
             self.outages_in_a_row = 0;
@@ -419,6 +472,10 @@ impl Search {
     fn decision(&self) -> Option<bool> {
         let v = &self.pending;
         let last = *v.last()?;
+        if !last && self.cfg.strategy == Strategy::Adaptive && self.last_saturated() {
+            // Measured, not noise: the server completed clearly less than it was offered.
+            return Some(false);
+        }
         match self.cfg.confirm {
             ConfirmPolicy::None => Some(last),
             ConfirmPolicy::Both if self.stage == Stage::Bisect => match v.len() {
@@ -439,6 +496,10 @@ impl Search {
 
     /// Applies a counted verdict at the current rate.
     fn count(&mut self, passed: bool) {
+        if self.cfg.strategy == Strategy::Adaptive {
+            self.count_adaptive(passed);
+            return;
+        }
         let rate = self.rate;
         match self.stage {
             Stage::Ramp if passed => {

@@ -374,6 +374,8 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
     };
     let evaluators = super::evaluators::specs(&evaluators, &evaluator_settings, queue)?;
     let confirm = resolve_confirm(&l, file_label, &mut warnings)?;
+    let search = l.or_default("SEARCH", parse_strategy)?;
+    let probe = resolve_probe(&l, search, duration)?;
     let max_iterations = l.or_default("MAX_ITERATIONS", |k, v| {
         parse_int_where::<u32>(k, v, "a whole number >= 1", |n| n >= 1)
     })?;
@@ -434,6 +436,8 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         evaluators,
         evaluator_settings,
         confirm,
+        search,
+        probe,
         max_iterations,
         req_min_floor,
         drain_timeout,
@@ -449,6 +453,39 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         scrape,
     };
     Ok((config, warnings))
+}
+
+/// `SATURATION_PROBE` (unset: on exactly with `SEARCH=adaptive`; `true` with `classic` is
+/// refused, since the classic search never probes), `PROBE_DURATION` (unset: `DURATION` / 2,
+/// at most 60 s) and `PROBE_CONCURRENCY`.
+fn resolve_probe(
+    l: &Layers,
+    search: crate::search::Strategy,
+    duration: Duration,
+) -> Result<Option<crate::load::saturation::ProbeSettings>> {
+    let adaptive = search == crate::search::Strategy::Adaptive;
+    let on = match l.opt("SATURATION_PROBE", parse_bool)? {
+        Some(true) if !adaptive => {
+            return Err(Error::config(
+                "SATURATION_PROBE",
+                l.shown("SATURATION_PROBE", "true"),
+                "false or unset with SEARCH=classic: the classic search runs the old tool's \
+                 sequence and never probes; set SEARCH=adaptive to probe",
+            ));
+        }
+        Some(on) => on,
+        None => adaptive,
+    };
+    let duration = l
+        .opt("PROBE_DURATION", positive_duration)?
+        .unwrap_or_else(|| (duration / 2).min(Duration::from_secs(60)));
+    let concurrency = l.or_default("PROBE_CONCURRENCY", |k, v| {
+        parse_int_where::<u32>(k, v, "a whole number >= 1", |n| n >= 1)
+    })?;
+    Ok(on.then_some(crate::load::saturation::ProbeSettings {
+        duration,
+        concurrency,
+    }))
 }
 
 /// `SIZE_INDEX`, or inside a SLURM array task `SLURM_ARRAY_TASK_ID`: a 0-based position in

@@ -124,6 +124,12 @@ pub struct Config {
     /// `CONFIRM` (none|fail|both); `CONFIRM_FAIL=false` means `none`.
     #[serde(rename = "CONFIRM")]
     pub confirm: ConfirmPolicy,
+    /// `SEARCH`: classic (the old sequence) or adaptive (aimed from the measured capacity).
+    #[serde(rename = "SEARCH")]
+    pub search: crate::search::Strategy,
+    /// `SATURATION_PROBE` with `PROBE_DURATION` and `PROBE_CONCURRENCY`; None when off.
+    #[serde(rename = "SATURATION_PROBE")]
+    pub probe: Option<crate::load::saturation::ProbeSettings>,
     /// `MAX_ITERATIONS`: cap per size.
     #[serde(rename = "MAX_ITERATIONS")]
     pub max_iterations: u32,

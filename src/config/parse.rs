@@ -232,6 +232,19 @@ pub fn parse_confirm(key: &str, value: &str) -> Result<ConfirmPolicy> {
     )
 }
 
+/// `SEARCH`: classic or adaptive.
+pub fn parse_strategy(key: &str, value: &str) -> Result<crate::search::Strategy> {
+    use crate::search::Strategy;
+    parse_choice(
+        key,
+        value,
+        &[
+            ("classic", Strategy::Classic),
+            ("adaptive", Strategy::Adaptive),
+        ],
+    )
+}
+
 /// `EXPERIMENT_TYPE`: MST or MIT (any case).
 pub fn parse_experiment_type(key: &str, value: &str) -> Result<ExperimentType> {
     parse_choice(

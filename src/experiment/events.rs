@@ -63,6 +63,24 @@ pub enum Event<'a> {
         /// Live counters of the iteration.
         progress: Arc<Progress>,
     },
+    /// The saturation probe is keeping the server full.
+    ProbeRunning {
+        /// The size.
+        size: SizeSpec,
+        /// Requests kept in flight.
+        concurrency: u32,
+        /// How long.
+        duration: Duration,
+    },
+    /// The saturation probe ended.
+    ProbeDone {
+        /// The size.
+        size: SizeSpec,
+        /// What it measured.
+        report: &'a crate::load::saturation::ProbeReport,
+        /// The rate the search runs next, requests/minute (None when it has ended).
+        next_req_min: Option<f64>,
+    },
     /// The iteration's requests have all ended (judging and writing follow).
     IterationSent,
     /// An iteration was judged and its files written.
@@ -166,6 +184,26 @@ impl Observer for Console {
                 progress.clone(),
             ))),
             Event::IterationSent => self.set_live(None),
+            Event::ProbeRunning {
+                size,
+                concurrency,
+                duration,
+            } => println!(
+                "{size}: saturation probe, {concurrency} requests in flight for {:.0} s",
+                duration.as_secs_f64()
+            ),
+            Event::ProbeDone {
+                size,
+                report,
+                next_req_min,
+            } => println!(
+                "{size}: saturation probe measured {} req/min ({} tokens in its second half, {} of {} requests done); next {} req/min",
+                console::opt(report.throughput.and_then(|t| t.req_min()), 1),
+                report.tokens_in_window,
+                report.succeeded,
+                report.sent,
+                console::opt(*next_req_min, 1)
+            ),
             Event::IterationJudged { line, .. } => println!("{line}"),
             Event::SizeFinished { outcome } => println!(
                 "{}: MST {} req/min ({} req/s) after {} iterations: {}",
@@ -206,6 +244,14 @@ impl Observer for Recorder {
                 ..
             } => format!("IterationRunning: {size} #{iteration} {req_min}"),
             Event::IterationSent => "IterationSent".into(),
+            Event::ProbeRunning { size, .. } => format!("ProbeRunning: {size}"),
+            Event::ProbeDone { size, report, .. } => format!(
+                "ProbeDone: {size} {:?}",
+                report
+                    .throughput
+                    .and_then(|t| t.req_min())
+                    .map(|r| r.round())
+            ),
             Event::IterationJudged { meta, attempt, .. } => format!(
                 "IterationJudged: {} #{} attempt {attempt}",
                 meta.size, meta.iteration

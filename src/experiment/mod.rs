@@ -205,15 +205,20 @@ impl Driver<'_> {
         // cooldown and the next settle count) to its files written.
         let mut since = Instant::now();
         let outcome: SearchOutcome = loop {
-            let run = match cp.state.search.current() {
-                Step::Done(outcome) => break outcome,
-                Step::Run(run) => run,
-            };
-            if self.interrupt.is_cancelled() {
+            let step = cp.state.search.current();
+            if self.interrupt.is_cancelled() && !matches!(step, Step::Done(_)) {
                 return Err(Error::Interrupted {
                     signal: "a signal before the next iteration".into(),
                 });
             }
+            let run = match step {
+                Step::Done(outcome) => break outcome,
+                Step::Run(run) => run,
+                Step::Probe => {
+                    self.probe(&mut cp, index, size).await?;
+                    continue;
+                }
+            };
             let iteration = cp.state.search.history().len() as u32 + 1;
             let plan = IterationPlan {
                 size,
@@ -330,7 +335,8 @@ impl Driver<'_> {
                 steady_req_min: evaluate::plateau::achieved_req_min(&meta, &records),
             };
             let was_outage = matches!(judged.observation, Observation::Outage { .. });
-            let next = cp.record(brief, judged.observation)?;
+            let throughput = crate::load::saturation::iteration_throughput(&meta, &records);
+            let next = cp.record(brief, judged.observation, throughput)?;
             since = Instant::now();
             if was_outage && matches!(next, Step::Run(_)) {
                 self.wait_for_server().await?;
@@ -373,6 +379,55 @@ impl Driver<'_> {
             short_outputs_pct: short_pct,
             iteration_time_s: SizeOutcome::iteration_time(&st.iterations),
         })
+    }
+
+    /// The saturation probe the search asked for (see [`crate::load::saturation`]), after the
+    /// server has settled; its result is checkpointed, so a resumed search does not probe again.
+    async fn probe(&self, cp: &mut Checkpoint, index: usize, size: SizeSpec) -> Result<()> {
+        let Some(settings) = self.cfg.probe else {
+            // The search asks only when the configuration set a probe; without one it learns
+            // that nothing was measured and goes on from REQ_MIN_START.
+            cp.record_probe(None)?;
+            return Ok(());
+        };
+        self.settle().await?;
+        if let Some(settler) = &self.settler {
+            settler.before_probe().await;
+        }
+        self.observer.event(&Event::ProbeRunning {
+            size,
+            concurrency: settings.concurrency,
+            duration: settings.duration,
+        });
+        let report = crate::load::saturation::run(
+            self.client.clone(),
+            self.workload.clone(),
+            size,
+            settings,
+            iteration_seed(self.cfg.seed, index, 0),
+            self.interrupt,
+        )
+        .await;
+        if self.interrupt.is_cancelled() {
+            return Err(Error::Interrupted {
+                signal: "a signal during the saturation probe; it runs again when the same \
+                         command is repeated"
+                    .into(),
+            });
+        }
+        if let Some(settler) = &self.settler {
+            settler.after_probe();
+        }
+        let next = cp.record_probe(report.throughput)?;
+        self.observer.event(&Event::ProbeDone {
+            size,
+            report: &report,
+            next_req_min: match next {
+                Step::Run(run) => Some(run.req_min),
+                _ => None,
+            },
+        });
+        Ok(())
     }
 
     /// Wait for an idle server before an iteration (see [`settle`]); a signal stops the wait.
@@ -434,6 +489,8 @@ impl Driver<'_> {
             max_iterations: cfg.max_iterations,
             min_req_min: cfg.req_min_floor,
             outage_retries: cfg.retry_on_outage,
+            strategy: cfg.search,
+            probe: cfg.probe.is_some(),
         };
         let (cp, opened) = Checkpoint::open(
             &cfg.output_dir.join(size.dir_name()),
@@ -444,7 +501,7 @@ impl Driver<'_> {
         )?;
         let next_req_min = match cp.state.search.current() {
             Step::Run(next) => Some(next.req_min),
-            Step::Done(_) => None,
+            Step::Probe | Step::Done(_) => None,
         };
         self.observer.event(&Event::SizeOpened {
             size,

@@ -145,6 +145,9 @@ fn idle_ttft_ms(records: &[RequestRecord]) -> Option<f64> {
         .reduce(f64::min)
 }
 
+/// Single probes that measure the idle TTFT before the saturation probe.
+const IDLE_PROBES: usize = 3;
+
 /// What a probe sends: the first searched size's prompt with one output token.
 struct ProbeSpec {
     workload: Arc<Workload>,
@@ -220,6 +223,36 @@ impl Settler {
         }
         seen.any = true;
         seen.abandoned = records.iter().any(abandoned);
+    }
+
+    /// Before the saturation probe, while the server is still idle: without metrics and before
+    /// any iteration, take the idle TTFT from a few single probes, so the wait after the probe
+    /// has its reference (the first iteration, which would give it, comes after).
+    pub async fn before_probe(&self) {
+        let known = {
+            let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            seen.any
+        };
+        if known || !matches!(self.signal, Signal::Probe) {
+            return;
+        }
+        let mut idle: Option<f64> = None;
+        for _ in 0..IDLE_PROBES {
+            if let Some(t) = self.probe_ttft_ms(self.timeout.max(PROBE_GAP)).await {
+                idle = Some(idle.map_or(t, |m| m.min(t)));
+            }
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.idle_ms = idle;
+        seen.any = true;
+    }
+
+    /// After the saturation probe: it cancelled the requests still in flight, so the next
+    /// settle waits for the server to finish or drop them.
+    pub fn after_probe(&self) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.any = true;
+        seen.abandoned = true;
     }
 
     /// Wait until the server is idle or `SETTLE_TIMEOUT` has passed; says how it ended. Logs a

@@ -414,9 +414,21 @@ impl Checkpoint {
     }
 
     /// Record a finished iteration: feed its observation to the search, keep its brief, save.
-    pub fn record(&mut self, brief: IterationBrief, observation: Observation) -> Result<Step> {
+    pub fn record(
+        &mut self,
+        brief: IterationBrief,
+        observation: Observation,
+        throughput: Option<crate::search::Throughput>,
+    ) -> Result<Step> {
         self.state.iterations.push(brief);
-        let step = self.state.search.observe(observation);
+        let step = self.state.search.observe_measured(observation, throughput);
+        self.save()?;
+        Ok(step)
+    }
+
+    /// Record the saturation probe's result (None: it measured nothing), save.
+    pub fn record_probe(&mut self, throughput: Option<crate::search::Throughput>) -> Result<Step> {
+        let step = self.state.search.observe_probe(throughput);
         self.save()?;
         Ok(step)
     }

@@ -4,5 +4,6 @@ pub mod arrivals;
 pub mod certify;
 mod dispatch;
 pub mod runner;
+pub mod saturation;
 pub mod usage;
 pub mod watchdog;

@@ -13,6 +13,8 @@ fn cfg(start: f64, threshold: Threshold, confirm: ConfirmPolicy) -> SearchConfig
         max_iterations: 1000,
         min_req_min: 0.5,
         outage_retries: 2,
+        strategy: Strategy::Classic,
+        probe: false,
     }
 }
 
@@ -28,6 +30,7 @@ fn drive(
                 let n = search.history().len();
                 search.observe(oracle(&req, n));
             }
+            Step::Probe => panic!("a search without a probe asked for one: {search:?}"),
         }
     }
     panic!("search did not finish within 100000 steps: {search:?}");
@@ -55,13 +58,14 @@ fn run(req_min: f64, stage: Stage, attempt: u32) -> Step {
         req_min,
         stage,
         attempt,
+        accept_early: false,
     })
 }
 
 fn done(step: Step) -> SearchOutcome {
     match step {
         Step::Done(outcome) => outcome,
-        Step::Run(req) => panic!("expected Done, got Run({req:?})"),
+        other => panic!("expected Done, got {other:?}"),
     }
 }
 

@@ -29,6 +29,8 @@ fn search_cfg() -> SearchConfig {
         max_iterations: 10,
         min_req_min: 1.0,
         outage_retries: 2,
+        strategy: crate::search::Strategy::Classic,
+        probe: false,
     }
 }
 
@@ -102,11 +104,11 @@ fn a_checkpoint_saves_after_every_iteration_and_resumes_where_it_was() {
         "saved before the first iteration"
     );
     fs::create_dir_all(dir.join("it1")).expect("folder 1");
-    cp.record(brief(1, 60.0, true), Observation::Sustainable)
+    cp.record(brief(1, 60.0, true), Observation::Sustainable, None)
         .expect("record 1");
     fs::create_dir_all(dir.join("it2")).expect("folder 2");
     let step = cp
-        .record(brief(2, 120.0, true), Observation::Sustainable)
+        .record(brief(2, 120.0, true), Observation::Sustainable, None)
         .expect("record 2");
     assert!(
         matches!(step, Step::Run(ref r) if r.req_min == 240.0),
@@ -207,7 +209,7 @@ fn interrupted_and_unrecorded_folders_are_moved_aside_and_marked() {
     let s = settings(&cfg(&[]), 0, "m");
     let (mut cp, _) = open(&dir, s.clone()).expect("new");
     fs::create_dir_all(dir.join("it1")).expect("it1");
-    cp.record(brief(1, 60.0, true), Observation::Sustainable)
+    cp.record(brief(1, 60.0, true), Observation::Sustainable, None)
         .expect("record");
     let partial = dir.join("2024-01-01_00-00-01");
     fs::create_dir_all(&partial).expect("partial");
@@ -265,6 +267,7 @@ fn a_finished_checkpoint_is_reported_as_it_was() {
             Observation::Unusable {
                 reason: "down".into(),
             },
+            None,
         )
         .expect("record");
     assert!(matches!(step, Step::Done(ref o) if o.stop == StopKind::Unusable));

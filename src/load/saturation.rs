@@ -1,0 +1,245 @@
+//! The server's saturated rate, the capacity the adaptive search aims from, measured two ways:
+//! over an open-loop iteration ([`iteration_throughput`]: successful completions from the first
+//! one to the end of sending, which under an overload run at the server's full rate), and by
+//! the saturation probe before a size's first iteration ([`run`]), so the first iteration can
+//! start near the capacity instead of ramping up to it from `REQ_MIN_START`.
+//!
+//! # The probe
+//!
+//! A closed loop of `PROBE_CONCURRENCY` users, each sending the size's next request as soon as
+//! its previous one ends, for `PROBE_DURATION`; then every request still in flight is cancelled.
+//! With more users than the server's batch limit the server is saturated throughout, admitting
+//! a new request whenever one finishes, as it is under an open-loop overload.
+//!
+//! Completions of a closed loop come in waves (the first batch starts together and ends
+//! together), so counting them over a window is off by up to one wave. The probe counts
+//! generated **tokens** instead, stamped by the chunks that carried them: tokens in the second
+//! half of the probe (the first half fills the batch and spreads the waves) divided by the mean
+//! output tokens of the probe's successful requests give request-equivalents completed, and
+//! over the window's length the saturated rate ([`Throughput`]). Without a successful request
+//! the requested output length is used; without a token in the window it measured nothing.
+
+use crate::client::{Cancel, LlmClient, Slot};
+use crate::record::{ErrorKind, RequestRecord};
+use crate::search::Throughput;
+use crate::size::SizeSpec;
+use crate::workload::Workload;
+use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// How the probe runs (`PROBE_DURATION`, `PROBE_CONCURRENCY`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ProbeSettings {
+    /// How long the server is kept full.
+    #[serde(rename = "PROBE_DURATION", serialize_with = "secs")]
+    pub duration: Duration,
+    /// Requests kept in flight.
+    #[serde(rename = "PROBE_CONCURRENCY")]
+    pub concurrency: u32,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{}s", d.as_secs_f64()))
+}
+
+/// What the probe saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeReport {
+    /// The saturated rate as request-equivalents over the measured window; None when no token
+    /// came in it.
+    pub throughput: Option<Throughput>,
+    /// Requests sent, and of them those that ended successfully.
+    pub sent: u64,
+    pub succeeded: u64,
+    /// Generated tokens stamped inside the measured window.
+    pub tokens_in_window: u64,
+    /// Wall time the probe took, drain of the cancelled requests included.
+    pub elapsed: Duration,
+}
+
+/// Runs the probe for `size` (prompts drawn with `seed`); a cancelled `interrupt` ends it early
+/// and measures nothing.
+pub async fn run<C: LlmClient>(
+    client: Arc<C>,
+    workload: Arc<Workload>,
+    size: SizeSpec,
+    settings: ProbeSettings,
+    seed: u64,
+    interrupt: &CancellationToken,
+) -> ProbeReport {
+    let t0 = Instant::now();
+    let cancel = Cancel::new();
+    let next = Arc::new(AtomicU64::new(0));
+    let deadline = t0 + settings.duration;
+    let mut users = tokio::task::JoinSet::new();
+    for _ in 0..settings.concurrency.max(1) {
+        let (client, workload, cancel, next) = (
+            client.clone(),
+            workload.clone(),
+            cancel.clone(),
+            next.clone(),
+        );
+        users.spawn(async move {
+            let mut records = Vec::new();
+            while Instant::now() < deadline && !cancel.is_cancelled() {
+                let idx = next.fetch_add(1, Ordering::Relaxed);
+                let spec = workload.request(seed, idx, &size);
+                let slot = Slot {
+                    request_idx: idx,
+                    t0,
+                    intended: t0.elapsed(),
+                };
+                records.push(client.send(&spec, slot, &cancel).await);
+            }
+            records
+        });
+    }
+    let interrupted = tokio::select! {
+        _ = tokio::time::sleep_until(deadline.into()) => false,
+        _ = interrupt.cancelled() => true,
+    };
+    cancel.cancel(ErrorKind::Cancelled);
+    let mut records = Vec::new();
+    while let Some(done) = users.join_next().await {
+        // A user task that panicked lost its records; the rest still measure.
+        if let Ok(mut r) = done {
+            records.append(&mut r);
+        }
+    }
+    let mut report = measure(&records, settings.duration);
+    if interrupted {
+        report.throughput = None;
+    }
+    report.elapsed = t0.elapsed();
+    report
+}
+
+/// The probe's measurement over its records (see the module's method): tokens stamped in
+/// `[duration/2, duration)` after the probe's start, over the mean output tokens of the
+/// successful requests.
+pub fn measure(records: &[RequestRecord], duration: Duration) -> ProbeReport {
+    let (w0, w1) = (duration / 2, duration);
+    let mut tokens = 0u64;
+    for r in records {
+        for &us in &r.token_offsets_us {
+            let at = r.actual_send + Duration::from_micros(u64::from(us));
+            if at >= w0 && at < w1 {
+                tokens += 1;
+            }
+        }
+    }
+    let ok: Vec<&RequestRecord> = records.iter().filter(|r| r.success()).collect();
+    let mean_out = if ok.is_empty() {
+        let n = records.len().max(1) as f64;
+        records
+            .iter()
+            .map(|r| f64::from(r.requested_output_tokens))
+            .sum::<f64>()
+            / n
+    } else {
+        ok.iter().map(|r| f64::from(r.output_tokens)).sum::<f64>() / ok.len() as f64
+    };
+    let window_s = (w1 - w0).as_secs_f64();
+    let throughput = (tokens > 0 && mean_out >= 1.0 && window_s > 0.0).then(|| Throughput {
+        completions: (tokens as f64 / mean_out).round() as u64,
+        window_s,
+    });
+    ProbeReport {
+        throughput,
+        sent: records.len() as u64,
+        succeeded: ok.len() as u64,
+        tokens_in_window: tokens,
+        elapsed: Duration::ZERO,
+    }
+}
+
+/// Successful completions of an open-loop iteration from its first successful completion to
+/// the end of sending. Under an overload the server is busy throughout that window, so their
+/// rate is its saturated rate; below capacity it is the offered rate (Poisson-noisy), which
+/// [`Throughput::saturated_at`] tells apart. None without a successful request or window.
+pub fn iteration_throughput(
+    meta: &crate::iteration::IterationMeta,
+    records: &[RequestRecord],
+) -> Option<Throughput> {
+    let w1 = meta.sending_stopped;
+    let w0 = records
+        .iter()
+        .filter(|r| r.success())
+        .map(|r| r.end)
+        .min()?;
+    if w0 >= w1 {
+        return None;
+    }
+    let completions = records
+        .iter()
+        .filter(|r| r.success() && r.end >= w0 && r.end < w1)
+        .count() as u64;
+    Some(Throughput {
+        completions,
+        window_s: (w1 - w0).as_secs_f64(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(send_s: f64, first_s: f64, tokens: u32, out: u32, ok: bool) -> RequestRecord {
+        let spec = crate::client::RequestSpec {
+            prompt: crate::client::Prompt::Text("x".into()),
+            input_tokens: 1,
+            class: None,
+            output_tokens: out,
+            temperature: 0.0,
+        };
+        let slot = Slot {
+            request_idx: 0,
+            t0: Instant::now(),
+            intended: Duration::from_secs_f64(send_s),
+        };
+        let mut r = slot.record(&spec, Duration::from_secs_f64(send_s));
+        // One token every 0.1 s from the first.
+        r.token_offsets_us = (0..tokens)
+            .map(|i| ((first_s - send_s + 0.1 * f64::from(i)) * 1e6) as u32)
+            .collect();
+        r.output_tokens = tokens;
+        r.end = Duration::from_secs_f64(first_s + 0.1 * f64::from(tokens));
+        if !ok {
+            r.error = Some(ErrorKind::Cancelled);
+        }
+        r
+    }
+
+    #[test]
+    fn tokens_in_the_second_half_over_the_mean_output_give_request_equivalents() {
+        // Probe of 10 s, window [5, 10). Two successful requests of 20 tokens each, wholly in
+        // the window (tokens at 5.0..6.9 and 6.0..7.9): 40 tokens = 2 requests over 5 s.
+        let records = vec![rec(4.0, 5.0, 20, 20, true), rec(5.5, 6.0, 20, 20, true)];
+        let m = measure(&records, Duration::from_secs(10));
+        assert_eq!(m.tokens_in_window, 40);
+        let t = m.throughput.unwrap();
+        assert_eq!((t.completions, t.window_s), (2, 5.0));
+        assert_eq!(t.req_min(), Some(24.0));
+    }
+
+    #[test]
+    fn tokens_before_the_window_and_of_cancelled_requests_count_by_their_stamps() {
+        // 10 tokens at 4.0..4.9 (before the window), then a cancelled one with 10 tokens at
+        // 9.5..10.4 of which 5 fall before 10 s. Mean output from the successful one: 10.
+        let records = vec![rec(3.0, 4.0, 10, 10, true), rec(9.0, 9.5, 10, 50, false)];
+        let m = measure(&records, Duration::from_secs(10));
+        assert_eq!(m.tokens_in_window, 5);
+        assert_eq!(m.succeeded, 1);
+        assert_eq!(m.throughput.unwrap().completions, 1); // 5 / 10 rounds to 1 (0.5 up)
+    }
+
+    #[test]
+    fn no_token_in_the_window_measures_nothing() {
+        let records = vec![rec(0.0, 1.0, 10, 10, true)];
+        assert_eq!(measure(&records, Duration::from_secs(10)).throughput, None);
+        assert_eq!(measure(&[], Duration::from_secs(10)).throughput, None);
+    }
+}
