@@ -146,6 +146,7 @@ pub fn measure(records: &[RequestRecord], duration: Duration) -> ProbeReport {
     let throughput = (tokens > 0 && mean_out >= 1.0 && window_s > 0.0).then(|| Throughput {
         completions: (tokens as f64 / mean_out).round() as u64,
         window_s,
+        saturated: true,
     });
     ProbeReport {
         throughput,
@@ -156,31 +157,49 @@ pub fn measure(records: &[RequestRecord], duration: Duration) -> ProbeReport {
     }
 }
 
-/// Successful completions of an open-loop iteration from its first successful completion to
-/// the end of sending. Under an overload the server is busy throughout that window, so their
-/// rate is its saturated rate; below capacity it is the offered rate (Poisson-noisy), which
-/// [`Throughput::saturated_at`] tells apart. None without a successful request or window.
+/// What an open-loop iteration says about the capacity. It is **saturated** when the
+/// watchdog aborted it as overloaded, or when its successful completions from the first one to
+/// the end of sending fell short of the offered count by more than
+/// [`SATURATION_SIGMAS`](crate::search::estimate::SATURATION_SIGMAS) Poisson σ
+/// ([`Throughput::saturated_at`]). A saturated iteration's rate is taken over its **busy
+/// period**, from the first successful completion to the last (the drain included: the server
+/// keeps working through its backlog at full rate after sending stops), which for an iteration
+/// the watchdog stopped early is several times longer than its sending. An unsaturated one
+/// reports its completions over the sending window. None with fewer than two successes.
 pub fn iteration_throughput(
     meta: &crate::iteration::IterationMeta,
     records: &[RequestRecord],
 ) -> Option<Throughput> {
-    let w1 = meta.sending_stopped;
-    let w0 = records
+    let mut ends: Vec<Duration> = records
         .iter()
         .filter(|r| r.success())
         .map(|r| r.end)
-        .min()?;
-    if w0 >= w1 {
+        .collect();
+    ends.sort();
+    let (&first, &last) = (ends.first()?, ends.last()?);
+    if ends.len() < 2 || last <= first {
         return None;
     }
-    let completions = records
-        .iter()
-        .filter(|r| r.success() && r.end >= w0 && r.end < w1)
-        .count() as u64;
-    Some(Throughput {
-        completions,
-        window_s: (w1 - w0).as_secs_f64(),
-    })
+    let stop = meta.sending_stopped;
+    let sending = Throughput {
+        completions: ends.iter().filter(|&&e| e < stop).count() as u64,
+        window_s: stop.saturating_sub(first).as_secs_f64(),
+        saturated: false,
+    };
+    let aborted = matches!(
+        meta.completion,
+        crate::iteration::Completion::AbortedEarly(_)
+    );
+    if aborted || sending.saturated_at(meta.req_min) {
+        // n completions span n - 1 gaps.
+        Some(Throughput {
+            completions: ends.len() as u64 - 1,
+            window_s: (last - first).as_secs_f64(),
+            saturated: true,
+        })
+    } else {
+        (sending.window_s > 0.0).then_some(sending)
+    }
 }
 
 #[cfg(test)]

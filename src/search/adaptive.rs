@@ -9,17 +9,23 @@
 //! `t` is the stop threshold (`STOP_THRESHOLD`), read as a share for `relative` and in
 //! requests/minute for `absolute`.
 //!
-//! * **Measurement.** The driver reports each iteration's successful completions over its
-//!   steady window ([`Throughput`]). An unsustainable iteration whose completions fall short of
-//!   the offered count by more than 3 Poisson σ ([`Throughput::saturated_at`]) is *saturated*:
-//!   its completion rate measures the capacity. The **estimate** is the median of the saturated
-//!   rates (*verified*); without any, the saturation probe's rate (*unverified*); else none.
+//! * **Measurement.** The driver reports each iteration's successful completions
+//!   ([`Throughput`]) and whether the server was *saturated* — it fell behind throughout, so
+//!   their rate measures the capacity (`load::saturation` decides: the iteration was aborted
+//!   early as overloaded, or its completions fell short of the offered count by more than
+//!   3 Poisson σ). The **estimate** is the median of the saturated rates of unsustainable
+//!   iterations (*verified*); without any, the saturation probe's rate (*unverified*); else
+//!   none.
 //! * **Saturated fails count at once.** `CONFIRM` re-runs a fail to catch a noisy verdict; a
 //!   fail whose completions fell measurably short is not noise, so it counts without a re-run.
 //! * **Aim.** When the estimate `E` lies strictly between the bounds, the next rate is
-//!   `aim(E)` = `E·(1 − t/2)` (relative) or `E − t/2` (absolute), clamped into the bounds: just
-//!   under the capacity, leaving half the threshold for the estimate's error. A pass there
-//!   meets the stop rule below against a verified estimate.
+//!   `aim(E)` = `E·(1 − ¾t)` (relative) or `E − ¾t` (absolute), clamped into the bounds: under
+//!   the capacity by [`AIM_SHARE`] of the threshold, because near capacity a short iteration's
+//!   verdict fails a stable but long queue about half the time, and the estimate itself is off
+//!   by a few percent. A pass there meets the stop rule below against a verified estimate.
+//!   When `E` is at or above the lowest counted fail `U` and at most one unsaturated fail lies
+//!   at or below `E`, the aim is `aim(U)` instead: the server failed just under its measured
+//!   capacity, so its capacity is just under that fail.
 //! * **Check above.** With only an unverified estimate (the probe's) and the aim already
 //!   passed, nothing above has failed yet: the next rate is `E ×` [`CHECK_ABOVE`], where a short
 //!   iteration's verdict reliably fails a real overload. Its failure verifies the estimate;
@@ -43,6 +49,9 @@ use super::{MIN_STEP, Search, Stage, Step, StopKind, Strategy, Threshold, round2
 /// the `queue` verdict fails an overload in nearly every short iteration
 /// (docs/design/benchmarks.md), so a pass there is real evidence the probe under-measured.
 pub const CHECK_ABOVE: f64 = 1.2;
+
+/// The share of the stop threshold the aim keeps under the estimate.
+pub const AIM_SHARE: f64 = 0.75;
 
 /// Runs at or below this share of the estimate may be accepted early (`EARLY_ACCEPT`).
 pub const EARLY_ACCEPT_BELOW: f64 = 0.75;
@@ -91,7 +100,7 @@ impl Search {
             .filter(|h| h.observation.verdict() == Some(false))
             .filter_map(|h| {
                 let t = h.throughput?;
-                t.saturated_at(h.req_min).then(|| t.req_min()).flatten()
+                t.saturated.then(|| t.req_min()).flatten()
             })
             .collect();
         let from = saturated.len();
@@ -110,11 +119,24 @@ impl Search {
         })
     }
 
+    /// Counted-or-not unsustainable iterations at or below `rate` that were not saturated.
+    fn unsaturated_fails_up_to(&self, rate: f64) -> usize {
+        let mut rates: Vec<f64> = self
+            .history
+            .iter()
+            .filter(|h| h.req_min <= rate && h.observation.verdict() == Some(false))
+            .filter(|h| !h.throughput.is_some_and(|t| t.saturated))
+            .map(|h| h.req_min)
+            .collect();
+        // A fail and its confirmation are one fail of that rate.
+        rates.dedup();
+        rates.len()
+    }
+
     /// Whether the latest observation measured saturation.
     pub(super) fn last_saturated(&self) -> bool {
         self.history.last().is_some_and(|h| {
-            h.observation.verdict() == Some(false)
-                && h.throughput.is_some_and(|t| t.saturated_at(h.req_min))
+            h.observation.verdict() == Some(false) && h.throughput.is_some_and(|t| t.saturated)
         })
     }
 
@@ -129,8 +151,8 @@ impl Search {
     /// Just under an estimate: half the stop threshold below it.
     fn aim(&self, estimate: f64) -> f64 {
         round2(match self.cfg.threshold {
-            Threshold::Relative(t) => estimate * (1.0 - t / 2.0),
-            Threshold::Absolute(t) => estimate - t / 2.0,
+            Threshold::Relative(t) => estimate * (1.0 - AIM_SHARE * t),
+            Threshold::Absolute(t) => estimate - AIM_SHARE * t,
         })
     }
 
@@ -189,6 +211,15 @@ impl Search {
             }
             if upper.is_none() && !e.verified {
                 return self.go(round2(e.req_min * CHECK_ABOVE), Stage::Ramp);
+            }
+        }
+        if let (Some(e), Some(u)) = (estimate, upper)
+            && e.req_min >= u
+            && self.unsaturated_fails_up_to(e.req_min) <= 1
+        {
+            let aim = self.aim(u);
+            if lower.is_none_or(|l| aim >= l + MIN_STEP) {
+                return self.go(aim, Stage::Bisect);
             }
         }
         match (lower, upper) {

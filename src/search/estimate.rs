@@ -6,13 +6,18 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Successful completions over a window of an iteration (or of the saturation probe).
+/// Successful completions over a window of an iteration (or of the saturation probe), and
+/// whether the server was saturated over it — then their rate measures its capacity.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Throughput {
     /// Requests that ended successfully inside the window.
     pub completions: u64,
     /// The window's length, seconds.
     pub window_s: f64,
+    /// The server fell behind throughout the window (decided by whoever measured it: see
+    /// `load::saturation`); only saturated windows enter the capacity estimate.
+    #[serde(default)]
+    pub saturated: bool,
 }
 
 /// How many Poisson standard deviations the completions must fall short of the offered rate
@@ -84,6 +89,7 @@ mod tests {
         let at = |completions| Throughput {
             completions,
             window_s: 60.0,
+            saturated: false,
         };
         assert!(!at(600).saturated_at(600.0));
         assert!(!at(527).saturated_at(600.0)); // 73 short
@@ -97,12 +103,14 @@ mod tests {
         let t = Throughput {
             completions: 0,
             window_s: 1.0,
+            saturated: false,
         };
         // 1 s at 600 req/min: 10 expected, below MIN_EXPECTED.
         assert!(!t.saturated_at(600.0));
         let empty = Throughput {
             completions: 5,
             window_s: 0.0,
+            saturated: false,
         };
         assert_eq!(empty.req_min(), None);
         assert!(!empty.saturated_at(1e6));

@@ -1,12 +1,12 @@
 //! The adaptive search's paths, driven by a "true capacity" server: it passes exactly the rates
 //! at or below a capacity C, completes the offered rate below it and C above it (a
-//! work-conserving server), measured over 60-s windows.
+//! work-conserving server), measured over 600-s windows.
 
 use super::super::*;
 use super::PROBE_MIN_COMPLETIONS;
 use Observation::{Sustainable as P, Unsustainable as F};
 
-const WINDOW_S: f64 = 60.0;
+const WINDOW_S: f64 = 600.0;
 
 fn cfg(start: f64, threshold: Threshold, confirm: ConfirmPolicy, probe: bool) -> SearchConfig {
     SearchConfig {
@@ -27,10 +27,17 @@ fn relative(start: f64) -> SearchConfig {
 }
 
 /// Completions a server of capacity `c` shows at `offered` over [`WINDOW_S`].
+/// Saturated when the shortfall is beyond 3 σ of the offered count (the driver also reads an
+/// early abort as saturation).
 fn measured(c: f64, offered: f64) -> Throughput {
-    Throughput {
+    let t = Throughput {
         completions: (offered.min(c) * WINDOW_S / 60.0).round() as u64,
         window_s: WINDOW_S,
+        saturated: false,
+    };
+    Throughput {
+        saturated: t.saturated_at(offered),
+        ..t
     }
 }
 
@@ -40,7 +47,11 @@ fn drive(search: &mut Search, c: f64, probe_c: f64) -> SearchOutcome {
         match search.current() {
             Step::Done(outcome) => return outcome,
             Step::Probe => {
-                search.observe_probe(Some(measured(probe_c, f64::INFINITY.min(probe_c))));
+                let probe = Throughput {
+                    saturated: true,
+                    ..measured(probe_c, probe_c)
+                };
+                search.observe_probe(Some(probe));
             }
             Step::Run(req) => {
                 let obs = if req.req_min <= c { P } else { F };
@@ -60,17 +71,17 @@ fn an_overloaded_fail_aims_the_next_rate_just_under_the_capacity_it_measured() {
     // Classic runs 300, 600, 1200, 1200 (confirmation), 900, 1050, 1125: seven iterations.
     let mut s = Search::new(relative(300.0));
     let outcome = drive(&mut s, 1179.0, 0.0);
-    // 1200 fails having completed 1179 of 1200 a minute — 21 short, within 3 sigma (~104) of
-    // 1200 — so that fail is not read as saturation at a 60-s window and is confirmed; the
-    // classic bisection then takes over.
+    // 1200 fails having completed 11790 of 12000 in the 600-s window — 210 short, within
+    // 3 sigma (~329) — so that fail is not read as saturation and is confirmed; then 0.925 x
+    // 1200 is aimed under the fail (the capacity is just under it).
     assert_eq!(rates(&s)[..4], [300.0, 600.0, 1200.0, 1200.0]);
     assert_eq!(outcome.stop, StopKind::Converged);
     // A ramp that overshoots by 2x measures saturation: the fail counts at once and the
-    // next rate is aimed at 0.95 x the measured capacity.
+    // next rate is aimed at 0.925 x the measured capacity.
     let mut s = Search::new(relative(400.0));
     let outcome = drive(&mut s, 1179.0, 0.0);
-    assert_eq!(rates(&s), [400.0, 800.0, 1600.0, 1120.05]);
-    assert_eq!(outcome.mst_req_min, Some(1120.05));
+    assert_eq!(rates(&s), [400.0, 800.0, 1600.0, 1090.58]);
+    assert_eq!(outcome.mst_req_min, Some(1090.58));
     assert_eq!(outcome.upper_req_min, Some(1600.0));
     assert_eq!(outcome.stop, StopKind::Converged);
     assert!(
@@ -109,7 +120,7 @@ fn a_saturated_fail_needs_no_confirmation_but_an_unmeasured_one_does() {
         panic!("{step:?}")
     };
     assert_eq!(r.attempt, 1);
-    assert_eq!(r.req_min, 570.0, "aimed at 0.95 x 600");
+    assert_eq!(r.req_min, 555.0, "aimed at 0.925 x 600");
     assert_eq!(s.bounds(), (Some(400.0), Some(800.0)));
     // Without a throughput at all a fail is confirmed as in the classic search.
     let mut s = Search::new(relative(400.0));
@@ -133,22 +144,23 @@ fn the_probe_aims_the_first_iteration_and_a_check_above_verifies_it() {
     assert_eq!(s.observe(P), Step::Probe);
     assert!(s.history().is_empty());
     let outcome = drive(&mut s, 1000.0, 1000.0);
-    // Aim 950 passes; nothing failed yet and the estimate is the probe's, so 1200 (1.2x) is
+    // Aim 925 passes; nothing failed yet and the estimate is the probe's, so 1200 (1.2x) is
     // checked: it fails saturated, which verifies 1000 and ends the search.
-    assert_eq!(rates(&s), [950.0, 1200.0]);
-    assert_eq!(outcome.mst_req_min, Some(950.0));
+    assert_eq!(rates(&s), [925.0, 1200.0]);
+    assert_eq!(outcome.mst_req_min, Some(925.0));
     assert_eq!(outcome.stop, StopKind::Converged);
-    assert_eq!(s.probe_result(), Some(Some(measured(1000.0, 1000.0))));
+    let probe = s.probe_result().flatten().expect("probe kept");
+    assert_eq!(probe.req_min(), Some(1000.0));
 }
 
 #[test]
 fn a_probe_that_under_measures_costs_a_ramp_and_one_that_over_measures_a_fail() {
     for (probe_c, expect) in [
-        // Half the capacity: 475 and the check at 600 pass, the ramp doubles to 1200 (fail,
-        // saturated at 1000), then 950 passes.
-        (500.0, vec![475.0, 600.0, 1200.0, 950.0]),
-        // Twice the capacity: 1900 fails saturated at 1000; 950 passes.
-        (2000.0, vec![1900.0, 950.0]),
+        // Half the capacity: 462.5 and the check at 600 pass, the ramp doubles to 1200 (fail,
+        // saturated at 1000), then 925 passes.
+        (500.0, vec![462.5, 600.0, 1200.0, 925.0]),
+        // Twice the capacity: 1850 fails saturated at 1000; 925 passes.
+        (2000.0, vec![1850.0, 925.0]),
     ] {
         let mut s = Search::new(cfg(
             100.0,
@@ -158,7 +170,7 @@ fn a_probe_that_under_measures_costs_a_ramp_and_one_that_over_measures_a_fail() 
         ));
         let outcome = drive(&mut s, 1000.0, probe_c);
         assert_eq!(rates(&s), expect, "probe {probe_c}");
-        assert_eq!(outcome.mst_req_min, Some(950.0), "probe {probe_c}");
+        assert_eq!(outcome.mst_req_min, Some(925.0), "probe {probe_c}");
     }
 }
 
@@ -173,6 +185,7 @@ fn a_probe_that_measured_nothing_leaves_the_start_rate() {
     let step = s.observe_probe(Some(Throughput {
         completions: PROBE_MIN_COMPLETIONS - 1,
         window_s: 30.0,
+        saturated: true,
     }));
     assert!(
         matches!(step, Step::Run(ref r) if r.req_min == 100.0),
@@ -202,13 +215,13 @@ fn a_classic_search_never_probes_and_never_accepts_early() {
 
 #[test]
 fn runs_far_below_the_estimate_may_be_accepted_early() {
-    // A start far above capacity: 4000 fails saturated at 1000, the next aim (950) is near
+    // A start far above capacity: 4000 fails saturated at 1000, the next aim (925) is near
     // the estimate and runs in full; a walk-down below 750 would be accepted early.
     let mut s = Search::new(relative(4000.0));
     let Step::Run(r) = s.observe_measured(F, Some(measured(1000.0, 4000.0))) else {
         panic!()
     };
-    assert_eq!(r.req_min, 950.0);
+    assert_eq!(r.req_min, 925.0);
     assert!(!r.accept_early);
     assert!(s.may_accept_early(750.0));
     assert!(!s.may_accept_early(751.0));
@@ -230,7 +243,7 @@ fn an_estimate_below_the_floor_ends_the_search_without_an_mst() {
 }
 
 #[test]
-fn absolute_thresholds_aim_half_the_threshold_below() {
+fn absolute_thresholds_aim_three_quarters_of_the_threshold_below() {
     let mut s = Search::new(cfg(
         400.0,
         Threshold::Absolute(20.0),
@@ -240,11 +253,11 @@ fn absolute_thresholds_aim_half_the_threshold_below() {
     let Step::Run(r) = s.observe_measured(F, Some(measured(300.0, 400.0))) else {
         panic!()
     };
-    assert_eq!(r.req_min, 290.0);
-    let Step::Done(o) = s.observe_measured(P, Some(measured(300.0, 290.0))) else {
+    assert_eq!(r.req_min, 285.0);
+    let Step::Done(o) = s.observe_measured(P, Some(measured(300.0, 285.0))) else {
         panic!()
     };
-    assert_eq!(o.mst_req_min, Some(290.0));
+    assert_eq!(o.mst_req_min, Some(285.0));
 }
 
 #[test]
@@ -284,7 +297,10 @@ fn a_resumed_adaptive_search_continues_identically_at_every_step() {
         for _ in 0..k {
             match first.current() {
                 Step::Probe => {
-                    first.observe_probe(Some(measured(400.0, 400.0)));
+                    first.observe_probe(Some(Throughput {
+                        saturated: true,
+                        ..measured(400.0, 400.0)
+                    }));
                 }
                 Step::Run(req) => {
                     let obs = if req.req_min <= 777.0 { P } else { F };
