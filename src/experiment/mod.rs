@@ -378,6 +378,26 @@ impl Driver<'_> {
             generated_output_tokens_p50: generated,
             short_outputs_pct: short_pct,
             iteration_time_s: SizeOutcome::iteration_time(&st.iterations),
+            search: match cfg.search {
+                crate::search::Strategy::Classic => "classic",
+                crate::search::Strategy::Adaptive => "adaptive",
+            }
+            .into(),
+            capacity_estimate: st
+                .search
+                .estimate()
+                .filter(|_| cfg.search == crate::search::Strategy::Adaptive)
+                .map(|e| mst_results::CapacityEstimate {
+                    req_min: e.req_min,
+                    source: if e.verified {
+                        "overloaded-iterations"
+                    } else {
+                        "saturation-probe"
+                    }
+                    .into(),
+                    measurements: e.from,
+                }),
+            probe_req_min: st.search.probe_result().flatten().and_then(|t| t.req_min()),
         })
     }
 

@@ -312,6 +312,9 @@ fn outcome(size: &str) -> SizeOutcome {
         generated_output_tokens_p50: Some(4.0),
         short_outputs_pct: Some(0.0),
         iteration_time_s: 10.0,
+        search: "classic".to_string(),
+        capacity_estimate: None,
+        probe_req_min: None,
     }
 }
 

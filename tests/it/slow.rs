@@ -6,6 +6,8 @@
 // The files below reach the shared helpers as `super::support`.
 use super::support;
 
+#[path = "adaptive.rs"]
+mod adaptive;
 #[path = "client_limited.rs"]
 mod client_limited;
 #[path = "lock.rs"]

@@ -92,6 +92,34 @@ pub struct SizeOutcome {
     /// Percentage of those successful requests that generated fewer tokens than requested.
     #[serde(default)]
     pub short_outputs_pct: Option<f64>,
+    /// `SEARCH`: `classic` or `adaptive` (a file written before the key existed reads as
+    /// `classic`, the only search there was).
+    #[serde(default = "classic")]
+    pub search: String,
+    /// The capacity the adaptive search measured when it stopped; absent when it measured
+    /// none (and always for a classic search).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_estimate: Option<CapacityEstimate>,
+    /// What the saturation probe measured, requests/minute; absent when no probe ran or it
+    /// measured nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_req_min: Option<f64>,
+}
+
+fn classic() -> String {
+    "classic".into()
+}
+
+/// The adaptive search's capacity estimate (`capacity_estimate` in `mst.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapacityEstimate {
+    /// Requests/minute.
+    pub req_min: f64,
+    /// `overloaded-iterations`: the median saturated completion rate of the unsustainable
+    /// iterations that fell behind; `saturation-probe`: the probe's rate alone.
+    pub source: String,
+    /// How many measurements it is the median of.
+    pub measurements: usize,
 }
 
 impl SizeOutcome {
