@@ -13,11 +13,11 @@
 //!
 //! Completions of a closed loop come in waves (the first batch starts together and ends
 //! together), so counting them over a window is off by up to one wave. The probe counts
-//! generated **tokens** instead, stamped by the chunks that carried them: tokens in the second
-//! half of the probe (the first half fills the batch and spreads the waves) divided by the mean
-//! output tokens of the probe's successful requests give request-equivalents completed, and
-//! over the window's length the saturated rate ([`Throughput`]). Without a successful request
-//! the requested output length is used; without a token in the window it measured nothing.
+//! generated **tokens** instead, stamped by the chunks that carried them: tokens in the steady
+//! part of the probe (see [`measure`]) divided by the mean output tokens of the probe's
+//! successful requests give request-equivalents completed, and over the window's length the
+//! saturated rate ([`Throughput`]). Without a successful request, or without a steady part,
+//! it measured nothing.
 
 use crate::client::{Cancel, LlmClient, Slot};
 use crate::record::{ErrorKind, RequestRecord};
@@ -117,11 +117,18 @@ pub async fn run<C: LlmClient>(
     report
 }
 
-/// The probe's measurement over its records (see the module's method): tokens stamped in
-/// `[duration/2, duration)` after the probe's start, over the mean output tokens of the
-/// successful requests.
+/// The probe's measurement over its records (see the module's method): tokens stamped in the
+/// steady part of the probe, over the mean output tokens of the successful requests. The steady
+/// part starts at half the probe or at twice the first request's end, whichever is later: by
+/// then every batch slot has been recycled at least once, so admissions (and their prefill)
+/// run at the pace of completions, as in an overloaded open loop. Before that the batch only
+/// decodes, which would over-measure a prefill-heavy size. It measures nothing when the steady
+/// part is shorter than a fifth of the probe (`PROBE_DURATION` too short for the size).
 pub fn measure(records: &[RequestRecord], duration: Duration) -> ProbeReport {
-    let (w0, w1) = (duration / 2, duration);
+    let ok: Vec<&RequestRecord> = records.iter().filter(|r| r.success()).collect();
+    let first_end = ok.iter().map(|r| r.end).min();
+    let w0 = (duration / 2).max(first_end.map_or(duration, |e| e * 2));
+    let w1 = duration;
     let mut tokens = 0u64;
     for r in records {
         for &us in &r.token_offsets_us {
@@ -131,19 +138,14 @@ pub fn measure(records: &[RequestRecord], duration: Duration) -> ProbeReport {
             }
         }
     }
-    let ok: Vec<&RequestRecord> = records.iter().filter(|r| r.success()).collect();
     let mean_out = if ok.is_empty() {
-        let n = records.len().max(1) as f64;
-        records
-            .iter()
-            .map(|r| f64::from(r.requested_output_tokens))
-            .sum::<f64>()
-            / n
+        0.0
     } else {
         ok.iter().map(|r| f64::from(r.output_tokens)).sum::<f64>() / ok.len() as f64
     };
-    let window_s = (w1 - w0).as_secs_f64();
-    let throughput = (tokens > 0 && mean_out >= 1.0 && window_s > 0.0).then(|| Throughput {
+    let window_s = w1.saturating_sub(w0).as_secs_f64();
+    let steady = window_s >= duration.as_secs_f64() / 5.0;
+    let throughput = (steady && tokens > 0 && mean_out >= 1.0).then(|| Throughput {
         completions: (tokens as f64 / mean_out).round() as u64,
         window_s,
         saturated: true,
@@ -234,9 +236,14 @@ mod tests {
 
     #[test]
     fn tokens_in_the_second_half_over_the_mean_output_give_request_equivalents() {
-        // Probe of 10 s, window [5, 10). Two successful requests of 20 tokens each, wholly in
-        // the window (tokens at 5.0..6.9 and 6.0..7.9): 40 tokens = 2 requests over 5 s.
-        let records = vec![rec(4.0, 5.0, 20, 20, true), rec(5.5, 6.0, 20, 20, true)];
+        // Probe of 10 s; the first request ends at 2.1 s, so the window is [5, 10). Two more
+        // requests of 20 tokens each lie wholly in it (tokens at 5.0..6.9 and 6.0..7.9): 40
+        // tokens = 2 requests over 5 s.
+        let records = vec![
+            rec(0.0, 0.1, 20, 20, true),
+            rec(4.0, 5.0, 20, 20, true),
+            rec(5.5, 6.0, 20, 20, true),
+        ];
         let m = measure(&records, Duration::from_secs(10));
         assert_eq!(m.tokens_in_window, 40);
         let t = m.throughput.unwrap();
@@ -248,11 +255,34 @@ mod tests {
     fn tokens_before_the_window_and_of_cancelled_requests_count_by_their_stamps() {
         // 10 tokens at 4.0..4.9 (before the window), then a cancelled one with 10 tokens at
         // 9.5..10.4 of which 5 fall before 10 s. Mean output from the successful one: 10.
-        let records = vec![rec(3.0, 4.0, 10, 10, true), rec(9.0, 9.5, 10, 50, false)];
+        let records = vec![
+            rec(0.0, 0.5, 10, 10, true),
+            rec(3.0, 4.0, 10, 10, true),
+            rec(9.0, 9.5, 10, 50, false),
+        ];
         let m = measure(&records, Duration::from_secs(10));
         assert_eq!(m.tokens_in_window, 5);
-        assert_eq!(m.succeeded, 1);
+        assert_eq!(m.succeeded, 2);
         assert_eq!(m.throughput.unwrap().completions, 1); // 5 / 10 rounds to 1 (0.5 up)
+    }
+
+    #[test]
+    fn a_slow_first_request_moves_the_window_and_too_slow_a_one_measures_nothing() {
+        // The first request ends at 4.0 s: the window is [8, 10), a fifth of the probe.
+        let slow = |end_first: f64| {
+            vec![
+                rec(0.0, end_first - 1.0, 10, 10, true),
+                rec(7.0, 8.5, 10, 10, true),
+            ]
+        };
+        let m = measure(&slow(4.0), Duration::from_secs(10));
+        assert_eq!(m.tokens_in_window, 10);
+        assert_eq!(m.throughput.map(|t| t.window_s), Some(2.0));
+        // Ending at 4.5 s leaves [9, 10): shorter than a fifth, no steady part.
+        assert_eq!(
+            measure(&slow(4.5), Duration::from_secs(10)).throughput,
+            None
+        );
     }
 
     #[test]

@@ -14,8 +14,8 @@
 //!   their rate measures the capacity (`load::saturation` decides: the iteration was aborted
 //!   early as overloaded, or its completions fell short of the offered count by more than
 //!   3 Poisson σ). The **estimate** is the median of the saturated rates of unsustainable
-//!   iterations (*verified*); without any, the saturation probe's rate (*unverified*); else
-//!   none.
+//!   iterations over at least [`MIN_COMPLETIONS`] completions (*verified*); without any, the
+//!   saturation probe's rate (*unverified*); else none.
 //! * **Saturated fails count at once.** `CONFIRM` re-runs a fail to catch a noisy verdict; a
 //!   fail whose completions fell measurably short is not noise, so it counts without a re-run.
 //! * **Aim.** When the estimate `E` lies strictly between the bounds, the next rate is
@@ -56,8 +56,9 @@ pub const AIM_SHARE: f64 = 0.75;
 /// Runs at or below this share of the estimate may be accepted early (`EARLY_ACCEPT`).
 pub const EARLY_ACCEPT_BELOW: f64 = 0.75;
 
-/// Fewer completions than this in the probe's window and it measured nothing.
-pub const PROBE_MIN_COMPLETIONS: u64 = 10;
+/// Fewer completions than this in a window and its rate is too coarse to aim from (one more
+/// or less moves it by 5%): it neither enters the estimate nor counts as the probe's result.
+pub const MIN_COMPLETIONS: u64 = 20;
 
 impl Search {
     /// Whether the next step is the saturation probe: asked once, before anything ran.
@@ -75,7 +76,7 @@ impl Search {
         if !self.wants_probe() {
             return self.current();
         }
-        let usable = throughput.filter(|t| t.completions >= PROBE_MIN_COMPLETIONS);
+        let usable = throughput.filter(|t| t.completions >= MIN_COMPLETIONS);
         self.probed = Some(usable);
         if let Some(e) = self.estimate() {
             let aim = self.aim(e.req_min);
@@ -100,7 +101,9 @@ impl Search {
             .filter(|h| h.observation.verdict() == Some(false))
             .filter_map(|h| {
                 let t = h.throughput?;
-                t.saturated.then(|| t.req_min()).flatten()
+                (t.saturated && t.completions >= MIN_COMPLETIONS)
+                    .then(|| t.req_min())
+                    .flatten()
             })
             .collect();
         let from = saturated.len();

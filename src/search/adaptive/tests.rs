@@ -3,7 +3,7 @@
 //! work-conserving server), measured over 600-s windows.
 
 use super::super::*;
-use super::PROBE_MIN_COMPLETIONS;
+use super::MIN_COMPLETIONS;
 use Observation::{Sustainable as P, Unsustainable as F};
 
 const WINDOW_S: f64 = 600.0;
@@ -183,7 +183,7 @@ fn a_probe_that_measured_nothing_leaves_the_start_rate() {
         true,
     ));
     let step = s.observe_probe(Some(Throughput {
-        completions: PROBE_MIN_COMPLETIONS - 1,
+        completions: MIN_COMPLETIONS - 1,
         window_s: 30.0,
         saturated: true,
     }));
@@ -211,6 +211,28 @@ fn a_classic_search_never_probes_and_never_accepts_early() {
     };
     assert_eq!(r.req_min, 50.0, "classic walks down by the multiplier");
     assert!(!r.accept_early);
+}
+
+#[test]
+fn a_saturated_fail_over_too_few_completions_counts_at_once_but_aims_nothing() {
+    // An iteration the watchdog stopped before the server finished 20 requests: the fail is
+    // measured (no re-run), but its rate is too coarse to aim from.
+    let mut s = Search::new(relative(400.0));
+    s.observe_measured(P, Some(measured(1000.0, 400.0)));
+    let coarse = Throughput {
+        completions: MIN_COMPLETIONS - 1,
+        window_s: 1.0,
+        saturated: true,
+    };
+    let Step::Run(r) = s.observe_measured(F, Some(coarse)) else {
+        panic!()
+    };
+    assert_eq!(
+        (r.req_min, r.attempt),
+        (600.0, 1),
+        "classic bisection, no re-run"
+    );
+    assert_eq!(s.estimate(), None);
 }
 
 #[test]
