@@ -160,14 +160,16 @@ pub fn measure(records: &[RequestRecord], duration: Duration) -> ProbeReport {
 }
 
 /// What an open-loop iteration says about the capacity. It is **saturated** when the
-/// watchdog aborted it as overloaded, or when its successful completions from the first one to
-/// the end of sending fell short of the offered count by more than
+/// watchdog aborted it as overloaded, or when its successful completions over the steady
+/// window's start (`FILTER_BUFFER`, or the first completion if later) to the end of sending fell
+/// short of the offered count by more than
 /// [`SATURATION_SIGMAS`](crate::search::estimate::SATURATION_SIGMAS) Poisson σ
-/// ([`Throughput::saturated_at`]). A saturated iteration's rate is taken over its **busy
-/// period**, from the first successful completion to the last (the drain included: the server
-/// keeps working through its backlog at full rate after sending stops), which for an iteration
-/// the watchdog stopped early is several times longer than its sending. An unsaturated one
-/// reports its completions over the sending window. None with fewer than two successes.
+/// ([`Throughput::saturated_at`]); the steady window leaves out the start, where completions
+/// lag the sends while the batch fills. A saturated iteration's rate is taken over its **busy
+/// period**, from the first successful completion to the last, the drain included (the server
+/// keeps working through its backlog at full rate after sending stops). An unsaturated one
+/// reports its completions over the steady window. None for an unaborted iteration with fewer
+/// than two successes; an aborted one is always saturated, its rate possibly empty.
 pub fn iteration_throughput(
     meta: &crate::iteration::IterationMeta,
     records: &[RequestRecord],
@@ -178,30 +180,40 @@ pub fn iteration_throughput(
         .map(|r| r.end)
         .collect();
     ends.sort();
-    let (&first, &last) = (ends.first()?, ends.last()?);
-    if ends.len() < 2 || last <= first {
-        return None;
-    }
-    let stop = meta.sending_stopped;
-    let sending = Throughput {
-        completions: ends.iter().filter(|&&e| e < stop).count() as u64,
-        window_s: stop.saturating_sub(first).as_secs_f64(),
-        saturated: false,
-    };
-    let aborted = matches!(
-        meta.completion,
-        crate::iteration::Completion::AbortedEarly(_)
-    );
-    if aborted || sending.saturated_at(meta.req_min) {
-        // n completions span n - 1 gaps.
-        Some(Throughput {
+    let busy = match (ends.first(), ends.last()) {
+        (Some(&first), Some(&last)) if last > first => Throughput {
+            // n completions span n - 1 gaps.
             completions: ends.len() as u64 - 1,
             window_s: (last - first).as_secs_f64(),
             saturated: true,
-        })
-    } else {
-        (sending.window_s > 0.0).then_some(sending)
+        },
+        _ => Throughput {
+            completions: 0,
+            window_s: 0.0,
+            saturated: true,
+        },
+    };
+    if matches!(
+        meta.completion,
+        crate::iteration::Completion::AbortedEarly(_)
+    ) {
+        return Some(busy);
     }
+    let stop = meta.sending_stopped;
+    let w0 = meta.filter_buffer.max(*ends.first()?);
+    if w0 >= stop || ends.len() < 2 {
+        return None;
+    }
+    let steady = Throughput {
+        completions: ends.iter().filter(|&&e| e >= w0 && e < stop).count() as u64,
+        window_s: (stop - w0).as_secs_f64(),
+        saturated: false,
+    };
+    Some(if steady.saturated_at(meta.req_min) {
+        busy
+    } else {
+        steady
+    })
 }
 
 #[cfg(test)]
@@ -281,6 +293,73 @@ mod tests {
         // Ending at 4.5 s leaves [9, 10): shorter than a fifth, no steady part.
         assert_eq!(
             measure(&slow(4.5), Duration::from_secs(10)).throughput,
+            None
+        );
+    }
+
+    /// Successful requests ending every `gap_s` from `first_s` to `last_s`.
+    fn ends(first_s: f64, last_s: f64, gap_s: f64) -> Vec<RequestRecord> {
+        let mut out = Vec::new();
+        let mut t = first_s;
+        while t <= last_s + 1e-9 {
+            out.push(rec(t - 0.2, t - 0.1, 1, 1, true));
+            t += gap_s;
+        }
+        out
+    }
+
+    fn meta(
+        req_min: f64,
+        completion: crate::iteration::Completion,
+    ) -> crate::iteration::IterationMeta {
+        crate::iteration::IterationMeta {
+            req_min,
+            duration: Duration::from_secs(60),
+            filter_buffer: Duration::from_secs(10),
+            sending_stopped: Duration::from_secs(60),
+            completion,
+            ..crate::metrics::tests::sample_meta()
+        }
+    }
+
+    #[test]
+    fn an_iteration_that_kept_up_reports_its_steady_window_unsaturated() {
+        // 600 req/min offered, one completion every 0.1 s from 1 s to 59.9 s: 500 in [10, 60).
+        let t = iteration_throughput(
+            &meta(600.0, crate::iteration::Completion::Complete),
+            &ends(1.0, 59.95, 0.1),
+        )
+        .unwrap();
+        assert!(!t.saturated);
+        assert_eq!((t.completions, t.window_s), (500, 50.0));
+    }
+
+    #[test]
+    fn a_shortfall_beyond_three_sigma_reports_the_busy_period_saturated() {
+        // 600 req/min offered (500 expected in the steady window, 3 sigma = 67); one
+        // completion every 0.15 s (400/min) from 1 s through a drain to 80 s.
+        let records = ends(1.0, 80.0, 0.15);
+        let t = iteration_throughput(
+            &meta(600.0, crate::iteration::Completion::Complete),
+            &records,
+        )
+        .unwrap();
+        assert!(t.saturated);
+        assert_eq!(t.completions, records.len() as u64 - 1);
+        let rate = t.req_min().unwrap();
+        assert!((rate - 400.0).abs() < 1.0, "{rate}");
+    }
+
+    #[test]
+    fn an_aborted_iteration_is_saturated_even_with_no_rate_to_read() {
+        let aborted = || crate::iteration::Completion::AbortedEarly("backlog".into());
+        let t = iteration_throughput(&meta(600.0, aborted()), &[]).unwrap();
+        assert!(t.saturated);
+        assert_eq!(t.req_min(), None);
+        // Unaborted with a single success says nothing.
+        let one = ends(1.0, 1.0, 1.0);
+        assert_eq!(
+            iteration_throughput(&meta(600.0, crate::iteration::Completion::Complete), &one),
             None
         );
     }
