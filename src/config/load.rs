@@ -376,6 +376,9 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
     let confirm = resolve_confirm(&l, file_label, &mut warnings)?;
     let search = l.or_default("SEARCH", parse_strategy)?;
     let probe = resolve_probe(&l, search, duration)?;
+    let repeats = l.or_default("REPEATS", |k, v| {
+        parse_int_where::<u32>(k, v, "a whole number >= 1", |n| n >= 1)
+    })?;
     let max_iterations = l.or_default("MAX_ITERATIONS", |k, v| {
         parse_int_where::<u32>(k, v, "a whole number >= 1", |n| n >= 1)
     })?;
@@ -438,6 +441,7 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         confirm,
         search,
         probe,
+        repeats,
         max_iterations,
         req_min_floor,
         drain_timeout,

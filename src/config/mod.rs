@@ -130,6 +130,9 @@ pub struct Config {
     /// `SATURATION_PROBE` with `PROBE_DURATION` and `PROBE_CONCURRENCY`; None when off.
     #[serde(rename = "SATURATION_PROBE")]
     pub probe: Option<crate::load::saturation::ProbeSettings>,
+    /// `REPEATS`: whole searches per size.
+    #[serde(rename = "REPEATS")]
+    pub repeats: u32,
     /// `MAX_ITERATIONS`: cap per size.
     #[serde(rename = "MAX_ITERATIONS")]
     pub max_iterations: u32,

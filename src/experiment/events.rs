@@ -63,6 +63,17 @@ pub enum Event<'a> {
         /// Live counters of the iteration.
         progress: Arc<Progress>,
     },
+    /// One of a size's `REPEATS` searches ended and the next starts.
+    RepeatFinished {
+        /// The size.
+        size: SizeSpec,
+        /// Which repeat ended, from 1.
+        repeat: u32,
+        /// `REPEATS`.
+        of: u32,
+        /// How it ended.
+        outcome: &'a crate::search::SearchOutcome,
+    },
     /// The saturation probe is keeping the server full.
     ProbeRunning {
         /// The size.
@@ -184,6 +195,16 @@ impl Observer for Console {
                 progress.clone(),
             ))),
             Event::IterationSent => self.set_live(None),
+            Event::RepeatFinished {
+                size,
+                repeat,
+                of,
+                outcome,
+            } => println!(
+                "{size}: repeat {repeat} of {of}: MST {} req/min: {}",
+                console::opt(outcome.mst_req_min, 1),
+                outcome.reason
+            ),
             Event::ProbeRunning {
                 size,
                 concurrency,
@@ -245,6 +266,9 @@ impl Observer for Recorder {
             } => format!("IterationRunning: {size} #{iteration} {req_min}"),
             Event::IterationSent => "IterationSent".into(),
             Event::ProbeRunning { size, .. } => format!("ProbeRunning: {size}"),
+            Event::RepeatFinished {
+                size, repeat, of, ..
+            } => format!("RepeatFinished: {size} {repeat}/{of}"),
             Event::ProbeDone { size, report, .. } => format!(
                 "ProbeDone: {size} {:?}",
                 report

@@ -11,6 +11,7 @@
 pub mod console;
 pub mod events;
 mod preflight;
+pub mod repeats;
 pub mod settle;
 pub mod state;
 
@@ -212,14 +213,27 @@ impl Driver<'_> {
                 });
             }
             let run = match step {
-                Step::Done(outcome) => break outcome,
+                Step::Done(outcome) => {
+                    let repeat = cp.repeat();
+                    if cp.next_repeat(&outcome, cfg.repeats)? {
+                        self.observer.event(&Event::RepeatFinished {
+                            size,
+                            repeat,
+                            of: cfg.repeats,
+                            outcome: &outcome,
+                        });
+                        continue;
+                    }
+                    break outcome;
+                }
                 Step::Run(run) => run,
                 Step::Probe => {
                     self.probe(&mut cp, index, size).await?;
                     continue;
                 }
             };
-            let iteration = cp.state.search.history().len() as u32 + 1;
+            // Numbered over all repeats, so every iteration has its own seed and folder.
+            let iteration = cp.state.iterations.len() as u32 + 1;
             let plan = IterationPlan {
                 size,
                 req_min: run.req_min,
@@ -332,6 +346,7 @@ impl Driver<'_> {
                 output_tokens_p50: judged.summary.median_response_tokens,
                 short_outputs: judged.summary.short_outputs,
                 time_s: since.elapsed().as_secs_f64(),
+                repeat: cp.repeat(),
                 steady_req_min: evaluate::plateau::achieved_req_min(&meta, &records),
             };
             let was_outage = matches!(judged.observation, Observation::Outage { .. });
@@ -350,6 +365,9 @@ impl Driver<'_> {
                 }
             }
         };
+        let last = cp.repeat_outcome(&outcome);
+        let combined = repeats::combine(&cp.state.repeats_done, last, &outcome);
+        let outcome = combined.outcome;
         cp.finish()?;
         let st = &cp.state;
         let (generated, short_pct) =
@@ -398,6 +416,8 @@ impl Driver<'_> {
                     measurements: e.from,
                 }),
             probe_req_min: st.search.probe_result().flatten().and_then(|t| t.req_min()),
+            repeats: combined.repeats,
+            repeat_stats: combined.stats,
         })
     }
 
@@ -424,7 +444,8 @@ impl Driver<'_> {
             self.workload.clone(),
             size,
             settings,
-            iteration_seed(self.cfg.seed, index, 0),
+            // Iteration numbers start at 1, so 0 and below are free for the probes.
+            iteration_seed(self.cfg.seed, index, 0u32.wrapping_sub(cp.repeat())),
             self.interrupt,
         )
         .await;

@@ -15,7 +15,8 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::output::IterationBrief;
-use crate::search::{Observation, Search, SearchConfig, Step};
+use crate::search::{Observation, Search, SearchConfig, SearchOutcome, Step};
+use mst_results::RepeatOutcome;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -48,8 +49,12 @@ pub struct SizeState {
     pub settings: BTreeMap<String, String>,
     /// The search state machine after the last finished iteration.
     pub search: Search,
-    /// Every counted iteration, in order (rate, verdict, folder).
+    /// Every counted iteration, in order (rate, verdict, folder), of every repeat.
     pub iterations: Vec<IterationBrief>,
+    /// With `REPEATS` > 1: the searches of this size that have ended, in order; `search` is the
+    /// one after them.
+    #[serde(default)]
+    pub repeats_done: Vec<RepeatOutcome>,
     /// Iterations that do not count (interrupted, or unrecorded after a crash).
     pub set_aside: Vec<SetAside>,
     /// When this size's search first started (RFC 3339).
@@ -238,6 +243,7 @@ impl Checkpoint {
                     settings,
                     search: Search::new(search),
                     iterations: Vec::new(),
+                    repeats_done: Vec::new(),
                     set_aside: Vec::new(),
                     started_at: now.clone(),
                     finished_at: None,
@@ -424,6 +430,45 @@ impl Checkpoint {
         let step = self.state.search.observe_measured(observation, throughput);
         self.save()?;
         Ok(step)
+    }
+
+    /// Which repeat the current search is, from 1.
+    pub fn repeat(&self) -> u32 {
+        self.state.repeats_done.len() as u32 + 1
+    }
+
+    /// The current search ended with `outcome`: with repeats left (`repeats` in all), keep it
+    /// in `repeats_done`, start the next search with the same parameters, save, and return
+    /// true; on the last repeat return false and change nothing.
+    pub fn next_repeat(&mut self, outcome: &SearchOutcome, repeats: u32) -> Result<bool> {
+        if self.repeat() >= repeats {
+            return Ok(false);
+        }
+        let done = self.repeat_outcome(outcome);
+        self.state.repeats_done.push(done);
+        self.state.search = Search::new(self.state.search.config().clone());
+        self.save()?;
+        Ok(true)
+    }
+
+    /// The current search's outcome as one repeat.
+    pub fn repeat_outcome(&self, outcome: &SearchOutcome) -> RepeatOutcome {
+        let repeat = self.repeat();
+        let mine: Vec<&IterationBrief> = self
+            .state
+            .iterations
+            .iter()
+            .filter(|b| b.repeat == repeat)
+            .collect();
+        RepeatOutcome {
+            repeat,
+            mst_req_min: outcome.mst_req_min,
+            upper_req_min: outcome.upper_req_min,
+            stop: outcome.stop,
+            reason: outcome.reason.clone(),
+            iterations: mine.len() as u32,
+            iteration_time_s: mine.iter().map(|b| b.time_s).sum(),
+        }
     }
 
     /// Record the saturation probe's result (None: it measured nothing), save.

@@ -303,6 +303,7 @@ fn outcome(size: &str) -> SizeOutcome {
             output_tokens_p50: Some(4.0),
             short_outputs: 0,
             time_s: 10.0,
+            repeat: 1,
         }],
         started_at: "2024-06-11T14:30:05+00:00".to_string(),
         finished_at: "2024-06-11T15:30:05+00:00".to_string(),
@@ -315,6 +316,8 @@ fn outcome(size: &str) -> SizeOutcome {
         search: "classic".to_string(),
         capacity_estimate: None,
         probe_req_min: None,
+        repeats: Vec::new(),
+        repeat_stats: None,
     }
 }
 

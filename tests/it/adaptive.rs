@@ -81,28 +81,31 @@ async fn adaptive_converges_in_fewer_iterations_than_classic_on_the_same_seed() 
     assert!(old.capacity_estimate.is_none() && old.probe_req_min.is_none());
 }
 
-/// Cancels the run as soon as the probe has been recorded.
-struct StopAfterProbe {
+/// Records every event and cancels the run at the first event `stop_at` picks.
+struct StopAt<F: Fn(&Event<'_>) -> bool + Send + Sync> {
     token: CancellationToken,
     recorder: Recorder,
+    stop_at: F,
 }
 
-impl Observer for StopAfterProbe {
+impl<F: Fn(&Event<'_>) -> bool + Send + Sync> Observer for StopAt<F> {
     fn event(&self, event: &Event<'_>) {
         self.recorder.event(event);
-        if matches!(event, Event::ProbeDone { .. }) {
+        if (self.stop_at)(event) {
             self.token.cancel();
         }
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_search_interrupted_after_its_probe_resumes_without_probing_again() {
-    let (s, _) = scenario("adaptive");
-    let running = s.key("MAX_ITERATIONS", "2").start().await;
-    let stop = StopAfterProbe {
+/// Runs the scenario until `stop_at` fires (the run must end interrupted); the events seen.
+async fn run_until(
+    running: &super::support::Running,
+    stop_at: impl Fn(&Event<'_>) -> bool + Send + Sync,
+) -> Vec<String> {
+    let stop = StopAt {
         token: CancellationToken::new(),
         recorder: Recorder::default(),
+        stop_at,
     };
     let first = experiment::run_observed(
         running.config().clone(),
@@ -112,18 +115,27 @@ async fn a_search_interrupted_after_its_probe_resumes_without_probing_again() {
     )
     .await;
     assert!(first.is_err(), "the signal stops the run: {first:?}");
-    let kinds = |r: &Recorder| {
-        r.events()
-            .iter()
-            .map(|e| e.split(':').next().unwrap_or("").to_string())
-            .collect::<Vec<_>>()
-    };
-    assert!(kinds(&stop.recorder).contains(&"ProbeDone".to_string()));
-    assert!(!kinds(&stop.recorder).contains(&"IterationRunning".to_string()));
+    stop.recorder.events()
+}
+
+fn kinds(events: &[String]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e.split(':').next().unwrap_or("").to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_interrupted_after_its_probe_resumes_without_probing_again() {
+    let (s, _) = scenario("adaptive");
+    let running = s.key("MAX_ITERATIONS", "2").start().await;
+    let before = kinds(&run_until(&running, |e| matches!(e, Event::ProbeDone { .. })).await);
+    assert!(before.contains(&"ProbeDone".to_string()));
+    assert!(!before.contains(&"IterationRunning".to_string()));
 
     let again = Recorder::default();
     let report = running.run_observed(&again).await;
-    let seen = kinds(&again);
+    let seen = kinds(&again.events());
     assert!(!seen.contains(&"ProbeRunning".to_string()), "{seen:?}");
     assert!(seen.contains(&"IterationJudged".to_string()), "{seen:?}");
     let o = &report.outcomes[0];
@@ -132,4 +144,49 @@ async fn a_search_interrupted_after_its_probe_resumes_without_probing_again() {
         "the probe's result survived: {o:?}"
     );
     assert!(!o.iterations.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeats_run_whole_searches_on_their_own_traffic_and_resume_between_them() {
+    let (s, cap) = scenario("adaptive");
+    let running = s.key("REPEATS", "3").start().await;
+    run_until(&running, |e| {
+        matches!(e, Event::RepeatFinished { repeat: 1, .. })
+    })
+    .await;
+    let recorder = Recorder::default();
+    let o = running.run_observed(&recorder).await.outcomes.remove(0);
+    let repeats_seen = recorder
+        .events()
+        .iter()
+        .filter(|e| e.starts_with("RepeatFinished"))
+        .count();
+    assert_eq!(
+        repeats_seen, 1,
+        "the resumed run finished repeat 2 of 3, then 3"
+    );
+    assert_eq!(o.repeats.len(), 3, "{o:#?}");
+    let msts: Vec<f64> = o.repeats.iter().map(|r| r.mst_req_min.unwrap()).collect();
+    for (k, r) in o.repeats.iter().enumerate() {
+        assert_eq!(r.repeat, k as u32 + 1);
+        let its = o.iterations.iter().filter(|b| b.repeat == r.repeat).count();
+        assert_eq!(its as u32, r.iterations, "repeat {}", r.repeat);
+        assert!(
+            (0.8 * cap..=1.02 * cap).contains(&msts[k]),
+            "{msts:?} vs {cap:.0}"
+        );
+    }
+    let mean = msts.iter().sum::<f64>() / 3.0;
+    assert!((o.mst_req_min.unwrap() - mean).abs() < 1e-9);
+    let stats = o.repeat_stats.expect("three MSTs have a spread");
+    assert!((stats.mean_req_min - mean).abs() < 1e-9);
+    assert!(stats.cv >= 0.0 && stats.cv < 0.1, "{stats:?}");
+    // Iterations are numbered over the repeats, each with its own folder (and seed).
+    let numbers: Vec<u32> = o.iterations.iter().map(|b| b.iteration).collect();
+    assert_eq!(numbers, (1..=o.iterations.len() as u32).collect::<Vec<_>>());
+    let folders: std::collections::BTreeSet<&str> =
+        o.iterations.iter().map(|b| b.folder.as_str()).collect();
+    assert_eq!(folders.len(), o.iterations.len());
+    let written = mst_json(running.out_dir());
+    assert_eq!(written.repeats, o.repeats);
 }

@@ -117,6 +117,7 @@ fn main() -> anyhow::Result<()> {
                 output_tokens_p50: Some(128.0),
                 short_outputs: 0,
                 time_s: 0.0,
+                repeat: 1,
             });
         }
         let outcome = SizeOutcome {
@@ -142,6 +143,8 @@ fn main() -> anyhow::Result<()> {
             search: "classic".into(),
             capacity_estimate: None,
             probe_req_min: None,
+            repeats: Vec::new(),
+            repeat_stats: None,
         };
         std::fs::write(
             size_dir.join("mst.json"),

@@ -14,5 +14,5 @@ mod stop;
 pub mod summary_csv;
 
 pub use judgement::Judgement;
-pub use outcome::{CapacityEstimate, IterationBrief, SizeOutcome};
+pub use outcome::{CapacityEstimate, IterationBrief, RepeatOutcome, RepeatStats, SizeOutcome};
 pub use stop::StopKind;

@@ -40,6 +40,14 @@ pub struct IterationBrief {
     /// sending and drain, and judging and writing it (0 in files written before this field).
     #[serde(default)]
     pub time_s: f64,
+    /// Which of the `REPEATS` searches of the size it belongs to, from 1 (1 in files written
+    /// before this field).
+    #[serde(default = "first_repeat")]
+    pub repeat: u32,
+}
+
+fn first_repeat() -> u32 {
+    1
 }
 
 /// How one size's search ended.
@@ -104,6 +112,61 @@ pub struct SizeOutcome {
     /// measured nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe_req_min: Option<f64>,
+    /// With `REPEATS` > 1: each search of the size in order (the headline `mst_req_min` is
+    /// their mean); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repeats: Vec<RepeatOutcome>,
+    /// With `REPEATS` > 1 and an MST from every repeat: their spread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_stats: Option<RepeatStats>,
+}
+
+/// One of a size's `REPEATS` searches (`repeats` in `mst.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepeatOutcome {
+    /// 1-based.
+    pub repeat: u32,
+    /// Its MST, requests/minute (None when it found none).
+    pub mst_req_min: Option<f64>,
+    /// Its lowest unsustainable rate, requests/minute.
+    pub upper_req_min: Option<f64>,
+    /// Why it stopped.
+    pub stop: StopKind,
+    /// Why it stopped, as a sentence.
+    pub reason: String,
+    /// Its iterations, re-runs included.
+    pub iterations: u32,
+    /// The sum of its iterations' `time_s`, seconds.
+    pub iteration_time_s: f64,
+}
+
+/// The spread of the repeats' MSTs (`repeat_stats` in `mst.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepeatStats {
+    /// Mean MST, requests/minute.
+    pub mean_req_min: f64,
+    /// Sample standard deviation (n − 1), requests/minute.
+    pub sd_req_min: f64,
+    /// Coefficient of variation: `sd / mean`.
+    pub cv: f64,
+}
+
+impl RepeatStats {
+    /// The spread of `msts` (requests/minute); None with fewer than two or a non-positive mean.
+    pub fn of(msts: &[f64]) -> Option<RepeatStats> {
+        let n = msts.len();
+        if n < 2 {
+            return None;
+        }
+        let mean = msts.iter().sum::<f64>() / n as f64;
+        let var = msts.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        let sd = var.sqrt();
+        (mean > 0.0).then_some(RepeatStats {
+            mean_req_min: mean,
+            sd_req_min: sd,
+            cv: sd / mean,
+        })
+    }
 }
 
 fn classic() -> String {
@@ -155,5 +218,19 @@ impl SizeOutcome {
             Some(weighted / ok as f64),
             Some(100.0 * short as f64 / ok as f64),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeat_stats_are_the_mean_sample_sd_and_their_ratio() {
+        let s = RepeatStats::of(&[90.0, 100.0, 110.0]).unwrap();
+        assert_eq!((s.mean_req_min, s.sd_req_min), (100.0, 10.0));
+        assert!((s.cv - 0.1).abs() < 1e-12);
+        assert_eq!(RepeatStats::of(&[100.0]), None);
+        assert_eq!(RepeatStats::of(&[0.0, 0.0]), None);
     }
 }

@@ -265,6 +265,18 @@ pub const KEYS: &[Key] = &[
         example: "64",
     },
     Key {
+        name: "REPEATS",
+        group: Group::Search,
+        doc: "Run each size's whole search this many times, each with its own traffic (the iterations' seeds continue across repeats), as the old fmperf's `repetition`. `mst.json` lists every repeat's MST with their mean, standard deviation and coefficient of variation; the size's MST is their mean, and none when a repeat found none.",
+        default: Default::Value("1"),
+        default_note: "",
+        accepted: "whole number ≥ 1",
+        unit: "searches",
+        flag: None,
+        fingerprint: true,
+        example: "3",
+    },
+    Key {
         name: "EXPERIMENT_TYPE",
         group: Group::Search,
         doc: "`MST` (maximum sustainable throughput) or `MIT` (stop when achieved throughput plateaus): `MIT` selects the `plateau` evaluator — alone when `EVALUATOR` is unset, added to it (with a warning) otherwise.",

@@ -353,3 +353,30 @@ fn size_index_comes_from_the_flag_or_a_slurm_array_task_and_must_name_an_entry()
         "{err}"
     );
 }
+
+#[test]
+fn the_probe_follows_search_unless_set_and_is_refused_with_classic() {
+    use crate::search::Strategy;
+    let c = ok(&[]);
+    assert_eq!((c.search, c.probe), (Strategy::Classic, None));
+    let c = ok(&[("SEARCH", "adaptive")]);
+    let p = c.probe.expect("on with adaptive");
+    // DURATION 1800 s: half is 900 s, capped at 60 s.
+    assert_eq!((p.duration, p.concurrency), (Duration::from_secs(60), 256));
+    let c = ok(&[
+        ("SEARCH", "adaptive"),
+        ("DURATION", "40s"),
+        ("FILTER_BUFFER", "5s"),
+    ]);
+    assert_eq!(c.probe.unwrap().duration, Duration::from_secs(20));
+    let c = ok(&[("SEARCH", "adaptive"), ("SATURATION_PROBE", "false")]);
+    assert_eq!(c.probe, None);
+    let e = with_file(&[("SATURATION_PROBE", "true")])
+        .expect_err("a probe with the classic search")
+        .to_string();
+    assert!(
+        e.contains("SATURATION_PROBE") && e.contains("SEARCH=classic"),
+        "{e}"
+    );
+    assert_eq!(ok(&[("REPEATS", "3")]).repeats, 3);
+}

@@ -58,6 +58,7 @@ fn brief(iteration: u32, req_min: f64, pass: bool) -> IterationBrief {
         output_tokens_p50: Some(16.0),
         short_outputs: 0,
         time_s: 10.0,
+        repeat: 1,
     }
 }
 
