@@ -50,6 +50,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod confidence;
+
 /// When the bisection stops (`THRESHOLD_TYPE` + `STOP_THRESHOLD`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "lowercase")]

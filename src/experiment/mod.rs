@@ -372,6 +372,14 @@ impl Driver<'_> {
             generated_output_tokens_p50: generated,
             short_outputs_pct: short_pct,
             iteration_time_s: SizeOutcome::iteration_time(&st.iterations),
+            confidence: crate::search::confidence::interval(
+                &st.iterations
+                    .iter()
+                    .filter_map(|b| b.sustainable.map(|s| (b.req_min, s)))
+                    .collect::<Vec<_>>(),
+                0.9,
+                crate::seed::mix(cfg.seed, index as u64),
+            ),
         })
     }
 

@@ -139,6 +139,7 @@ fn main() -> anyhow::Result<()> {
             generated_output_tokens_p50: Some(128.0),
             short_outputs_pct: Some(0.0),
             iteration_time_s: 0.0,
+            confidence: None,
         };
         std::fs::write(
             size_dir.join("mst.json"),

@@ -1,7 +1,7 @@
 //! The answer for one size, as `<output_dir>/<in>_<out>/mst.json` holds it: the MST, its
 //! bounds, why the search stopped and every iteration it ran.
 
-use crate::StopKind;
+use crate::{Confidence, StopKind};
 use serde::{Deserialize, Serialize};
 
 /// One iteration of a size's search, as listed in `mst.json`.
@@ -92,6 +92,10 @@ pub struct SizeOutcome {
     /// Percentage of those successful requests that generated fewer tokens than requested.
     #[serde(default)]
     pub short_outputs_pct: Option<f64>,
+    /// The MST as the verdicts see it, with an interval (see [`Confidence`]); absent when the
+    /// size has no judged pass and fail to bound it, and in files written before this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<Confidence>,
 }
 
 impl SizeOutcome {
