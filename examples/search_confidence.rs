@@ -17,7 +17,7 @@
 //!
 //! Run: `cargo run --release --example search_confidence [N]` (about a minute in release).
 
-use mst_search::search::confidence::{self, interval};
+use mst_search::search::confidence::{self, Method, interval_with};
 use mst_search::search::{ConfirmPolicy, Observation, Search, SearchConfig, Step, Threshold};
 use mst_search::seed;
 use std::time::Instant;
@@ -88,12 +88,12 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Coverage, median relative width and the count of searches without an interval.
-fn judge(runs: &[Run], first: Option<usize>) -> (usize, usize, usize, f64) {
+fn judge(runs: &[Run], first: Option<usize>, how: Method) -> (usize, usize, usize, f64) {
     let (mut covered, mut with, mut none) = (0, 0, 0);
     let mut widths = Vec::new();
     for r in runs {
         let pts = &r.points[..first.unwrap_or(r.points.len()).min(r.points.len())];
-        match interval(pts, LEVEL, r.seed) {
+        match interval_with(pts, LEVEL, r.seed, how) {
             Some(c) => {
                 with += 1;
                 covered += usize::from(c.low_req_min <= r.capacity && r.capacity <= c.high_req_min);
@@ -112,21 +112,20 @@ fn main() {
         .unwrap_or(120);
     println!(
         "synthetic verdict: P(pass) = 1/(1+exp(ln(r/C)/{SIGMA})): {:.1}% pass at 0.8 C, {:.1}% fail at 1.1 C; \
-         classic search (x2 ramp, bisection, CONFIRM=fail); {} interval, method {}, B = {}",
+         classic search (x2 ramp, bisection, CONFIRM=fail); {LEVEL} interval, B = {}, {n} seeds x {} capacities x {} start rates",
         100.0 / (1.0 + (0.8f64.ln() / SIGMA).exp()),
         100.0 - 100.0 / (1.0 + (1.1f64.ln() / SIGMA).exp()),
-        LEVEL,
-        confidence::METHOD,
         confidence::RESAMPLES,
+        CAPACITIES.len(),
+        STARTS.len(),
     );
     println!();
     println!(
-        "| threshold | searches | iterations (median) | interval holds C | median width / C | median MST / C | no interval |"
+        "| threshold | method | searches | iterations (median) | interval holds C | median width / C | median MST / C | no interval |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     let mut long_runs = Vec::new();
     for threshold in [0.1, 0.02] {
-        let started = Instant::now();
         let mut runs = Vec::new();
         for (ci, &capacity) in CAPACITIES.iter().enumerate() {
             for (si, &start) in STARTS.iter().enumerate() {
@@ -141,33 +140,45 @@ fn main() {
                 }
             }
         }
-        let (covered, with, none, width) = judge(&runs, None);
         let iters = median(runs.iter().map(|r| r.points.len() as f64).collect());
         let mst = median(
             runs.iter()
                 .filter_map(|r| r.mst.map(|m| m / r.capacity))
                 .collect(),
         );
-        println!(
-            "| {threshold} | {} | {iters} | {covered}/{with} = {:.1}% | {width:.3} | {mst:.3} | {none} |",
-            runs.len(),
-            100.0 * covered as f64 / with as f64
-        );
-        eprintln!(
-            "threshold {threshold}: {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
+        for how in [
+            Method::Profile,
+            Method::ParametricBootstrap,
+            Method::CaseBootstrap,
+        ] {
+            let started = Instant::now();
+            let (covered, with, none, width) = judge(&runs, None, how);
+            println!(
+                "| {threshold} | {} | {} | {iters} | {covered}/{with} = {:.1}% | {width:.3} | {mst:.3} | {none} |",
+                how.id(),
+                runs.len(),
+                100.0 * covered as f64 / with as f64
+            );
+            eprintln!(
+                "threshold {threshold}, {}: {:.1} s",
+                how.id(),
+                started.elapsed().as_secs_f64()
+            );
+        }
         if threshold == 0.02 {
             long_runs = runs;
         }
     }
     println!();
-    println!("The interval after the first k iterations of the threshold-0.02 searches:");
+    println!(
+        "The interval ({}) after the first k iterations of the threshold-0.02 searches:",
+        confidence::METHOD.id()
+    );
     println!();
     println!("| k | searches with an interval | interval holds C | median width / C |");
     println!("|---|---|---|---|");
-    for k in [4, 6, 8, 10, 12, 14] {
-        let (covered, with, _, width) = judge(&long_runs, Some(k));
+    for k in [4, 6, 8, 10, 12, 14, 16] {
+        let (covered, with, _, width) = judge(&long_runs, Some(k), confidence::METHOD);
         println!(
             "| {k} | {with} | {:.1}% | {width:.3} |",
             100.0 * covered as f64 / with as f64
@@ -182,7 +193,7 @@ fn main() {
     let calls = 50;
     let started = Instant::now();
     for i in 0..calls {
-        std::hint::black_box(interval(&fifteen, LEVEL, i));
+        std::hint::black_box(confidence::interval(&fifteen, LEVEL, i));
     }
     println!();
     println!(

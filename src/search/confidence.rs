@@ -47,9 +47,6 @@ pub const RESAMPLES: u32 = 1000;
 /// Draws allowed per kept resample, on average, before the interval is given up (`None`).
 pub const MAX_DRAWS_PER_RESAMPLE: u32 = 20;
 
-/// The method's id, as `mst.json` writes it (`confidence.method`).
-pub const METHOD: &str = "firth-logit-bootstrap";
-
 /// Largest change of a parameter in one Newton step (`logistf`'s `maxstep`).
 const MAX_STEP: f64 = 5.0;
 /// Newton steps before a fit is given up.
@@ -61,19 +58,57 @@ const TOLERANCE: f64 = 1e-9;
 /// every hat value is 1 and the iteration circles the solution without closing in.
 const SCORE_TOLERANCE: f64 = 1e-7;
 
-/// The crossing and its interval from judged iterations.
+/// How the interval around Firth's crossing is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Percentile bootstrap over cases: `n` iterations drawn with replacement from the
+    /// observed ones (rate and verdict together).
+    CaseBootstrap,
+    /// Percentile bootstrap over verdicts: the observed rates kept, each verdict drawn anew
+    /// with the fitted probability of a pass at that rate.
+    ParametricBootstrap,
+    /// Profile penalised likelihood (no resampling): the crossings whose profiled penalised
+    /// log-likelihood lies within `χ²₁(level) / 2` of its maximum.
+    Profile,
+}
+
+impl Method {
+    /// The id `mst.json` writes as `confidence.method`.
+    pub fn id(self) -> &'static str {
+        match self {
+            Method::CaseBootstrap => "firth-logit-case-bootstrap",
+            Method::ParametricBootstrap => "firth-logit-parametric-bootstrap",
+            Method::Profile => "firth-logit-profile",
+        }
+    }
+}
+
+/// The method [`interval`] uses, chosen by measured coverage (`docs/design/confidence.md`).
+pub const METHOD: Method = Method::CaseBootstrap;
+
+/// The crossing and its interval from judged iterations, with [`METHOD`].
 ///
 /// `points` are (offered rate in requests/minute, sustainable?) pairs, one per judged
 /// iteration, in any order; a rate that is not a positive finite number is ignored. `level` is
-/// the two-sided confidence level in (0, 1), e.g. 0.9. `seed` fixes the bootstrap: the same
-/// points, level and seed give the same answer.
+/// the two-sided confidence level in (0, 1), e.g. 0.9. `seed` fixes a bootstrap's draws: the
+/// same points, level and seed give the same answer.
 ///
 /// Returns `None` when nothing bounds the crossing: fewer than one pass and one fail (all
 /// passes say only that the crossing lies above them, all fails that it lies below), all
 /// iterations at one rate (no slope), a fit that does not fall with the rate (the passes lie
-/// above the fails: the data contradict the model), fewer than 2 resamples kept within
-/// [`MAX_DRAWS_PER_RESAMPLE`], or a `level` outside (0, 1).
+/// above the fails: the data contradict the model), for a bootstrap fewer than 2 resamples
+/// kept within [`MAX_DRAWS_PER_RESAMPLE`], or a `level` outside (0, 1).
 pub fn interval(points: &[(f64, bool)], level: f64, seed: u64) -> Option<Confidence> {
+    interval_with(points, level, seed, METHOD)
+}
+
+/// [`interval`] with the given method (the benchmark compares them).
+pub fn interval_with(
+    points: &[(f64, bool)],
+    level: f64,
+    seed: u64,
+    method: Method,
+) -> Option<Confidence> {
     if !(level > 0.0 && level < 1.0) {
         return None;
     }
@@ -82,43 +117,94 @@ pub fn interval(points: &[(f64, bool)], level: f64, seed: u64) -> Option<Confide
         .filter(|(r, _)| r.is_finite() && *r > 0.0)
         .map(|&(r, y)| (r.ln(), y))
         .collect();
-    let n = data.len();
     let (lo, hi) = span(&data)?;
-    let full = crossing(&data)?;
+    let fitted = fit(&data)?;
+    let full = fitted.crossing()?;
+    let (low, high, resamples, redrawn) = match method {
+        Method::Profile => {
+            let (low, high) = profile_interval(&fitted, level, lo, hi)?;
+            (low, high, 0, 0)
+        }
+        Method::CaseBootstrap | Method::ParametricBootstrap => bootstrap(
+            &data,
+            full,
+            (lo, hi),
+            level,
+            seed,
+            method == Method::CaseBootstrap,
+        )?,
+    };
+    let clamp = |x: f64| x.clamp(lo, hi).exp();
+    Some(Confidence {
+        level,
+        low_req_min: clamp(low),
+        high_req_min: clamp(high),
+        estimate_req_min: clamp(full.log_rate),
+        method: method.id().to_string(),
+        curve_midpoint_req_min: full.log_rate.exp(),
+        curve_log_scale: full.log_scale,
+        iterations: data.len() as u32,
+        resamples,
+        redrawn,
+    })
+}
+
+/// The percentile bootstrap's ends (log rate), resamples kept and redrawn. `span` is the
+/// lowest and highest observed log rate: a resample of passes only counts as a crossing at
+/// the top of the span, one of fails only at the bottom.
+fn bootstrap(
+    data: &[(f64, bool)],
+    full: Crossing,
+    span: (f64, f64),
+    level: f64,
+    seed: u64,
+    cases: bool,
+) -> Option<(f64, f64, u32, u32)> {
+    let n = data.len();
+    // The fitted probability of a pass at each observed rate, for parametric draws.
+    let fitted: Vec<f64> = data
+        .iter()
+        .map(|&(l, _)| 1.0 / (1.0 + ((l - full.log_rate) / full.log_scale).exp()))
+        .collect();
     let mut logs = Vec::with_capacity(RESAMPLES as usize);
     let mut redrawn = 0u32;
     let mut draw = 0u64;
-    let budget = u64::from(RESAMPLES) * u64::from(MAX_DRAWS_PER_RESAMPLE);
     let mut sample = Vec::with_capacity(n);
-    while logs.len() < RESAMPLES as usize && draw < budget {
-        sample.clear();
-        for _ in 0..n {
-            let k = ((seed::unit(seed, draw) * n as f64) as usize).min(n - 1);
-            draw += 1;
-            sample.push(data[k]);
+    for _ in 0..RESAMPLES * MAX_DRAWS_PER_RESAMPLE {
+        if logs.len() == RESAMPLES as usize {
+            break;
         }
-        match crossing(&sample) {
-            Some(c) => logs.push(c.log_rate),
-            None => redrawn += 1,
+        sample.clear();
+        for (i, &(l, _)) in data.iter().enumerate() {
+            let u = seed::unit(seed, draw);
+            draw += 1;
+            sample.push(if cases {
+                data[((u * n as f64) as usize).min(n - 1)]
+            } else {
+                (l, u < fitted[i])
+            });
+        }
+        if sample.iter().all(|d| d.1) {
+            logs.push(span.1);
+        } else if sample.iter().all(|d| !d.1) {
+            logs.push(span.0);
+        } else {
+            match crossing(&sample) {
+                Some(c) => logs.push(c.log_rate),
+                None => redrawn += 1,
+            }
         }
     }
     if logs.len() < 2 {
         return None;
     }
     logs.sort_by(f64::total_cmp);
-    let clamp = |x: f64| x.clamp(lo, hi).exp();
-    Some(Confidence {
-        level,
-        low_req_min: clamp(quantile(&logs, (1.0 - level) / 2.0)),
-        high_req_min: clamp(quantile(&logs, (1.0 + level) / 2.0)),
-        estimate_req_min: clamp(full.log_rate),
-        method: METHOD.to_string(),
-        curve_midpoint_req_min: full.log_rate.exp(),
-        curve_log_scale: full.log_scale,
-        iterations: n as u32,
-        resamples: logs.len() as u32,
+    Some((
+        quantile(&logs, (1.0 - level) / 2.0),
+        quantile(&logs, (1.0 + level) / 2.0),
+        logs.len() as u32,
         redrawn,
-    })
+    ))
 }
 
 /// (lowest, highest) log rate, when the data hold a pass, a fail and two distinct rates.
@@ -146,9 +232,31 @@ struct Cell {
     count: f64,
 }
 
-/// Firth's fit on (log rate, pass) pairs and its crossing; `None` when there is none (see
-/// [`interval`]).
-fn crossing(data: &[(f64, bool)]) -> Option<Crossing> {
+/// Firth's fit on (log rate, pass) pairs, with what the profile needs.
+struct Fitted {
+    /// Mean and standard deviation of the log rates: `x = (ln r − m) / s`.
+    m: f64,
+    s: f64,
+    cells: Vec<Cell>,
+    a: f64,
+    b: f64,
+    /// The penalised log-likelihood at (a, b).
+    pen: f64,
+}
+
+impl Fitted {
+    fn crossing(&self) -> Option<Crossing> {
+        let log_rate = self.m + self.s * (-self.a / self.b);
+        let log_scale = self.s / -self.b;
+        (log_rate.is_finite() && log_scale.is_finite()).then_some(Crossing {
+            log_rate,
+            log_scale,
+        })
+    }
+}
+
+/// Firth's fit on (log rate, pass) pairs; `None` when it has no crossing (see [`interval`]).
+fn fit(data: &[(f64, bool)]) -> Option<Fitted> {
     span(data)?;
     let n = data.len() as f64;
     let m = data.iter().map(|d| d.0).sum::<f64>() / n;
@@ -168,16 +276,88 @@ fn crossing(data: &[(f64, bool)]) -> Option<Crossing> {
             }),
         }
     }
-    let (a, b) = firth(&cells)?;
+    let (a, b, pen) = firth(&cells)?;
     if b.is_nan() || b >= 0.0 {
         return None;
     }
-    let log_rate = m + s * (-a / b);
-    let log_scale = s / -b;
-    (log_rate.is_finite() && log_scale.is_finite()).then_some(Crossing {
-        log_rate,
-        log_scale,
+    Some(Fitted {
+        m,
+        s,
+        cells,
+        a,
+        b,
+        pen,
     })
+}
+
+/// The crossing of Firth's fit on (log rate, pass) pairs.
+fn crossing(data: &[(f64, bool)]) -> Option<Crossing> {
+    fit(data)?.crossing()
+}
+
+/// The penalised log-likelihood profiled at crossing `x0` (standardised units): the highest
+/// over falling curves through `x0`, `η = b·(x − x0)` with `b = −e^t`, found on a grid of `t`
+/// (the profile can have two maxima, as the fit can) and refined by golden-section search.
+fn profile(cells: &[Cell], x0: f64) -> f64 {
+    let at = |t: f64| {
+        let b = -t.exp();
+        evaluate(cells, -b * x0, b).map_or(f64::NEG_INFINITY, |e| e.0)
+    };
+    let (t_min, t_max, steps) = (-5.0, 7.0, 36);
+    let h = (t_max - t_min) / steps as f64;
+    let (mut best_t, mut best) = (t_min, f64::NEG_INFINITY);
+    for i in 0..=steps {
+        let t = t_min + h * i as f64;
+        let v = at(t);
+        if v > best {
+            (best_t, best) = (t, v);
+        }
+    }
+    let (mut lo, mut hi) = (best_t - h, best_t + h);
+    let g = (5f64.sqrt() - 1.0) / 2.0;
+    let (mut c, mut d) = (hi - g * (hi - lo), lo + g * (hi - lo));
+    let (mut fc, mut fd) = (at(c), at(d));
+    for _ in 0..30 {
+        if fc > fd {
+            (hi, d, fd) = (d, c, fc);
+            c = hi - g * (hi - lo);
+            fc = at(c);
+        } else {
+            (lo, c, fc) = (c, d, fd);
+            d = lo + g * (hi - lo);
+            fd = at(d);
+        }
+    }
+    best.max(fc).max(fd)
+}
+
+/// The profile-likelihood interval of the crossing, in log rate, within `[lo, hi]`: the
+/// crossings whose profiled penalised log-likelihood lies within `χ²₁(level) / 2` of the
+/// maximum; an end that the drop does not reach inside the span is the span's end.
+fn profile_interval(f: &Fitted, level: f64, lo: f64, hi: f64) -> Option<(f64, f64)> {
+    use statrs::distribution::{ChiSquared, ContinuousCDF};
+    let allowed = ChiSquared::new(1.0).ok()?.inverse_cdf(level) / 2.0;
+    let to_x = |l: f64| (l - f.m) / f.s;
+    let x_hat = (-f.a / f.b).clamp(to_x(lo), to_x(hi));
+    let outside = |x: f64| f.pen - profile(&f.cells, x) > allowed;
+    let end = |edge: f64| {
+        if !outside(edge) {
+            return edge;
+        }
+        // The drop is 0 at the estimate and beyond `allowed` at the edge: bisect.
+        let (mut inside, mut out) = (x_hat, edge);
+        for _ in 0..40 {
+            let mid = (inside + out) / 2.0;
+            if outside(mid) {
+                out = mid;
+            } else {
+                inside = mid;
+            }
+        }
+        (inside + out) / 2.0
+    };
+    let to_log = |x: f64| f.m + f.s * x;
+    Some((to_log(end(to_x(lo))), to_log(end(to_x(hi)))))
 }
 
 /// `ln(1 + e^z)` without overflow.
@@ -219,11 +399,12 @@ fn evaluate(cells: &[Cell], a: f64, b: f64) -> Option<(f64, [f64; 2], [f64; 3])>
     Some((loglik + 0.5 * det.ln(), score, inv))
 }
 
-/// Firth's penalised logistic regression of `pass` on `x`: (intercept, slope) at the highest
+/// Firth's penalised logistic regression of `pass` on `x`: (intercept, slope, penalised
+/// log-likelihood) at the highest
 /// penalised likelihood. That likelihood can have two maxima on separated data (a steep curve
 /// through the gap and a shallow one), so Newton starts from a flat curve and from steep ones
 /// through the middle between the highest pass and the lowest fail, and the best end wins.
-fn firth(cells: &[Cell]) -> Option<(f64, f64)> {
+fn firth(cells: &[Cell]) -> Option<(f64, f64, f64)> {
     let count = |pass: bool| {
         cells
             .iter()
@@ -257,7 +438,7 @@ fn firth(cells: &[Cell]) -> Option<(f64, f64)> {
             best = Some((a, b, pen));
         }
     }
-    best.map(|(a, b, _)| (a, b))
+    best
 }
 
 /// Slopes (per standard deviation of the log rates) Newton starts from: a flat curve, and

@@ -69,7 +69,7 @@ fn firth_matches_an_independent_optimiser() {
 #[test]
 fn separated_data_give_a_finite_interval_around_the_gap() {
     let c = interval(&SEPARATED, 0.9, 7).expect("an interval");
-    assert_eq!(c.method, METHOD);
+    assert_eq!(c.method, METHOD.id());
     assert_eq!((c.iterations, c.resamples), (8, RESAMPLES));
     assert!(c.low_req_min <= c.estimate_req_min && c.estimate_req_min <= c.high_req_min);
     assert!(c.low_req_min >= 300.0 && c.high_req_min <= 1200.0, "{c:?}");
@@ -175,13 +175,34 @@ fn a_level_outside_zero_to_one_gives_none() {
 }
 
 #[test]
-fn one_pass_and_one_fail_are_enough() {
-    let c = interval(&[(100.0, P), (200.0, F)], 0.9, 5).expect("an interval");
+fn one_pass_and_one_fail_bound_the_crossing_by_their_rates_only() {
+    // Regression: with the resamples lacking a pass or a fail drawn again, every kept resample
+    // was the data itself and the interval had no width (4512.8–4512.8 req/min in a report).
+    let c = interval_with(&[(100.0, P), (200.0, F)], 0.9, 5, Method::CaseBootstrap)
+        .expect("an interval");
     assert!(
         close(c.estimate_req_min, (100.0f64 * 200.0).sqrt(), 1e-9),
         "{c:?}"
     );
-    // Half the resamples hold one verdict only: drawn again, and counted.
+    // A quarter of the resamples hold passes only (crossing above: the top of the span), a
+    // quarter fails only (the bottom): the 90% interval is the whole span.
+    assert!(
+        close(c.low_req_min, 100.0, 1e-12) && close(c.high_req_min, 200.0, 1e-12),
+        "{c:?}"
+    );
+    assert_eq!((c.resamples, c.redrawn), (RESAMPLES, 0));
+}
+
+#[test]
+fn resamples_that_cannot_be_fitted_are_drawn_again_and_counted() {
+    // A pass and a fail at one rate plus a fail above: a resample of only the two 100s has
+    // both verdicts but a single rate, so no slope.
+    let c = interval_with(
+        &[(100.0, P), (100.0, F), (300.0, F)],
+        0.9,
+        5,
+        Method::CaseBootstrap,
+    )
+    .expect("an interval");
     assert!(c.redrawn > 0 && c.resamples == RESAMPLES, "{c:?}");
-    assert!(c.low_req_min >= 100.0 && c.high_req_min <= 200.0, "{c:?}");
 }
