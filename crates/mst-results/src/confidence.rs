@@ -21,8 +21,8 @@ pub struct Confidence {
     /// The point estimate of the crossing, requests/minute: the fitted curve's midpoint,
     /// clamped to the judged rates' span.
     pub estimate_req_min: f64,
-    /// How it was computed, a short id (`firth-logit-bootstrap`: Firth's penalised logistic
-    /// regression on the log of the rate, percentile bootstrap over the iterations).
+    /// How it was computed, a short id (`firth-logit-case-bootstrap`: Firth's penalised
+    /// logistic regression on the log of the rate, percentile bootstrap over the iterations).
     pub method: String,
     /// Where the fitted curve crosses 1/2, requests/minute, before clamping (draw the curve
     /// with this).
@@ -32,10 +32,10 @@ pub struct Confidence {
     pub curve_log_scale: f64,
     /// Judged iterations (a pass or a fail) the fit used.
     pub iterations: u32,
-    /// Bootstrap resamples whose crossing made the interval.
+    /// Bootstrap resamples whose crossing made the interval (0 for a method without one).
     pub resamples: u32,
-    /// Resamples drawn again because they could not be fitted (no pass or no fail, a single
-    /// rate, or a curve that does not fall with the rate).
+    /// Resamples drawn again because they could not be fitted (a single rate, or a curve that
+    /// rises with the rate).
     pub redrawn: u32,
 }
 

@@ -52,7 +52,7 @@ fn firth_matches_an_independent_optimiser() {
         ),
     ] {
         let logs: Vec<(f64, bool)> = data.iter().map(|&(r, y)| (r.ln(), y)).collect();
-        let c = crossing(&logs).expect("a fit");
+        let c = crossing(&logs, Tolerance::EXACT).expect("a fit");
         assert!(
             close(c.log_rate.exp(), mid, 1e-7),
             "{} vs {mid}",
