@@ -46,3 +46,29 @@ impl Confidence {
         1.0 / (1.0 + z.exp())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_curve_is_one_half_at_its_midpoint_and_falls_with_the_rate() {
+        let c = Confidence {
+            level: 0.9,
+            low_req_min: 90.0,
+            high_req_min: 110.0,
+            estimate_req_min: 100.0,
+            method: "firth-logit-case-bootstrap".into(),
+            curve_midpoint_req_min: 100.0,
+            curve_log_scale: 0.1,
+            iterations: 6,
+            resamples: 1000,
+            redrawn: 0,
+        };
+        assert!((c.probability(100.0) - 0.5).abs() < 1e-12);
+        // One scale above the midpoint: 1 / (1 + e) = 26.9%.
+        let above = c.probability(100.0 * 0.1f64.exp());
+        assert!((above - 1.0 / (1.0 + 1f64.exp())).abs() < 1e-12, "{above}");
+        assert!(c.probability(50.0) > 0.99 && c.probability(200.0) < 0.01);
+    }
+}

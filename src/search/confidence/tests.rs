@@ -206,3 +206,31 @@ fn resamples_that_cannot_be_fitted_are_drawn_again_and_counted() {
     .expect("an interval");
     assert!(c.redrawn > 0 && c.resamples == RESAMPLES, "{c:?}");
 }
+
+#[test]
+fn a_fit_where_fisher_steps_crawl_still_converges() {
+    // Regression: a classic search walking down from 1000 to a capacity of 180 (benchmark,
+    // seed-level data). Steps I⁻¹·U* shrank by 6% each, the fit ran out of steps from every
+    // start, and mst.json would have had no interval. Reference (the same scipy script as
+    // above, four starts agreeing): crossing 160.02559783, scale 1/2.3695486 of the logs' sd.
+    let pts: [(f64, bool); 12] = [
+        (1000.0, F),
+        (1000.0, F),
+        (500.0, F),
+        (500.0, F),
+        (250.0, F),
+        (250.0, F),
+        (125.0, P),
+        (187.5, F),
+        (187.5, F),
+        (156.25, F),
+        (156.25, P),
+        (171.88, P),
+    ];
+    let c = interval(&pts, 0.9, 1).expect("an interval");
+    assert!(
+        close(c.curve_midpoint_req_min, 160.025_597_83, 1e-6),
+        "{c:?}"
+    );
+    assert!(c.low_req_min < 160.0 && c.high_req_min > 160.0, "{c:?}");
+}
