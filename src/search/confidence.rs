@@ -74,7 +74,7 @@ impl Tolerance {
         score: 1e-7,
     };
     /// A bootstrap refit: 1e-4 in standardised units moves a crossing far less than the
-    /// resamples' spread, and takes a third fewer Newton steps.
+    /// resamples' spread, and takes about a third fewer Newton steps.
     const RESAMPLE: Tolerance = Tolerance {
         step: 1e-4,
         score: 1e-4,
@@ -119,8 +119,9 @@ pub const METHOD: Method = Method::CaseBootstrap;
 /// Returns `None` when nothing bounds the crossing: fewer than one pass and one fail (all
 /// passes say only that the crossing lies above them, all fails that it lies below), all
 /// iterations at one rate (no slope), a fit that does not fall with the rate (the passes lie
-/// above the fails: the data contradict the model), for a bootstrap fewer than 2 resamples
-/// kept within [`MAX_DRAWS_PER_RESAMPLE`], or a `level` outside (0, 1).
+/// above the fails: the data contradict the model), a fit that does not converge from any
+/// start, for a bootstrap fewer than 2 resamples kept within [`MAX_DRAWS_PER_RESAMPLE`], or a
+/// `level` outside (0, 1).
 pub fn interval(points: &[(f64, bool)], level: f64, seed: u64) -> Option<Confidence> {
     interval_with(points, level, seed, METHOD)
 }
@@ -135,11 +136,12 @@ pub fn interval_with(
     if !(level > 0.0 && level < 1.0) {
         return None;
     }
-    let data: Vec<(f64, bool)> = points
+    let rates: Vec<(f64, bool)> = points
         .iter()
+        .copied()
         .filter(|(r, _)| r.is_finite() && *r > 0.0)
-        .map(|&(r, y)| (r.ln(), y))
         .collect();
+    let data: Vec<(f64, bool)> = rates.iter().map(|&(r, y)| (r.ln(), y)).collect();
     let (lo, hi) = span(&data)?;
     let fitted = fit(&data, Tolerance::EXACT)?;
     let full = fitted.crossing()?;
@@ -157,7 +159,12 @@ pub fn interval_with(
             method == Method::CaseBootstrap,
         )?,
     };
-    let clamp = |x: f64| x.clamp(lo, hi).exp();
+    // Clamped as rates, so no end falls outside the judged rates by a rounding of exp(ln r).
+    let (r_lo, r_hi) = rates
+        .iter()
+        .map(|d| d.0)
+        .fold((f64::INFINITY, 0.0f64), |(l, h), x| (l.min(x), h.max(x)));
+    let clamp = |x: f64| x.exp().clamp(r_lo, r_hi);
     Some(Confidence {
         level,
         low_req_min: clamp(low),

@@ -58,7 +58,10 @@ async fn each_iteration_counts_its_cooldown_and_sending_and_the_size_their_sum()
     assert_eq!(verdicts, [Some(true), Some(false), Some(false)]);
     let ci = &mst["confidence"];
     assert_eq!(ci["level"].as_f64(), Some(0.9), "{mst:#}");
-    assert_eq!(ci["method"].as_str(), Some("firth-logit-bootstrap"));
+    assert_eq!(
+        ci["method"].as_str(),
+        Some(mst_search::search::confidence::METHOD.id())
+    );
     let (low, high) = (
         ci["low_req_min"].as_f64().expect("low"),
         ci["high_req_min"].as_f64().expect("high"),

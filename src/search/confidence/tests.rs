@@ -234,3 +234,26 @@ fn a_fit_where_fisher_steps_crawl_still_converges() {
     );
     assert!(c.low_req_min < 160.0 && c.high_req_min > 160.0, "{c:?}");
 }
+
+#[test]
+fn the_methods_compared_in_the_benchmark_all_bracket_the_estimate() {
+    for method in [
+        Method::CaseBootstrap,
+        Method::ParametricBootstrap,
+        Method::Profile,
+    ] {
+        let c = interval_with(&MIXED, 0.9, 11, method).expect("an interval");
+        assert_eq!(c.method, method.id());
+        assert!(
+            c.low_req_min < c.estimate_req_min && c.estimate_req_min < c.high_req_min,
+            "{c:?}"
+        );
+        assert!(c.low_req_min >= 300.0 && c.high_req_min <= 1200.0, "{c:?}");
+        assert_eq!(interval_with(&MIXED, 0.9, 11, method).as_ref(), Some(&c));
+    }
+    // The profile has no resamples, and a wider level widens it.
+    let p90 = interval_with(&MIXED, 0.9, 0, Method::Profile).expect("90%");
+    let p50 = interval_with(&MIXED, 0.5, 0, Method::Profile).expect("50%");
+    assert_eq!((p90.resamples, p90.redrawn), (0, 0));
+    assert!(p90.high_req_min - p90.low_req_min > p50.high_req_min - p50.low_req_min);
+}
