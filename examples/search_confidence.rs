@@ -32,7 +32,7 @@ const SIGMA: f64 = 0.044;
 const CAPACITIES: [f64; 3] = [180.0, 1179.0, 3900.0];
 /// Start rates, requests/minute: far below, below and above some of the capacities.
 const STARTS: [f64; 3] = [50.0, 300.0, 1000.0];
-const LEVEL: f64 = 0.9;
+const LEVEL: f64 = confidence::LEVEL;
 
 /// One finished search: its judged iterations, the MST and the capacity.
 struct Run {

@@ -372,12 +372,14 @@ impl Driver<'_> {
             generated_output_tokens_p50: generated,
             short_outputs_pct: short_pct,
             iteration_time_s: SizeOutcome::iteration_time(&st.iterations),
+            // From every judged iteration (outages and client-limited runs are no verdict),
+            // seeded by SEED and the size, so a rerun or a resumed run writes the same interval.
             confidence: crate::search::confidence::interval(
                 &st.iterations
                     .iter()
                     .filter_map(|b| b.sustainable.map(|s| (b.req_min, s)))
                     .collect::<Vec<_>>(),
-                0.9,
+                crate::search::confidence::LEVEL,
                 crate::seed::mix(cfg.seed, index as u64),
             ),
         })

@@ -47,6 +47,9 @@
 use crate::seed;
 use mst_results::Confidence;
 
+/// The confidence level `mst.json` reports (a 90% interval).
+pub const LEVEL: f64 = 0.9;
+
 /// Bootstrap resamples behind an interval.
 pub const RESAMPLES: u32 = 1000;
 
