@@ -59,6 +59,7 @@ pub mod adaptive;
 pub mod estimate;
 
 pub use estimate::{Estimate, Throughput};
+pub mod confidence;
 
 /// When the bisection stops (`THRESHOLD_TYPE` + `STOP_THRESHOLD`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

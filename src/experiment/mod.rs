@@ -418,6 +418,16 @@ impl Driver<'_> {
             probe_req_min: st.search.probe_result().flatten().and_then(|t| t.req_min()),
             repeats: combined.repeats,
             repeat_stats: combined.stats,
+            // From every judged iteration (outages and client-limited runs are no verdict),
+            // seeded by SEED and the size, so a rerun or a resumed run writes the same interval.
+            confidence: crate::search::confidence::interval(
+                &st.iterations
+                    .iter()
+                    .filter_map(|b| b.sustainable.map(|s| (b.req_min, s)))
+                    .collect::<Vec<_>>(),
+                crate::search::confidence::LEVEL,
+                crate::seed::mix(cfg.seed, index as u64),
+            ),
         })
     }
 

@@ -130,5 +130,7 @@ fn summary_row(o: &SizeOutcome) -> Vec<String> {
         fmt_opt(o.generated_output_tokens_p50),
         fmt_opt(o.short_outputs_pct),
         o.iteration_time_s.to_string(),
+        fmt_opt(o.confidence.as_ref().map(|c| c.low_req_min)),
+        fmt_opt(o.confidence.as_ref().map(|c| c.high_req_min)),
     ]
 }

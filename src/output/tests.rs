@@ -318,6 +318,7 @@ fn outcome(size: &str) -> SizeOutcome {
         probe_req_min: None,
         repeats: Vec::new(),
         repeat_stats: None,
+        confidence: None,
     }
 }
 
@@ -379,4 +380,68 @@ fn mst_json_round_trips() {
         .map(|e| e.expect("entry").file_name())
         .collect();
     assert_eq!(leftovers, vec![std::ffi::OsString::from("mst.json")]);
+}
+
+fn with_confidence(size: &str) -> SizeOutcome {
+    SizeOutcome {
+        confidence: Some(mst_results::Confidence {
+            level: 0.9,
+            low_req_min: 90.5,
+            high_req_min: 110.25,
+            estimate_req_min: 99.0,
+            method: "firth-logit-bootstrap".to_string(),
+            curve_midpoint_req_min: 99.0,
+            curve_log_scale: 0.05,
+            iterations: 6,
+            resamples: 1000,
+            redrawn: 12,
+        }),
+        ..outcome(size)
+    }
+}
+
+#[test]
+fn summary_csv_lists_the_confidence_interval_and_leaves_it_empty_without_one() {
+    let tmp = temp();
+    write_size_outcome(tmp.path(), "100_4", &with_confidence("100:4")).expect("with");
+    let mut none = outcome("200:4");
+    none.input_tokens = "200".into();
+    write_size_outcome(tmp.path(), "200_4", &none).expect("without");
+    let (_, rows) = read_csv(&write_summary(tmp.path()).expect("summary"));
+    assert_eq!(rows[0]["MST_CI_LOW_REQ_MIN"], "90.5");
+    assert_eq!(rows[0]["MST_CI_HIGH_REQ_MIN"], "110.25");
+    assert_eq!(rows[1]["MST_CI_LOW_REQ_MIN"], "");
+    assert_eq!(rows[1]["MST_CI_HIGH_REQ_MIN"], "");
+}
+
+#[test]
+fn a_summary_csv_of_an_earlier_version_is_rebuilt_with_the_new_columns() {
+    // The header before the interval's columns: everything up to ITERATION_TIME_S.
+    let tmp = temp();
+    let path = tmp.path().join("summary.csv");
+    let old = &SUMMARY_COLUMNS[..SUMMARY_COLUMNS.len() - 2];
+    assert_eq!(old.last(), Some(&"ITERATION_TIME_S"));
+    fs::write(&path, format!("{}\n", old.join(","))).expect("old summary");
+    write_size_outcome(tmp.path(), "100_4", &with_confidence("100:4")).expect("mst");
+    let (header, rows) = read_csv(&write_summary(tmp.path()).expect("rebuild"));
+    assert_eq!(header, SUMMARY_COLUMNS);
+    assert_eq!(rows[0]["MST_CI_HIGH_REQ_MIN"], "110.25");
+}
+
+#[test]
+fn mst_json_writes_the_confidence_block_only_when_there_is_one() {
+    let tmp = temp();
+    let path = write_size_outcome(tmp.path(), "100_4", &with_confidence("100:4")).expect("with");
+    let text = fs::read_to_string(&path).expect("read");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(json["confidence"]["level"], 0.9);
+    assert_eq!(json["confidence"]["method"], "firth-logit-bootstrap");
+    let back: SizeOutcome = serde_json::from_str(&text).expect("parse");
+    assert_eq!(back, with_confidence("100:4"));
+    // Without one the key is absent, and a file without it (an older version's) still reads.
+    let path = write_size_outcome(tmp.path(), "100_4", &outcome("100:4")).expect("without");
+    let text = fs::read_to_string(&path).expect("read");
+    assert!(!text.contains("confidence"), "{text}");
+    let back: SizeOutcome = serde_json::from_str(&text).expect("older file");
+    assert_eq!(back.confidence, None);
 }

@@ -13,6 +13,8 @@ async fn each_iteration_counts_its_cooldown_and_sending_and_the_size_their_sum()
         .key("EARLY_ABORT", "false")
         .key("TOKENS_LIST", "64:16")
         .key("REQ_MIN_START", format!("{:.0}", cap * 0.3))
+        // 0.3 × then 2.4 × capacity: a pass and a clear fail, so the interval exists.
+        .key("REQ_MIN_INCREASE_MULTIPLIER", "8")
         .key("MAX_ITERATIONS", "3")
         .start()
         .await;
@@ -50,5 +52,29 @@ async fn each_iteration_counts_its_cooldown_and_sending_and_the_size_their_sum()
     let rows = read_rows(&scenario.out_dir().join("summary.csv"));
     let written: f64 = rows[0]["ITERATION_TIME_S"].parse().expect("a number");
     assert!((written - outcome.iteration_time_s).abs() < 1e-9);
+
+    // Issue 16, item 4: the MST's interval from the judged iterations, in both files.
+    let verdicts: Vec<Option<bool>> = outcome.iterations.iter().map(|b| b.sustainable).collect();
+    assert_eq!(verdicts, [Some(true), Some(false), Some(false)]);
+    let ci = &mst["confidence"];
+    assert_eq!(ci["level"].as_f64(), Some(0.9), "{mst:#}");
+    assert_eq!(
+        ci["method"].as_str(),
+        Some(mst_search::search::confidence::METHOD.id())
+    );
+    let (low, high) = (
+        ci["low_req_min"].as_f64().expect("low"),
+        ci["high_req_min"].as_f64().expect("high"),
+    );
+    let rates: Vec<f64> = outcome.iterations.iter().map(|b| b.req_min).collect();
+    assert!(
+        rates[0] <= low && low <= high && high <= rates[1],
+        "{low}..{high} vs {rates:?}"
+    );
+    assert_eq!(rows[0]["MST_CI_LOW_REQ_MIN"].parse::<f64>().ok(), Some(low));
+    assert_eq!(
+        rows[0]["MST_CI_HIGH_REQ_MIN"].parse::<f64>().ok(),
+        Some(high)
+    );
     scenario.shutdown().await;
 }

@@ -145,6 +145,7 @@ fn main() -> anyhow::Result<()> {
             probe_req_min: None,
             repeats: Vec::new(),
             repeat_stats: None,
+            confidence: None,
         };
         std::fs::write(
             size_dir.join("mst.json"),

@@ -178,6 +178,12 @@ async fn report_of_a_real_search_matches_mst_json_and_links_only_local_files() {
             png_size(&out.join(format!("plots/{dir}_percentiles.png"))),
             (900, 560)
         );
+        // The fitted curve exactly when mst.json has the interval (a pass and a fail).
+        let curve = out.join(format!("plots/{dir}_confidence.png"));
+        match &mst.confidence {
+            Some(_) => assert_eq!(png_size(&curve), (900, 520)),
+            None => assert!(!curve.exists(), "{} without an interval", curve.display()),
+        }
     }
     assert_eq!(png_size(&out.join("plots/mst_by_size.png")), (1200, 520));
 

@@ -7,12 +7,14 @@
 //! column or a new stop kind changes both sides at once. It depends on serde only.
 //! Column meanings and units are documented in `docs/reference/outputs.md`.
 
+mod confidence;
 mod judgement;
 mod outcome;
 pub mod results_csv;
 mod stop;
 pub mod summary_csv;
 
+pub use confidence::Confidence;
 pub use judgement::Judgement;
 pub use outcome::{CapacityEstimate, IterationBrief, RepeatOutcome, RepeatStats, SizeOutcome};
 pub use stop::StopKind;

@@ -1,7 +1,7 @@
 //! The answer for one size, as `<output_dir>/<in>_<out>/mst.json` holds it: the MST, its
 //! bounds, why the search stopped and every iteration it ran.
 
-use crate::StopKind;
+use crate::{Confidence, StopKind};
 use serde::{Deserialize, Serialize};
 
 /// One iteration of a size's search, as listed in `mst.json`.
@@ -119,6 +119,10 @@ pub struct SizeOutcome {
     /// With `REPEATS` > 1 and an MST from every repeat: their spread.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeat_stats: Option<RepeatStats>,
+    /// The MST as the verdicts see it, with an interval (see [`Confidence`]); absent when the
+    /// size has no judged pass and fail to bound it, and in files written before this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<Confidence>,
 }
 
 /// One of a size's `REPEATS` searches (`repeats` in `mst.json`).

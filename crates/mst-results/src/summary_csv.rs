@@ -41,10 +41,14 @@ pub const SHORT_OUTPUTS_PCT: &str = "SHORT_OUTPUTS_PCT";
 /// What the answer cost: the sum of the iterations' times (cooldowns, settles, sending,
 /// drains), seconds.
 pub const ITERATION_TIME_S: &str = "ITERATION_TIME_S";
+/// Lower end of the MST's confidence interval (`confidence.low_req_min`), requests/minute.
+pub const MST_CI_LOW_REQ_MIN: &str = "MST_CI_LOW_REQ_MIN";
+/// Upper end of the MST's confidence interval (`confidence.high_req_min`), requests/minute.
+pub const MST_CI_HIGH_REQ_MIN: &str = "MST_CI_HIGH_REQ_MIN";
 
 /// Every column, in file order (columns are only ever appended, so an older file's header
 /// is a prefix of this one).
-pub const COLUMNS: [&str; 19] = [
+pub const COLUMNS: [&str; 21] = [
     SIZE,
     INPUT_TOKENS,
     OUTPUT_TOKENS,
@@ -64,4 +68,6 @@ pub const COLUMNS: [&str; 19] = [
     GENERATED_OUTPUT_TOKENS_P50,
     SHORT_OUTPUTS_PCT,
     ITERATION_TIME_S,
+    MST_CI_LOW_REQ_MIN,
+    MST_CI_HIGH_REQ_MIN,
 ];
