@@ -56,6 +56,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod adaptive;
+mod classic;
 pub mod estimate;
 
 pub use estimate::{Estimate, Throughput};
@@ -493,106 +494,6 @@ impl Search {
                 }
             }
         }
-    }
-
-    /// Applies a counted verdict at the current rate.
-    fn count(&mut self, passed: bool) {
-        if self.cfg.strategy == Strategy::Adaptive {
-            self.count_adaptive(passed);
-            return;
-        }
-        let rate = self.rate;
-        match self.stage {
-            Stage::Ramp if passed => {
-                self.lower = Some(rate);
-                if self.upper.is_some() {
-                    // A pass after walking down: both bounds are known.
-                    self.enter_bisect();
-                } else {
-                    self.rate = round2(rate * self.cfg.multiplier).max(round2(rate + MIN_STEP));
-                }
-            }
-            Stage::Ramp => {
-                self.upper = Some(rate);
-                if self.lower.is_some() {
-                    self.enter_bisect();
-                } else {
-                    self.walk_down(rate);
-                }
-            }
-            Stage::Bisect => {
-                if passed {
-                    self.lower = Some(rate);
-                } else {
-                    self.upper = Some(rate);
-                }
-                self.next_bisection();
-            }
-        }
-    }
-
-    fn walk_down(&mut self, rate: f64) {
-        let next = round2(rate / self.cfg.multiplier).min(round2(rate - MIN_STEP));
-        let floor = self.cfg.min_req_min;
-        if next < floor || next <= 0.0 {
-            self.finish(
-                StopKind::FloorReached,
-                format!(
-                    "Every rate down to {rate} req/min was unsustainable; the next, {next} \
-                     req/min, is below the floor of {floor} req/min, so no sustainable rate was found."
-                ),
-            );
-        } else {
-            self.rate = next;
-        }
-    }
-
-    fn enter_bisect(&mut self) {
-        self.stage = Stage::Bisect;
-        self.next_bisection();
-    }
-
-    /// Stops if the bounds meet the threshold, else moves to the midpoint.
-    fn next_bisection(&mut self) {
-        let (Some(lower), Some(upper)) = (self.lower, self.upper) else {
-            // Unreachable by construction: stage 2 is entered only with both bounds.
-            self.finish(
-                StopKind::Unusable,
-                "The search entered bisection without both bounds.".to_string(),
-            );
-            return;
-        };
-        let gap = upper - lower;
-        let (met, rule) = match self.cfg.threshold {
-            Threshold::Absolute(t) => (gap <= t, format!("the absolute threshold of {t} req/min")),
-            Threshold::Relative(t) => (
-                gap <= upper * t,
-                format!("the relative threshold of {t} × {upper} req/min"),
-            ),
-        };
-        if met {
-            self.finish(
-                StopKind::Converged,
-                format!(
-                    "Converged: sustainable at {lower}, unsustainable at {upper} req/min; \
-                     the gap of {} req/min is within {rule}.",
-                    round2(gap)
-                ),
-            );
-            return;
-        }
-        let mid = round2((lower + upper) / 2.0);
-        if mid <= lower || mid >= upper {
-            self.finish(
-                StopKind::Converged,
-                format!(
-                    "Converged: sustainable at {lower}, unsustainable at {upper} req/min, \
-                     as close as rates of 2 decimals allow."
-                ),
-            );
-            return;
-        }
-        self.rate = mid;
     }
 
     fn finish(&mut self, stop: StopKind, reason: String) {

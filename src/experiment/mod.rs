@@ -8,10 +8,10 @@
 //! exits 0), then continues every size from its `state.json` (see [`state`]) unless told to
 //! start [`Start::Fresh`].
 
+pub mod answer;
 pub mod console;
 pub mod events;
 mod preflight;
-pub mod repeats;
 pub mod settle;
 pub mod state;
 
@@ -365,70 +365,15 @@ impl Driver<'_> {
                 }
             }
         };
-        let last = cp.repeat_outcome(&outcome);
-        let combined = repeats::combine(&cp.state.repeats_done, last, &outcome);
-        let outcome = combined.outcome;
         cp.finish()?;
-        let st = &cp.state;
-        let (generated, short_pct) =
-            SizeOutcome::generated_at_mst(&st.iterations, outcome.mst_req_min);
-        Ok(SizeOutcome {
-            size: size.to_string(),
-            input_tokens: size.input.to_string(),
-            output_tokens: size.output.to_string(),
-            model: self.model.clone(),
-            mst_req_min: outcome.mst_req_min,
-            mst_req_s: outcome.mst_req_min.map(|r| r / 60.0),
-            lower_req_min: outcome.lower_req_min,
-            upper_req_min: outcome.upper_req_min,
-            stop: outcome.stop,
-            reason: outcome.reason.clone(),
-            iterations: st.iterations.clone(),
-            started_at: st.started_at.clone(),
-            finished_at: st.finished_at.clone().unwrap_or_default(),
-            wall_time_s: cp.wall_time_s(),
-            job_id: cfg.job_id.clone(),
-            evaluators: cfg
-                .evaluator_names()
-                .iter()
-                .map(|n| n.to_string())
-                .collect(),
-            generated_output_tokens_p50: generated,
-            short_outputs_pct: short_pct,
-            iteration_time_s: SizeOutcome::iteration_time(&st.iterations),
-            search: match cfg.search {
-                crate::search::Strategy::Classic => "classic",
-                crate::search::Strategy::Adaptive => "adaptive",
-            }
-            .into(),
-            capacity_estimate: st
-                .search
-                .estimate()
-                .filter(|_| cfg.search == crate::search::Strategy::Adaptive)
-                .map(|e| mst_results::CapacityEstimate {
-                    req_min: e.req_min,
-                    source: if e.verified {
-                        "overloaded-iterations"
-                    } else {
-                        "saturation-probe"
-                    }
-                    .into(),
-                    measurements: e.from,
-                }),
-            probe_req_min: st.search.probe_result().flatten().and_then(|t| t.req_min()),
-            repeats: combined.repeats,
-            repeat_stats: combined.stats,
-            // From every judged iteration (outages and client-limited runs are no verdict),
-            // seeded by SEED and the size, so a rerun or a resumed run writes the same interval.
-            confidence: crate::search::confidence::interval(
-                &st.iterations
-                    .iter()
-                    .filter_map(|b| b.sustainable.map(|s| (b.req_min, s)))
-                    .collect::<Vec<_>>(),
-                crate::search::confidence::LEVEL,
-                crate::seed::mix(cfg.seed, index as u64),
-            ),
-        })
+        Ok(answer::size_outcome(
+            cfg,
+            index,
+            size,
+            &self.model,
+            &cp,
+            &outcome,
+        ))
     }
 
     /// The saturation probe the search asked for (see [`crate::load::saturation`]), after the

@@ -1,8 +1,88 @@
-//! `REPEATS`: a size searched several times, each with its own traffic. This module turns the
-//! repeats' outcomes into the size's one answer, so the driver and `mst.json` agree on it.
+//! A size's answer as `mst.json` writes it: the search's outcome — or, with `REPEATS`, the
+//! repeats' outcomes combined into one — with what it cost, how it was found (search, capacity
+//! estimate, probe) and its confidence interval. One place, so the driver, `mst.json` and
+//! `summary.csv` agree on it.
 
+use super::state::Checkpoint;
+use crate::config::Config;
+use crate::output::SizeOutcome;
 use crate::search::SearchOutcome;
+use crate::size::SizeSpec;
 use mst_results::{RepeatOutcome, RepeatStats};
+
+/// The answer for `size` (at `index` in `TOKENS_LIST`, served as `model`) whose last search
+/// ended with `outcome`, from the finished checkpoint `cp`.
+pub fn size_outcome(
+    cfg: &Config,
+    index: usize,
+    size: SizeSpec,
+    model: &str,
+    cp: &Checkpoint,
+    outcome: &SearchOutcome,
+) -> SizeOutcome {
+    let last = cp.repeat_outcome(outcome);
+    let combined = combine(&cp.state.repeats_done, last, outcome);
+    let outcome = combined.outcome;
+    let st = &cp.state;
+    let (generated, short_pct) = SizeOutcome::generated_at_mst(&st.iterations, outcome.mst_req_min);
+    SizeOutcome {
+        size: size.to_string(),
+        input_tokens: size.input.to_string(),
+        output_tokens: size.output.to_string(),
+        model: model.to_string(),
+        mst_req_min: outcome.mst_req_min,
+        mst_req_s: outcome.mst_req_min.map(|r| r / 60.0),
+        lower_req_min: outcome.lower_req_min,
+        upper_req_min: outcome.upper_req_min,
+        stop: outcome.stop,
+        reason: outcome.reason.clone(),
+        iterations: st.iterations.clone(),
+        started_at: st.started_at.clone(),
+        finished_at: st.finished_at.clone().unwrap_or_default(),
+        wall_time_s: cp.wall_time_s(),
+        job_id: cfg.job_id.clone(),
+        evaluators: cfg
+            .evaluator_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect(),
+        generated_output_tokens_p50: generated,
+        short_outputs_pct: short_pct,
+        iteration_time_s: SizeOutcome::iteration_time(&st.iterations),
+        search: match cfg.search {
+            crate::search::Strategy::Classic => "classic",
+            crate::search::Strategy::Adaptive => "adaptive",
+        }
+        .into(),
+        capacity_estimate: st
+            .search
+            .estimate()
+            .filter(|_| cfg.search == crate::search::Strategy::Adaptive)
+            .map(|e| mst_results::CapacityEstimate {
+                req_min: e.req_min,
+                source: if e.verified {
+                    "overloaded-iterations"
+                } else {
+                    "saturation-probe"
+                }
+                .into(),
+                measurements: e.from,
+            }),
+        probe_req_min: st.search.probe_result().flatten().and_then(|t| t.req_min()),
+        repeats: combined.repeats,
+        repeat_stats: combined.stats,
+        // From every judged iteration (outages and client-limited runs are no verdict),
+        // seeded by SEED and the size, so a rerun or a resumed run writes the same interval.
+        confidence: crate::search::confidence::interval(
+            &st.iterations
+                .iter()
+                .filter_map(|b| b.sustainable.map(|s| (b.req_min, s)))
+                .collect::<Vec<_>>(),
+            crate::search::confidence::LEVEL,
+            crate::seed::mix(cfg.seed, index as u64),
+        ),
+    }
+}
 
 /// The size's answer from all its repeats.
 #[derive(Debug, Clone, PartialEq)]
