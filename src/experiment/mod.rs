@@ -228,6 +228,7 @@ impl Driver<'_> {
                 model: self.model.clone(),
                 labels: self.labels(),
                 early_abort: cfg.evaluator_settings.early_abort,
+                early_accept: None,
             };
             // Settle first, so the progress clock starts with the iteration, not before a wait.
             let settled = self.settle().await?;

@@ -16,7 +16,8 @@
 //!
 //! Neither rule is looked at before `EARLY_ABORT_AFTER_PCT` % of `DURATION` has elapsed.
 
-use crate::load::runner::Progress;
+use crate::load::accept;
+use crate::load::runner::{IterationPlan, Progress};
 use crate::record::{ErrorKind, RequestRecord};
 use crate::stats::percentile;
 use std::collections::VecDeque;
@@ -115,12 +116,21 @@ struct FeedState {
     recent: VecDeque<f64>,
 }
 
-/// Queueing delay of one record: first token − intended send; for a request that waited and
-/// never got a token, its end (a lower bound). None for fast failures, which say nothing.
-fn queueing_delay_ms(r: &RequestRecord) -> Option<f64> {
+/// Queueing delay of one request, ms: first token − intended send; for a request that waited
+/// and never got a token (timed out, cut off, cancelled), its end — a lower bound. None for a
+/// request that failed fast, which says nothing about the queue.
+pub fn queueing_delay_ms(r: &RequestRecord) -> Option<f64> {
     let until = match (r.first_token, r.error) {
         (Some(ft), _) => ft,
-        (None, Some(ErrorKind::TimeoutTtft | ErrorKind::TimeoutTotal)) => r.end,
+        (
+            None,
+            Some(
+                ErrorKind::TimeoutTtft
+                | ErrorKind::TimeoutTotal
+                | ErrorKind::DrainCutoff
+                | ErrorKind::Cancelled,
+            ),
+        ) => r.end,
         _ => return None,
     };
     Some(until.saturating_sub(r.intended_send).as_secs_f64() * 1e3)
@@ -155,7 +165,7 @@ impl Feed {
 }
 
 /// How often the watchdog looks, for an iteration of `duration`.
-fn tick(duration: Duration) -> Duration {
+pub(crate) fn tick(duration: Duration) -> Duration {
     (duration / 200).clamp(Duration::from_millis(10), Duration::from_secs(1))
 }
 
@@ -197,42 +207,59 @@ pub fn replay(
     None
 }
 
-/// The loop that watches one iteration; dropping it stops the loop.
+/// What stopped an iteration before `DURATION`, with the rule's sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fired {
+    /// Early abort: unsustainable.
+    Abort(String),
+    /// Early accept ([`crate::load::accept`]): sustainable.
+    Accept(String),
+}
+
+/// The loop that watches one iteration for early abort and, when the plan allows it, early
+/// accept; dropping it stops the loop.
 pub struct Watchdog {
     fired: CancellationToken,
-    reason: Arc<Mutex<Option<String>>>,
+    outcome: Arc<Mutex<Option<Fired>>>,
     task: Option<JoinHandle<()>>,
 }
 
 impl Watchdog {
-    /// Start watching `progress` of an iteration of `duration` that began at `t0`. Disabled
-    /// settings give a watchdog that never fires.
-    pub fn spawn(
-        settings: AbortSettings,
-        duration: Duration,
-        t0: Instant,
-        progress: Arc<Progress>,
-    ) -> Watchdog {
+    /// Start watching `progress` of the iteration `plan` that began at `t0`. With early abort
+    /// disabled and no early accept the watchdog never fires. Each tick looks at the abort rule
+    /// first: an iteration both rules would stop is aborted.
+    pub fn spawn(plan: &IterationPlan, t0: Instant, progress: Arc<Progress>) -> Watchdog {
         let fired = CancellationToken::new();
-        let reason = Arc::new(Mutex::new(None));
-        let task = settings.enabled.then(|| {
-            let (fired, reason) = (fired.clone(), reason.clone());
+        let outcome = Arc::new(Mutex::new(None));
+        let abort = plan.early_abort;
+        let accept = plan.early_accept.filter(|a| a.enabled);
+        let duration = plan.duration;
+        let accept_plan = accept::Plan {
+            duration,
+            filter_buffer: plan.filter_buffer,
+            req_min: plan.req_min,
+        };
+        let task = (abort.enabled || accept.is_some()).then(|| {
+            let (fired, outcome) = (fired.clone(), outcome.clone());
             let tick = tick(duration);
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(tick).await;
-                    let (baseline_delay_ms, recent_delay_ms) = progress.watch.medians();
-                    let snap = Snapshot {
-                        elapsed: t0.elapsed(),
-                        duration,
-                        completed: progress.succeeded.load(Ordering::Relaxed)
-                            + progress.failed.load(Ordering::Relaxed),
-                        in_flight: progress.in_flight(),
-                        baseline_delay_ms,
-                        recent_delay_ms,
-                    };
-                    if let Some(why) = decide(&settings, &snap) {
-                        *reason.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+                    let elapsed = t0.elapsed();
+                    let found = abort_now(&abort, duration, elapsed, &progress)
+                        .map(Fired::Abort)
+                        .or_else(|| {
+                            let a = accept.as_ref()?;
+                            let snap = accept::snapshot(
+                                &progress.accept,
+                                accept_plan,
+                                elapsed,
+                                progress.in_flight(),
+                            );
+                            accept::decide(a, &snap).map(Fired::Accept)
+                        });
+                    if let Some(f) = found {
+                        *outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
                         fired.cancel();
                         return;
                     }
@@ -241,7 +268,7 @@ impl Watchdog {
         });
         Watchdog {
             fired,
-            reason,
+            outcome,
             task,
         }
     }
@@ -251,14 +278,36 @@ impl Watchdog {
         &self.fired
     }
 
-    /// Why it fired (empty when it did not).
-    pub fn reason(&self) -> String {
-        self.reason
+    /// What fired (None when nothing did).
+    pub fn outcome(&self) -> Option<Fired> {
+        self.outcome
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
-            .unwrap_or_default()
     }
+}
+
+/// The early-abort rule on the live counters.
+fn abort_now(
+    settings: &AbortSettings,
+    duration: Duration,
+    elapsed: Duration,
+    progress: &Progress,
+) -> Option<String> {
+    if !settings.enabled {
+        return None;
+    }
+    let (baseline_delay_ms, recent_delay_ms) = progress.watch.medians();
+    let snap = Snapshot {
+        elapsed,
+        duration,
+        completed: progress.succeeded.load(Ordering::Relaxed)
+            + progress.failed.load(Ordering::Relaxed),
+        in_flight: progress.in_flight(),
+        baseline_delay_ms,
+        recent_delay_ms,
+    };
+    decide(settings, &snap)
 }
 
 impl Drop for Watchdog {
