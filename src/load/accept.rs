@@ -116,8 +116,8 @@ pub struct Snapshot {
 pub fn decide(s: &AcceptSettings, snap: &Snapshot) -> Option<String> {
     let elapsed = snap.elapsed.as_secs_f64();
     let duration = snap.duration.as_secs_f64();
-    let earliest = (s.after_pct / 100.0 * duration).max(3.0 * snap.filter_buffer.as_secs_f64());
-    if !s.enabled || elapsed < earliest || elapsed <= 0.0 || snap.failed > 0 {
+    let too_early = snap.elapsed < earliest(s, snap.duration, snap.filter_buffer);
+    if !s.enabled || too_early || elapsed <= 0.0 || snap.failed > 0 {
         return None;
     }
     let trend = snap.trend.filter(|t| t.samples >= MIN_FINISHED)?;
@@ -141,6 +141,14 @@ pub fn decide(s: &AcceptSettings, snap: &Snapshot) -> Option<String> {
         trend.samples,
         snap.in_flight,
     ))
+}
+
+/// The earliest elapsed time the rule may accept at: `EARLY_ACCEPT_AFTER_PCT` % of `DURATION`,
+/// and 3 × `FILTER_BUFFER` so the shortened steady window keeps one buffer.
+pub fn earliest(s: &AcceptSettings, duration: Duration, filter_buffer: Duration) -> Duration {
+    duration
+        .mul_f64((s.after_pct / 100.0).clamp(0.0, 1.0))
+        .max(filter_buffer * 3)
 }
 
 /// The one-sided [`CONFIDENCE`] upper bound of the slope; None when it cannot be had.
@@ -277,7 +285,7 @@ pub fn replay(
     sends.sort();
     let feed = Feed::default();
     let step = crate::load::watchdog::tick(meta.duration);
-    let earliest = meta.duration.mul_f64(s.after_pct / 100.0);
+    let earliest = earliest(s, meta.duration, meta.filter_buffer);
     let (mut t, mut done) = (step, 0usize);
     while t <= meta.duration {
         while done < by_end.len() && by_end[done].end <= t {

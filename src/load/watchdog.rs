@@ -15,6 +15,9 @@
 //!   server completes in a whole `DURATION` at the rate it has completed so far.
 //!
 //! Neither rule is looked at before `EARLY_ABORT_AFTER_PCT` % of `DURATION` has elapsed.
+//!
+//! The same loop asks the early-accept rule ([`crate::load::accept`]) when the iteration's plan
+//! allows it, after the abort rule: an iteration both would stop is aborted.
 
 use crate::load::accept;
 use crate::load::runner::{IterationPlan, Progress};
@@ -239,6 +242,9 @@ impl Watchdog {
             filter_buffer: plan.filter_buffer,
             req_min: plan.req_min,
         };
+        let accept_from = accept.map_or(Duration::MAX, |a| {
+            accept::earliest(&a, duration, plan.filter_buffer)
+        });
         let task = (abort.enabled || accept.is_some()).then(|| {
             let (fired, outcome) = (fired.clone(), outcome.clone());
             let tick = tick(duration);
@@ -249,7 +255,7 @@ impl Watchdog {
                     let found = abort_now(&abort, duration, elapsed, &progress)
                         .map(Fired::Abort)
                         .or_else(|| {
-                            let a = accept.as_ref()?;
+                            let a = accept.as_ref().filter(|_| elapsed >= accept_from)?;
                             let snap = accept::snapshot(
                                 &progress.accept,
                                 accept_plan,
