@@ -25,10 +25,12 @@
 //!    over requests sent from `FILTER_BUFFER` up to the oldest request still in flight (so the
 //!    series has no censored tail), averaged into [`BINS`] equal time bins as the `queue`
 //!    evaluator does (queueing is autocorrelated; a point per request would make every wobble
-//!    count), has a one-sided upper confidence bound at [`CONFIDENCE`] (Student's t with
-//!    bins − 2 degrees of freedom) `slope_hi = slope + t(0.99, bins − 2) · se` such that
-//!    `slope_hi × DURATION` — the growth the iteration could still show by its end — is at
-//!    most `QUEUE_GROWTH_MIN_MS`, the growth the `queue` evaluator never calls material.
+//!    count), with the margin `m = t(0.99, bins − 2) · se` of a one-sided [`CONFIDENCE`] bound
+//!    (Student's t), satisfies `(max(slope, 0) + m) × DURATION ≤ QUEUE_GROWTH_MIN_MS`: the
+//!    growth the iteration could still show by its end stays below what the `queue` evaluator
+//!    never calls material. A falling slope does not buy a wide interval: measured, an
+//!    overload whose delay fell by chance over a noisy stretch (slope −39 ± 42 ms/s) had an
+//!    upper bound `slope + m` below the limit and was falsely accepted.
 //!
 //! An overloaded server falls behind its arrivals: at 1.1 × capacity the delay grows by about
 //! 0.1 s per second, four orders of magnitude above the bound over a 30-minute `DURATION`.
@@ -126,15 +128,17 @@ pub fn decide(s: &AcceptSettings, snap: &Snapshot) -> Option<String> {
     if snap.in_flight as f64 > allowed {
         return None;
     }
-    let slope_hi = slope_upper(&trend)?;
+    let margin = slope_margin(&trend)?;
+    let slope_hi = trend.slope_ms_per_s.max(0.0) + margin;
     let projected = slope_hi * duration;
     if projected > s.growth_max_ms {
         return None;
     }
     Some(format!(
-        "queueing delay shows no trend: slope {:.3} ms/s, {:.0}% upper bound {slope_hi:.3} ms/s \
-         projects {projected:.0} ms over DURATION (at most {:.0} ms) from {} requests; {} in \
-         flight (at most {allowed:.0}); no failures; after {elapsed:.1} s",
+        "queueing delay shows no trend: slope {:.3} ± {margin:.3} ms/s ({:.0}% one-sided), \
+         bound {slope_hi:.3} ms/s projects {projected:.0} ms over DURATION (at most {:.0} ms) \
+         from {} requests; {} in flight (at most {allowed:.0}); no failures; after \
+         {elapsed:.1} s",
         trend.slope_ms_per_s,
         CONFIDENCE * 100.0,
         s.growth_max_ms,
@@ -151,14 +155,17 @@ pub fn earliest(s: &AcceptSettings, duration: Duration, filter_buffer: Duration)
         .max(filter_buffer * 3)
 }
 
-/// The one-sided [`CONFIDENCE`] upper bound of the slope; None when it cannot be had.
-fn slope_upper(t: &DelayTrend) -> Option<f64> {
+/// `t(CONFIDENCE, df) × se`: how far the slope may lie above its estimate; None when it cannot
+/// be had. Zero when the bins lie exactly on a line (the slope is known).
+fn slope_margin(t: &DelayTrend) -> Option<f64> {
+    if !t.slope_ms_per_s.is_finite() {
+        return None;
+    }
     if t.slope_se <= 0.0 {
-        // The bins lie exactly on a line: the slope is known.
-        return t.slope_ms_per_s.is_finite().then_some(t.slope_ms_per_s);
+        return Some(0.0);
     }
     let q = StudentsT::new(0.0, 1.0, t.df).ok()?.inverse_cdf(CONFIDENCE);
-    Some(t.slope_ms_per_s + q * t.slope_se)
+    Some(q * t.slope_se)
 }
 
 /// Finished requests as the accept rule needs them, fed by the runner as records come back.

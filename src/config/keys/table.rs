@@ -453,7 +453,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "QUEUE_GROWTH_MIN_MS",
         group: Group::Verdict,
-        doc: "…and above this many milliseconds.",
+        doc: "…and above this many milliseconds. Also [early accept](../design/verdict.md#early-accept)'s bound: the most growth its 99% bound on the delay's slope may project over `DURATION`.",
         default: Default::Value("250"),
         default_note: "",
         accepted: "number ≥ 0",
