@@ -12,7 +12,9 @@
 //! 1. **late enough**: t ≥ `EARLY_ACCEPT_AFTER_PCT` % of `DURATION`, and t ≥ 3 ×
 //!    `FILTER_BUFFER`, so the shortened steady window `[FILTER_BUFFER, t − FILTER_BUFFER)` is at
 //!    least one buffer long;
-//! 2. **enough evidence**: at least [`MIN_FINISHED`] finished requests in the regression below;
+//! 2. **enough evidence**: at least [`MIN_FINISHED`] finished requests in the regression below,
+//!    which reaches the end of the shortened steady window (t − `FILTER_BUFFER`): a request
+//!    stuck in flight longer than that stops the regression before it, and the accept;
 //! 3. **no server failure**: not one request failed (any error kind but the client's own
 //!    `cancelled` and `drain-cutoff`);
 //! 4. **no hidden backlog**: requests in flight ≤ [`BACKLOG_MARGIN`] × λ × W + [`BACKLOG_SLACK`],
@@ -90,6 +92,8 @@ pub struct DelayTrend {
     pub slope_se: f64,
     /// Degrees of freedom (bins − 2).
     pub df: f64,
+    /// Intended send time of the latest request in the regression, from t0.
+    pub covered_until: Duration,
 }
 
 /// What is known while an iteration runs.
@@ -122,7 +126,10 @@ pub fn decide(s: &AcceptSettings, snap: &Snapshot) -> Option<String> {
     if !s.enabled || too_early || elapsed <= 0.0 || snap.failed > 0 {
         return None;
     }
-    let trend = snap.trend.filter(|t| t.samples >= MIN_FINISHED)?;
+    let steady_end = snap.elapsed.saturating_sub(snap.filter_buffer);
+    let trend = snap
+        .trend
+        .filter(|t| t.samples >= MIN_FINISHED && t.covered_until >= steady_end)?;
     let little = snap.req_min / 60.0 * snap.e2e_p50_ms? / 1e3;
     let allowed = BACKLOG_MARGIN * little + BACKLOG_SLACK;
     if snap.in_flight as f64 > allowed {
@@ -246,6 +253,7 @@ fn fit(samples: &[(f64, f64)], w0: f64) -> Option<DelayTrend> {
         slope_ms_per_s: f.slope,
         slope_se: f.slope_se,
         df: f.df,
+        covered_until: Duration::from_secs_f64(w1),
     })
 }
 

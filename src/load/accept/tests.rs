@@ -17,6 +17,7 @@ fn healthy() -> Snapshot {
             slope_ms_per_s: 0.01,
             slope_se: 0.02,
             df: 8.0,
+            covered_until: Duration::from_secs(995),
         }),
     }
 }
@@ -28,6 +29,7 @@ fn with_trend(slope: f64, se: f64, samples: usize) -> Snapshot {
             slope_ms_per_s: slope,
             slope_se: se,
             df: 8.0,
+            covered_until: Duration::from_secs(995),
         }),
         ..healthy()
     }
@@ -99,6 +101,17 @@ fn too_few_finished_requests_or_no_fit_prevent_an_accept() {
         ..healthy()
     };
     assert_eq!(decide(&s, &none), None);
+    // A request stuck in flight since before the end of the steady window (1000 − 300 s) keeps
+    // the regression from reaching it.
+    let stuck = |secs| Snapshot {
+        trend: healthy().trend.map(|t| DelayTrend {
+            covered_until: Duration::from_secs(secs),
+            ..t
+        }),
+        ..healthy()
+    };
+    assert!(decide(&s, &stuck(700)).is_some());
+    assert_eq!(decide(&s, &stuck(699)), None);
 }
 
 #[test]
@@ -152,6 +165,7 @@ fn the_feed_fits_only_requests_older_than_the_oldest_in_flight() {
     assert_eq!(e2e, Some(500.0));
     let trend = trend.expect("fits");
     assert_eq!(trend.samples, 60);
+    assert_eq!(trend.covered_until, Duration::from_millis(5900));
     assert!(trend.slope_ms_per_s.abs() < 1.0, "{trend:?}");
     // Once 60 ends, the late requests join the fit and show their growth.
     feed.observe(&r(60, 5000));
