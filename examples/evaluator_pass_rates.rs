@@ -156,6 +156,7 @@ async fn bench(
             model: "sim-model".into(),
             labels: BTreeMap::new(),
             early_abort: cfg.evaluator_settings.early_abort,
+            early_accept: None,
         };
         let (meta, records) = run_iteration(
             client.clone(),

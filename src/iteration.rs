@@ -15,6 +15,9 @@ pub enum Completion {
     Complete,
     /// Stopped before `DURATION` by the early-abort watchdog (reason given).
     AbortedEarly(String),
+    /// Stopped before `DURATION` by early accept, sustainable so far (reason given); drained
+    /// and judged like a complete iteration on what was sent.
+    AcceptedEarly(String),
     /// Stopped by a signal; never evaluated as a capacity verdict.
     Interrupted(String),
 }

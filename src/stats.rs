@@ -75,6 +75,22 @@ pub fn distribution(xs: &[f64]) -> Option<Distribution> {
     })
 }
 
+/// Average `(t, y)` samples into equal-width time bins over `[w0, w1)`; empty bins are skipped.
+pub fn binned_means(samples: &[(f64, f64)], w0: f64, w1: f64, bins: usize) -> (Vec<f64>, Vec<f64>) {
+    let width = (w1 - w0) / bins as f64;
+    let mut sum = vec![0.0; bins];
+    let mut n = vec![0usize; bins];
+    for &(t, y) in samples {
+        let b = (((t - w0) / width) as usize).min(bins - 1);
+        sum[b] += y;
+        n[b] += 1;
+    }
+    (0..bins)
+        .filter(|&b| n[b] > 0)
+        .map(|b| (w0 + width * (b as f64 + 0.5), sum[b] / n[b] as f64))
+        .unzip()
+}
+
 /// Ordinary least squares `y = intercept + slope · x` with a t-test on the slope.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LinearFit {

@@ -243,6 +243,7 @@ impl Bench {
                 enabled: false,
                 ..Default::default()
             },
+            early_accept: None,
         };
         self.timings.take();
         let rss_before = usage::process_memory().map(|m| m.rss_bytes);

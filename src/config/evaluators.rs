@@ -1,7 +1,8 @@
 //! The keys of the evaluators beyond `queue` and of the early-abort watchdog, resolved in one
 //! place so `Config` carries them as one sub-struct: `DRIFT_MIN_PCT` (halves),
 //! `SLO_<METRIC>_P<NN>_MS` and `SLO_GOODPUT_PCT` (slo), `PLATEAU_MIN_GAIN_PCT` and
-//! `PLATEAU_MIN_GAIN_REQ_MIN` (plateau), `EARLY_ABORT*` (watchdog). Also what
+//! `PLATEAU_MIN_GAIN_REQ_MIN` (plateau), `EARLY_ABORT*` (watchdog), `EARLY_ACCEPT*` (early
+//! accept; its growth bound, `QUEUE_GROWTH_MIN_MS`, is set with the queue keys). Also what
 //! `EXPERIMENT_TYPE=MIT` means for `EVALUATOR`.
 
 use super::load::{Layers, f64_where};
@@ -11,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::evaluate::plateau::PlateauSettings;
 use crate::evaluate::slo::{self, SloMetric, SloSettings, SloThreshold};
 use crate::evaluate::{self, EvaluatorSpec, queue::QueueSettings};
+use crate::load::accept::AcceptSettings;
 use crate::load::watchdog::AbortSettings;
 
 /// Settings of the `halves`, `slo` and `plateau` evaluators and of early abort.
@@ -24,6 +26,9 @@ pub struct EvaluatorSettings {
     pub plateau: PlateauSettings,
     /// `EARLY_ABORT*`: the watchdog that may stop a doomed iteration.
     pub early_abort: AbortSettings,
+    /// `EARLY_ACCEPT*`: when an iteration the search allows it for may end early as
+    /// sustainable.
+    pub early_accept: AcceptSettings,
 }
 
 impl Default for EvaluatorSettings {
@@ -33,6 +38,7 @@ impl Default for EvaluatorSettings {
             slo: SloSettings::default(),
             plateau: PlateauSettings::default(),
             early_abort: AbortSettings::default(),
+            early_accept: AcceptSettings::default(),
         }
     }
 }
@@ -107,11 +113,22 @@ pub(super) fn resolve(
             f64_where("a number of milliseconds >= 0", |x| x >= 0.0),
         )?,
     };
+    let early_accept = AcceptSettings {
+        enabled: l.or_default("EARLY_ACCEPT", parse_bool)?,
+        after_pct: l.or_default(
+            "EARLY_ACCEPT_AFTER_PCT",
+            f64_where("a percentage greater than 0 and at most 100", |x| {
+                x > 0.0 && x <= 100.0
+            }),
+        )?,
+        growth_max_ms: AcceptSettings::default().growth_max_ms,
+    };
     Ok(EvaluatorSettings {
         drift_min_pct,
         slo,
         plateau,
         early_abort,
+        early_accept,
     })
 }
 
@@ -193,6 +210,16 @@ mod tests {
         );
         let (c, _) = cfg(&[("EARLY_ABORT", "false")]).expect("ok");
         assert!(!c.evaluator_settings.early_abort.enabled);
+        let (c, _) = cfg(&[
+            ("EARLY_ACCEPT_AFTER_PCT", "60"),
+            ("QUEUE_GROWTH_MIN_MS", "100"),
+        ])
+        .expect("ok");
+        let a = c.evaluator_settings.early_accept;
+        assert_eq!(
+            (a.enabled, a.after_pct, a.growth_max_ms),
+            (true, 60.0, 100.0)
+        );
     }
 
     fn names(c: &Config) -> Vec<&'static str> {
@@ -218,6 +245,8 @@ mod tests {
             ("DRIFT_MIN_PCT", "-1"),
             ("EARLY_ABORT", "maybe"),
             ("EARLY_ABORT_DELAY_FACTOR", "0.5"),
+            ("EARLY_ACCEPT", "often"),
+            ("EARLY_ACCEPT_AFTER_PCT", "0"),
         ] {
             let err = cfg(&[(key, value)]).expect_err(key);
             let Error::Config { key: k, .. } = &err else {

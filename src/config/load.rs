@@ -351,7 +351,7 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         )
     })?;
     let mut evaluators = l.or_default("EVALUATOR", parse_evaluators)?;
-    let evaluator_settings =
+    let mut evaluator_settings =
         super::evaluators::resolve(&l, experiment_type, &mut evaluators, &mut warnings)?;
     let queue_growth_window_pct = l.or_default(
         "QUEUE_GROWTH_WINDOW_PCT",
@@ -363,6 +363,8 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         "QUEUE_GROWTH_MIN_MS",
         f64_where("a number of milliseconds >= 0", |x| x >= 0.0),
     )?;
+    // Early accept's bound on the projected growth is the growth `queue` never calls material.
+    evaluator_settings.early_accept.growth_max_ms = queue_growth_min_ms;
     let throughput_min_pct = l.or_default(
         "THROUGHPUT_MIN_PCT",
         f64_where("a percentage from 0 to 100", |x| (0.0..=100.0).contains(&x)),

@@ -51,51 +51,59 @@ pub struct Context<'a> {
 /// Summary, halves and verdict of one iteration. An outage (see [`outage`]) says nothing about
 /// capacity: it is run again within `RETRY_ON_OUTAGE`. An overload that produced no token is
 /// unsustainable (criterion `overload`); an iteration the watchdog stopped early is
-/// unsustainable (criterion `early_abort`).
+/// unsustainable (criterion `early_abort`); one early accept stopped is judged by the evaluators
+/// on what was sent, with a passed criterion `early_accept` saying when and what it saved.
 pub fn judge(ctx: &Context, meta: &IterationMeta, records: &[RequestRecord]) -> Judged {
     let summary = IterationSummary {
         client_limited: crate::load::certify::client_limit(meta, records, ctx.client_lag_limit_ms),
         ..metrics::summarize(meta, records)
     };
     let halves = metrics::halves(records, meta.filter_buffer);
-    let (verdict, observation) = if let Some(what) =
-        outage(meta, records, &summary, ctx.server_alive)
-    {
-        let reason = format!(
-            "{what} ({}); this says nothing about capacity",
-            error_breakdown(&summary)
-        );
-        (
-            Verdict {
-                sustainable: false,
-                criteria: Vec::new(),
-                reason: reason.clone(),
-            },
-            Observation::Outage { reason },
-        )
-    } else {
-        let mut verdict = ctx.evaluator.evaluate(&EvalInput {
-            meta,
-            records,
-            summary: &summary,
-            history: ctx.history,
-        });
-        let ours: Vec<Criterion> = [abort_criterion(meta), overload_criterion(records, &summary)]
+    let (verdict, observation) =
+        if let Some(what) = outage(meta, records, &summary, ctx.server_alive) {
+            let reason = format!(
+                "{what} ({}); this says nothing about capacity",
+                error_breakdown(&summary)
+            );
+            (
+                Verdict {
+                    sustainable: false,
+                    criteria: Vec::new(),
+                    reason: reason.clone(),
+                },
+                Observation::Outage { reason },
+            )
+        } else {
+            let mut verdict = ctx.evaluator.evaluate(&EvalInput {
+                meta,
+                records,
+                summary: &summary,
+                history: ctx.history,
+            });
+            let ours: Vec<Criterion> = [
+                abort_criterion(meta),
+                accept_criterion(meta),
+                overload_criterion(records, &summary),
+            ]
             .into_iter()
             .flatten()
             .collect();
-        if !ours.is_empty() {
-            let mut criteria = ours;
-            criteria.append(&mut verdict.criteria);
-            verdict = Verdict::from_criteria(criteria);
-        }
-        let obs = if verdict.sustainable {
-            Observation::Sustainable
-        } else {
-            Observation::Unsustainable
+            if !ours.is_empty() {
+                let mut criteria = ours;
+                criteria.append(&mut verdict.criteria);
+                verdict = Verdict::from_criteria(criteria);
+            }
+            if let (true, Some(c)) = (verdict.sustainable, accept_criterion(meta)) {
+                // Say it in the reason too: "all criteria passed" alone hides a shortened iteration.
+                verdict.reason = format!("{}; {}", verdict.reason, c.detail);
+            }
+            let obs = if verdict.sustainable {
+                Observation::Sustainable
+            } else {
+                Observation::Unsustainable
+            };
+            (verdict, obs)
         };
-        (verdict, obs)
-    };
     // A client that fell behind measured itself: whatever the evaluators saw, the iteration
     // is not the server's verdict. An outage stays an outage (it is retried).
     let is_outage = matches!(observation, Observation::Outage { .. });
@@ -213,20 +221,52 @@ fn abort_criterion(meta: &IterationMeta) -> Option<Criterion> {
     let Completion::AbortedEarly(why) = &meta.completion else {
         return None;
     };
+    Some(stopped_criterion(
+        meta,
+        "early_abort",
+        "aborted",
+        false,
+        why,
+    ))
+}
+
+/// `early_accept`: passed, with the time saved, when early accept ended the iteration. It
+/// decides nothing: the evaluators judge the shortened iteration as usual.
+fn accept_criterion(meta: &IterationMeta) -> Option<Criterion> {
+    let Completion::AcceptedEarly(why) = &meta.completion else {
+        return None;
+    };
+    Some(stopped_criterion(
+        meta,
+        "early_accept",
+        "accepted",
+        true,
+        why,
+    ))
+}
+
+/// A criterion for an iteration stopped before `DURATION`, with `elapsed_s` and `time_saved_s`.
+fn stopped_criterion(
+    meta: &IterationMeta,
+    name: &str,
+    how: &str,
+    passed: bool,
+    why: &str,
+) -> Criterion {
     let elapsed = meta.sending_stopped.as_secs_f64();
     let saved = meta
         .duration
         .saturating_sub(meta.sending_stopped)
         .as_secs_f64();
-    Some(Criterion {
-        name: "early_abort".into(),
-        passed: false,
+    Criterion {
+        name: name.into(),
+        passed,
         figures: [("elapsed_s", elapsed), ("time_saved_s", saved)]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect(),
-        detail: format!("aborted early after {elapsed:.1} s (saved {saved:.1} s): {why}"),
-    })
+        detail: format!("{how} early after {elapsed:.1} s (saved {saved:.1} s): {why}"),
+    }
 }
 
 /// The failures by kind in alphabetical order of the kinds' names, e.g.
@@ -317,5 +357,23 @@ mod tests {
         assert_eq!(outage_of(&meta, &records, true), None);
         let summary = metrics::summarize(&meta, &records);
         assert!(overload_criterion(&records, &summary).is_none());
+    }
+
+    #[test]
+    fn an_accepted_iteration_gets_a_passed_early_accept_criterion_with_the_time_saved() {
+        let mut meta = sample_meta();
+        meta.duration = Duration::from_secs(10);
+        meta.sending_stopped = Duration::from_secs(6);
+        meta.completion = Completion::AcceptedEarly("queueing delay shows no trend".into());
+        let c = accept_criterion(&meta).expect("named");
+        assert!(c.passed);
+        assert_eq!(c.figures["elapsed_s"], 6.0);
+        assert_eq!(c.figures["time_saved_s"], 4.0);
+        assert!(
+            c.detail
+                .starts_with("accepted early after 6.0 s (saved 4.0 s)")
+        );
+        assert!(abort_criterion(&meta).is_none());
+        assert!(accept_criterion(&aborted()).is_none());
     }
 }

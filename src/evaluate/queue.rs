@@ -41,9 +41,10 @@
 //! overload at 1.1 × (`docs/design/benchmarks.md`).
 
 use super::{Criterion, EvalInput, Evaluator, Verdict, figures};
+use crate::load::watchdog::queueing_delay_ms;
 use crate::metrics::send_window;
-use crate::record::{ErrorKind, RequestRecord};
-use crate::stats::{linear_fit, mean, percentile};
+use crate::record::RequestRecord;
+use crate::stats::{binned_means, linear_fit, mean, percentile};
 use statrs::distribution::{ContinuousCDF, Normal};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -228,22 +229,6 @@ fn verdict_words(significant: bool, material: bool) -> &'static str {
     }
 }
 
-/// Average `(t, y)` samples into equal-width time bins over `[w0, w1)`; empty bins are skipped.
-fn bin(samples: &[(f64, f64)], w0: f64, w1: f64, bins: usize) -> (Vec<f64>, Vec<f64>) {
-    let width = (w1 - w0) / bins as f64;
-    let mut sum = vec![0.0; bins];
-    let mut n = vec![0usize; bins];
-    for &(t, y) in samples {
-        let b = (((t - w0) / width) as usize).min(bins - 1);
-        sum[b] += y;
-        n[b] += 1;
-    }
-    (0..bins)
-        .filter(|&b| n[b] > 0)
-        .map(|b| (w0 + width * (b as f64 + 0.5), sum[b] / n[b] as f64))
-        .unzip()
-}
-
 /// Bins for `n` samples over a window of `window_s` seconds: at most one per 5 samples and,
 /// when `run_s` is given (the median time a request runs), one per run time; between
 /// `MIN_BINS` and `MAX_BINS`.
@@ -279,7 +264,7 @@ fn trend(
         return None;
     }
     let bins = bins_for(samples.len(), w1 - w0, run.map(|r| r.as_secs_f64()));
-    let (xs, ys) = bin(samples, w0, w1, bins);
+    let (xs, ys) = binned_means(samples, w0, w1, bins);
     let fit = linear_fit(&xs, &ys)?;
     let first_tenth_end = w0 + (w1 - w0) / 10.0;
     let early: Vec<f64> = samples
@@ -338,24 +323,7 @@ fn delay_samples(records: &[RequestRecord], w0: Duration, w1: Duration) -> Vec<(
     records
         .iter()
         .filter(|r| r.intended_send >= w0 && r.intended_send < w1)
-        .filter_map(|r| {
-            let until = match (r.first_token, r.error) {
-                (Some(ft), _) => ft,
-                // Waited and never got a token: the wait so far is a lower bound of the delay.
-                (
-                    None,
-                    Some(
-                        ErrorKind::TimeoutTtft
-                        | ErrorKind::TimeoutTotal
-                        | ErrorKind::DrainCutoff
-                        | ErrorKind::Cancelled,
-                    ),
-                ) => r.end,
-                _ => return None,
-            };
-            let ms = until.saturating_sub(r.intended_send).as_secs_f64() * 1e3;
-            Some((r.intended_send.as_secs_f64(), ms))
-        })
+        .filter_map(|r| Some((r.intended_send.as_secs_f64(), queueing_delay_ms(r)?)))
         .collect()
 }
 

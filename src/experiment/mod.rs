@@ -247,6 +247,10 @@ impl Driver<'_> {
                 model: self.model.clone(),
                 labels: self.labels(),
                 early_abort: cfg.evaluator_settings.early_abort,
+                // Only where the search put the rate far below its capacity estimate; near the
+                // bracket every iteration runs its full DURATION.
+                early_accept: (run.accept_early && cfg.evaluator_settings.early_accept.enabled)
+                    .then_some(cfg.evaluator_settings.early_accept),
             };
             // Settle first, so the progress clock starts with the iteration, not before a wait.
             let settled = self.settle().await?;

@@ -1,5 +1,6 @@
 //! Load generation: arrival schedules, the open-loop dispatcher, and per-request records.
 
+pub mod accept;
 pub mod arrivals;
 pub mod certify;
 mod dispatch;

@@ -8,6 +8,7 @@ use crate::iteration::{Completion, IterationMeta};
 use crate::load::arrivals::{self, ArrivalKind};
 use crate::load::dispatch::{Dispatched, Dispatcher, Job};
 use crate::load::usage;
+use crate::load::watchdog::{Fired, Watchdog};
 use crate::record::{ErrorKind, RequestRecord};
 use crate::search::Stage;
 use crate::size::SizeSpec;
@@ -37,6 +38,9 @@ pub struct IterationPlan {
     pub labels: BTreeMap<String, String>,
     /// When the watchdog may stop the iteration early (`EARLY_ABORT*`).
     pub early_abort: crate::load::watchdog::AbortSettings,
+    /// When the iteration may end early as sustainable; None never (the search decides where
+    /// early accept is allowed, [`crate::load::accept`] when it fires).
+    pub early_accept: Option<crate::load::accept::AcceptSettings>,
 }
 
 /// The seed of one iteration from the run's `SEED`, the size's index and the iteration number,
@@ -54,6 +58,8 @@ pub struct Progress {
     pub failed: AtomicU64,
     /// Queueing delays of finished requests, for the early-abort watchdog.
     pub watch: crate::load::watchdog::Feed,
+    /// Finished requests as the early-accept rule needs them.
+    pub accept: crate::load::accept::Feed,
     /// TTFT of the latest successful requests (ms), for the live median; bounded.
     recent_ttft_ms: std::sync::Mutex<std::collections::VecDeque<f64>>,
 }
@@ -107,6 +113,7 @@ impl Collector<'_> {
             .saturating_sub(self.records.len() as u64);
         self.max_in_flight = self.max_in_flight.max(in_flight);
         self.progress.watch.observe(&rec);
+        self.progress.accept.observe(&rec);
         if rec.success() {
             if let Some(first) = rec.first_token {
                 self.progress
@@ -122,7 +129,8 @@ impl Collector<'_> {
 
 /// Run one iteration. `interrupt` stops sending at once and cancels in-flight requests (the
 /// iteration is then marked [`Completion::Interrupted`]); so does the early-abort watchdog when
-/// it fires ([`Completion::AbortedEarly`]).
+/// it fires ([`Completion::AbortedEarly`]). Early accept ([`Completion::AcceptedEarly`]) stops
+/// sending too, but drains in-flight requests as a complete iteration does.
 ///
 /// Requests are sent by a dispatcher thread ([`crate::load::dispatch`]) at their deadlines; this
 /// task collects one record per request sent, then drains in-flight requests up to the limit.
@@ -168,12 +176,7 @@ pub async fn run_iteration<C: LlmClient>(
         }
     };
 
-    let watchdog = crate::load::watchdog::Watchdog::spawn(
-        plan.early_abort,
-        plan.duration,
-        t0,
-        progress.clone(),
-    );
+    let watchdog = Watchdog::spawn(plan, t0, progress.clone());
 
     // Sending: take records as they come until the dispatcher has sent the whole schedule. A
     // stop (signal or watchdog) is asked once; the loop then waits for the thread to report.
@@ -190,7 +193,11 @@ pub async fn run_iteration<C: LlmClient>(
                     d.stop();
                 }
                 _ = watchdog.fired().cancelled(), if !stopping => {
-                    completion = Completion::AbortedEarly(watchdog.reason());
+                    completion = match watchdog.outcome() {
+                        Some(Fired::Accept(why)) => Completion::AcceptedEarly(why),
+                        Some(Fired::Abort(why)) => Completion::AbortedEarly(why),
+                        None => Completion::AbortedEarly(String::new()),
+                    };
                     stopping = true;
                     d.stop();
                 }
@@ -216,9 +223,13 @@ pub async fn run_iteration<C: LlmClient>(
     };
 
     // Drain: in-flight requests may finish until the limit; then they are cut off and recorded.
-    // A stopped iteration cancels its in-flight requests at once.
+    // An aborted or interrupted iteration cancels its in-flight requests at once; an accepted
+    // one drains them like a complete one.
     drop(watchdog);
-    if completion != Completion::Complete {
+    if !matches!(
+        completion,
+        Completion::Complete | Completion::AcceptedEarly(_)
+    ) {
         cancel.cancel(ErrorKind::Cancelled);
     }
     let drain_deadline = tokio::time::Instant::now() + plan.drain_timeout;

@@ -12,11 +12,19 @@
 //!   [`GROWTH_SHARE`] of the time elapsed. A stable queue's delay has a level; only a queue that
 //!   grows without bound keeps a delay proportional to the time elapsed.
 //! - **backlog beyond an iteration**: at least [`MIN_BACKLOG`] requests in flight, more than the
-//!   server completes in a whole `DURATION` at the rate it has completed so far.
+//!   server completes in a whole `DURATION` at the rate it has completed so far — once
+//!   [`MIN_BACKLOG`] requests have finished, or [`HUNG_SHARE`] of `DURATION` has passed. Before
+//!   that the rate so far mostly measures the first requests' latency: with long prompts and a
+//!   short `DURATION` the first requests may take a sizeable share of the elapsed time, and the
+//!   rule fired at 0.8 × capacity in a 20-s iteration (benchmark `search_cost`, 2048:64).
 //!
 //! Neither rule is looked at before `EARLY_ABORT_AFTER_PCT` % of `DURATION` has elapsed.
+//!
+//! The same loop asks the early-accept rule ([`crate::load::accept`]) when the iteration's plan
+//! allows it, after the abort rule: an iteration both would stop is aborted.
 
-use crate::load::runner::Progress;
+use crate::load::accept;
+use crate::load::runner::{IterationPlan, Progress};
 use crate::record::{ErrorKind, RequestRecord};
 use crate::stats::percentile;
 use std::collections::VecDeque;
@@ -30,8 +38,12 @@ use tokio_util::sync::CancellationToken;
 pub const RECENT: usize = 20;
 /// The recent delay must also exceed this share of the time elapsed.
 pub const GROWTH_SHARE: f64 = 0.1;
-/// The backlog rule never fires with fewer requests in flight.
+/// The backlog rule never fires with fewer requests in flight, nor before this many have
+/// finished (unless [`HUNG_SHARE`] of `DURATION` has passed).
 pub const MIN_BACKLOG: u64 = 20;
+/// Share of `DURATION` after which the backlog rule fires with fewer than [`MIN_BACKLOG`]
+/// requests finished: a server that finished almost nothing in half an iteration is hung.
+pub const HUNG_SHARE: f64 = 0.5;
 
 /// When the watchdog may fire (`EARLY_ABORT*`).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -93,7 +105,10 @@ pub fn decide(s: &AbortSettings, snap: &Snapshot) -> Option<String> {
         }
     }
     let per_duration = snap.completed as f64 / elapsed * duration;
-    if snap.in_flight >= MIN_BACKLOG && snap.in_flight as f64 > per_duration {
+    // Until MIN_BACKLOG requests have finished, the rate so far is mostly the first requests'
+    // latency, not the server's pace: wait for them, or (a hung server) for half of DURATION.
+    let rate_known = snap.completed >= MIN_BACKLOG || elapsed >= HUNG_SHARE * duration;
+    if rate_known && snap.in_flight >= MIN_BACKLOG && snap.in_flight as f64 > per_duration {
         return Some(format!(
             "{} requests in flight after {elapsed:.1} s: more than the {per_duration:.0} the \
              server completes in a whole DURATION at its rate so far",
@@ -115,12 +130,21 @@ struct FeedState {
     recent: VecDeque<f64>,
 }
 
-/// Queueing delay of one record: first token − intended send; for a request that waited and
-/// never got a token, its end (a lower bound). None for fast failures, which say nothing.
-fn queueing_delay_ms(r: &RequestRecord) -> Option<f64> {
+/// Queueing delay of one request, ms: first token − intended send; for a request that waited
+/// and never got a token (timed out, cut off, cancelled), its end — a lower bound. None for a
+/// request that failed fast, which says nothing about the queue.
+pub fn queueing_delay_ms(r: &RequestRecord) -> Option<f64> {
     let until = match (r.first_token, r.error) {
         (Some(ft), _) => ft,
-        (None, Some(ErrorKind::TimeoutTtft | ErrorKind::TimeoutTotal)) => r.end,
+        (
+            None,
+            Some(
+                ErrorKind::TimeoutTtft
+                | ErrorKind::TimeoutTotal
+                | ErrorKind::DrainCutoff
+                | ErrorKind::Cancelled,
+            ),
+        ) => r.end,
         _ => return None,
     };
     Some(until.saturating_sub(r.intended_send).as_secs_f64() * 1e3)
@@ -155,7 +179,7 @@ impl Feed {
 }
 
 /// How often the watchdog looks, for an iteration of `duration`.
-fn tick(duration: Duration) -> Duration {
+pub(crate) fn tick(duration: Duration) -> Duration {
     (duration / 200).clamp(Duration::from_millis(10), Duration::from_secs(1))
 }
 
@@ -197,42 +221,62 @@ pub fn replay(
     None
 }
 
-/// The loop that watches one iteration; dropping it stops the loop.
+/// What stopped an iteration before `DURATION`, with the rule's sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fired {
+    /// Early abort: unsustainable.
+    Abort(String),
+    /// Early accept ([`crate::load::accept`]): sustainable.
+    Accept(String),
+}
+
+/// The loop that watches one iteration for early abort and, when the plan allows it, early
+/// accept; dropping it stops the loop.
 pub struct Watchdog {
     fired: CancellationToken,
-    reason: Arc<Mutex<Option<String>>>,
+    outcome: Arc<Mutex<Option<Fired>>>,
     task: Option<JoinHandle<()>>,
 }
 
 impl Watchdog {
-    /// Start watching `progress` of an iteration of `duration` that began at `t0`. Disabled
-    /// settings give a watchdog that never fires.
-    pub fn spawn(
-        settings: AbortSettings,
-        duration: Duration,
-        t0: Instant,
-        progress: Arc<Progress>,
-    ) -> Watchdog {
+    /// Start watching `progress` of the iteration `plan` that began at `t0`. With early abort
+    /// disabled and no early accept the watchdog never fires. Each tick looks at the abort rule
+    /// first: an iteration both rules would stop is aborted.
+    pub fn spawn(plan: &IterationPlan, t0: Instant, progress: Arc<Progress>) -> Watchdog {
         let fired = CancellationToken::new();
-        let reason = Arc::new(Mutex::new(None));
-        let task = settings.enabled.then(|| {
-            let (fired, reason) = (fired.clone(), reason.clone());
+        let outcome = Arc::new(Mutex::new(None));
+        let abort = plan.early_abort;
+        let accept = plan.early_accept.filter(|a| a.enabled);
+        let duration = plan.duration;
+        let accept_plan = accept::Plan {
+            duration,
+            filter_buffer: plan.filter_buffer,
+            req_min: plan.req_min,
+        };
+        let accept_from = accept.map_or(Duration::MAX, |a| {
+            accept::earliest(&a, duration, plan.filter_buffer)
+        });
+        let task = (abort.enabled || accept.is_some()).then(|| {
+            let (fired, outcome) = (fired.clone(), outcome.clone());
             let tick = tick(duration);
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(tick).await;
-                    let (baseline_delay_ms, recent_delay_ms) = progress.watch.medians();
-                    let snap = Snapshot {
-                        elapsed: t0.elapsed(),
-                        duration,
-                        completed: progress.succeeded.load(Ordering::Relaxed)
-                            + progress.failed.load(Ordering::Relaxed),
-                        in_flight: progress.in_flight(),
-                        baseline_delay_ms,
-                        recent_delay_ms,
-                    };
-                    if let Some(why) = decide(&settings, &snap) {
-                        *reason.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+                    let elapsed = t0.elapsed();
+                    let found = abort_now(&abort, duration, elapsed, &progress)
+                        .map(Fired::Abort)
+                        .or_else(|| {
+                            let a = accept.as_ref().filter(|_| elapsed >= accept_from)?;
+                            let snap = accept::snapshot(
+                                &progress.accept,
+                                accept_plan,
+                                elapsed,
+                                progress.in_flight(),
+                            );
+                            accept::decide(a, &snap).map(Fired::Accept)
+                        });
+                    if let Some(f) = found {
+                        *outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
                         fired.cancel();
                         return;
                     }
@@ -241,7 +285,7 @@ impl Watchdog {
         });
         Watchdog {
             fired,
-            reason,
+            outcome,
             task,
         }
     }
@@ -251,14 +295,36 @@ impl Watchdog {
         &self.fired
     }
 
-    /// Why it fired (empty when it did not).
-    pub fn reason(&self) -> String {
-        self.reason
+    /// What fired (None when nothing did).
+    pub fn outcome(&self) -> Option<Fired> {
+        self.outcome
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
-            .unwrap_or_default()
     }
+}
+
+/// The early-abort rule on the live counters.
+fn abort_now(
+    settings: &AbortSettings,
+    duration: Duration,
+    elapsed: Duration,
+    progress: &Progress,
+) -> Option<String> {
+    if !settings.enabled {
+        return None;
+    }
+    let (baseline_delay_ms, recent_delay_ms) = progress.watch.medians();
+    let snap = Snapshot {
+        elapsed,
+        duration,
+        completed: progress.succeeded.load(Ordering::Relaxed)
+            + progress.failed.load(Ordering::Relaxed),
+        in_flight: progress.in_flight(),
+        baseline_delay_ms,
+        recent_delay_ms,
+    };
+    decide(settings, &snap)
 }
 
 impl Drop for Watchdog {
@@ -332,9 +398,19 @@ mod tests {
         // 30 completed in 600 s = 90 per 1800 s; 100 in flight cannot drain.
         assert!(decide(&s, &no_delays(30, 100)).is_some());
         assert_eq!(decide(&s, &no_delays(30, 90)), None);
-        // A hung server: nothing completed, a backlog of MIN_BACKLOG.
-        assert!(decide(&s, &no_delays(0, MIN_BACKLOG)).is_some());
-        assert_eq!(decide(&s, &no_delays(0, MIN_BACKLOG - 1)), None);
+        // Nothing completed yet at a third of DURATION: the first requests may simply be
+        // slow (long prompts), so the rule waits.
+        assert_eq!(decide(&s, &no_delays(0, MIN_BACKLOG)), None);
+        assert_eq!(decide(&s, &no_delays(MIN_BACKLOG - 1, 100)), None);
+        assert!(decide(&s, &no_delays(MIN_BACKLOG, 400)).is_some());
+        // A hung server: nothing completed by half of DURATION, a backlog of MIN_BACKLOG.
+        let hung = |in_flight| Snapshot {
+            baseline_delay_ms: None,
+            recent_delay_ms: None,
+            ..snap(900.0, 0, in_flight, 0.0, 0.0)
+        };
+        assert!(decide(&s, &hung(MIN_BACKLOG)).is_some());
+        assert_eq!(decide(&s, &hung(MIN_BACKLOG - 1)), None);
     }
 
     #[test]

@@ -274,6 +274,7 @@ fn results_row(files: &IterationFiles) -> Vec<(String, String)> {
     let (completion, completion_reason) = match &meta.completion {
         Completion::Complete => ("COMPLETE", String::new()),
         Completion::AbortedEarly(r) => ("ABORTED_EARLY", r.clone()),
+        Completion::AcceptedEarly(r) => ("ACCEPTED_EARLY", r.clone()),
         Completion::Interrupted(r) => ("INTERRUPTED", r.clone()),
     };
     push(col::ITERATION, meta.iteration.to_string());

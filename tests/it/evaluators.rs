@@ -84,6 +84,7 @@ async fn iteration(
         model: "sim-model".into(),
         labels: Default::default(),
         early_abort: cfg.evaluator_settings.early_abort,
+        early_accept: None,
     };
     run_iteration(
         client,

@@ -4,6 +4,7 @@
 //! tens of seconds to minutes, are under `slow::` (their files stay where they are), so the
 //! quick loop is `cargo test --test it -- --skip slow::` while `cargo test` runs both.
 
+mod accept;
 mod architecture;
 mod bench;
 mod cli;

@@ -54,7 +54,7 @@ pub const ITERATION: &str = "ITERATION";
 pub const STARTED_AT: &str = "STARTED_AT";
 /// Configured `FILTER_BUFFER`, s.
 pub const FILTER_BUFFER: &str = "FILTER_BUFFER";
-/// `COMPLETE`, `ABORTED_EARLY` or `INTERRUPTED`.
+/// `COMPLETE`, `ABORTED_EARLY`, `ACCEPTED_EARLY` or `INTERRUPTED`.
 pub const COMPLETION: &str = "COMPLETION";
 /// Why the iteration stopped early.
 pub const COMPLETION_REASON: &str = "COMPLETION_REASON";

@@ -119,6 +119,8 @@ const BAD: &[(&str, &str)] = &[
     ("EARLY_ABORT_AFTER_PCT", "120"),
     ("EARLY_ABORT_DELAY_FACTOR", "0"),
     ("EARLY_ABORT_DELAY_MIN_MS", "-1"),
+    ("EARLY_ACCEPT", "perhaps"),
+    ("EARLY_ACCEPT_AFTER_PCT", "0"),
 ];
 
 /// Every key either has a wrong value tested here or is declared free text, so a key added
