@@ -198,6 +198,7 @@ mod tests {
             output_tokens_p50: None,
             short_outputs: 0,
             time_s: 0.0,
+            repeat: 1,
         }
     }
 
@@ -232,6 +233,11 @@ mod tests {
                 evaluators: vec!["queue".into()],
                 generated_output_tokens_p50: None,
                 short_outputs_pct: None,
+                search: "classic".into(),
+                capacity_estimate: None,
+                probe_req_min: None,
+                repeats: Vec::new(),
+                repeat_stats: None,
                 confidence,
             }),
             iterations: Vec::new(),
