@@ -132,5 +132,10 @@ fn summary_row(o: &SizeOutcome) -> Vec<String> {
         o.iteration_time_s.to_string(),
         fmt_opt(o.confidence.as_ref().map(|c| c.low_req_min)),
         fmt_opt(o.confidence.as_ref().map(|c| c.high_req_min)),
+        o.search.clone(),
+        fmt_opt(o.capacity_estimate.as_ref().map(|e| e.req_min)),
+        o.repeats.len().max(1).to_string(),
+        fmt_opt(o.repeat_stats.as_ref().map(|s| s.sd_req_min)),
+        fmt_opt(o.repeat_stats.as_ref().map(|s| s.cv)),
     ]
 }

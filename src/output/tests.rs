@@ -419,7 +419,11 @@ fn a_summary_csv_of_an_earlier_version_is_rebuilt_with_the_new_columns() {
     // The header before the interval's columns: everything up to ITERATION_TIME_S.
     let tmp = temp();
     let path = tmp.path().join("summary.csv");
-    let old = &SUMMARY_COLUMNS[..SUMMARY_COLUMNS.len() - 2];
+    let before = SUMMARY_COLUMNS
+        .iter()
+        .position(|c| *c == "ITERATION_TIME_S")
+        .unwrap();
+    let old = &SUMMARY_COLUMNS[..=before];
     assert_eq!(old.last(), Some(&"ITERATION_TIME_S"));
     fs::write(&path, format!("{}\n", old.join(","))).expect("old summary");
     write_size_outcome(tmp.path(), "100_4", &with_confidence("100:4")).expect("mst");
@@ -444,4 +448,33 @@ fn mst_json_writes_the_confidence_block_only_when_there_is_one() {
     assert!(!text.contains("confidence"), "{text}");
     let back: SizeOutcome = serde_json::from_str(&text).expect("older file");
     assert_eq!(back.confidence, None);
+}
+
+#[test]
+fn summary_csv_lists_the_search_its_estimate_and_the_repeats_spread() {
+    let tmp = temp();
+    let adaptive = SizeOutcome {
+        search: "adaptive".into(),
+        capacity_estimate: Some(mst_results::CapacityEstimate {
+            req_min: 1179.5,
+            source: "overloaded-iterations".into(),
+            measurements: 1,
+        }),
+        repeats: vec![],
+        repeat_stats: mst_results::RepeatStats::of(&[90.0, 110.0, 100.0]),
+        ..outcome("100:4")
+    };
+    write_size_outcome(tmp.path(), "100_4", &adaptive).expect("adaptive");
+    let mut classic = outcome("200:4");
+    classic.input_tokens = "200".into();
+    write_size_outcome(tmp.path(), "200_4", &classic).expect("classic");
+    let (_, rows) = read_csv(&write_summary(tmp.path()).expect("summary"));
+    assert_eq!(rows[0]["SEARCH"], "adaptive");
+    assert_eq!(rows[0]["CAPACITY_ESTIMATE_REQ_MIN"], "1179.5");
+    assert_eq!(rows[0]["MST_SD_REQ_MIN"], "10");
+    assert_eq!(rows[0]["MST_CV"], "0.1");
+    assert_eq!(rows[1]["SEARCH"], "classic");
+    assert_eq!(rows[1]["CAPACITY_ESTIMATE_REQ_MIN"], "");
+    assert_eq!(rows[1]["REPEATS"], "1");
+    assert_eq!(rows[1]["MST_CV"], "");
 }

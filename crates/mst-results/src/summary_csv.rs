@@ -46,9 +46,20 @@ pub const MST_CI_LOW_REQ_MIN: &str = "MST_CI_LOW_REQ_MIN";
 /// Upper end of the MST's confidence interval (`confidence.high_req_min`), requests/minute.
 pub const MST_CI_HIGH_REQ_MIN: &str = "MST_CI_HIGH_REQ_MIN";
 
+/// `SEARCH`: `classic` or `adaptive`.
+pub const SEARCH: &str = "SEARCH";
+/// The adaptive search's capacity estimate (`capacity_estimate.req_min`), requests/minute.
+pub const CAPACITY_ESTIMATE_REQ_MIN: &str = "CAPACITY_ESTIMATE_REQ_MIN";
+/// Whole searches behind the MST (`REPEATS`; 1 without repeats).
+pub const REPEATS: &str = "REPEATS";
+/// Sample standard deviation of the repeats' MSTs (`repeat_stats.sd_req_min`), requests/minute.
+pub const MST_SD_REQ_MIN: &str = "MST_SD_REQ_MIN";
+/// Coefficient of variation of the repeats' MSTs (`repeat_stats.cv`).
+pub const MST_CV: &str = "MST_CV";
+
 /// Every column, in file order (columns are only ever appended, so an older file's header
 /// is a prefix of this one).
-pub const COLUMNS: [&str; 21] = [
+pub const COLUMNS: [&str; 26] = [
     SIZE,
     INPUT_TOKENS,
     OUTPUT_TOKENS,
@@ -70,4 +81,9 @@ pub const COLUMNS: [&str; 21] = [
     ITERATION_TIME_S,
     MST_CI_LOW_REQ_MIN,
     MST_CI_HIGH_REQ_MIN,
+    SEARCH,
+    CAPACITY_ESTIMATE_REQ_MIN,
+    REPEATS,
+    MST_SD_REQ_MIN,
+    MST_CV,
 ];
