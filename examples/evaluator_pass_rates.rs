@@ -14,7 +14,7 @@ use mst_search::client::{ClientConfig, OpenAiClient};
 use mst_search::config::Config;
 use mst_search::demo::demo_engine;
 use mst_search::evaluate::{self, EvalInput};
-use mst_search::load::runner::{IterationPlan, Progress, run_iteration};
+use mst_search::load::runner::{Progress, run_iteration};
 use mst_search::load::watchdog;
 use mst_search::metrics;
 use mst_search::search::Stage;
@@ -131,33 +131,21 @@ async fn bench(
         ..cfg.evaluator_settings.early_abort
     };
     let client = Arc::new(OpenAiClient::new(ClientConfig {
-        base_url: cfg.url.clone(),
-        api: cfg.api,
-        api_key: None,
         model: "sim-model".into(),
-        request_timeout: cfg.request_timeout,
-        ttft_timeout: cfg.ttft_timeout,
-        tpot_timeout: cfg.tpot_timeout,
+        ..cfg.client_config()
     })?);
     let (workload, _) = Workload::prepare(&client, &cfg.workload_settings()).await?;
     let workload = Arc::new(workload);
     let mut tally = Tally::default();
     for i in 0..n {
-        let plan = IterationPlan {
-            size: cfg.sizes[0],
-            req_min: share * cap,
-            stage: Stage::Ramp,
-            iteration: i + 1,
-            duration: cfg.duration,
-            filter_buffer: cfg.filter_buffer,
-            drain_timeout: cfg.drain_timeout,
-            arrival: cfg.arrival,
-            seed: seed_base() + u64::from(i),
-            model: "sim-model".into(),
-            labels: BTreeMap::new(),
-            early_abort: cfg.evaluator_settings.early_abort,
-            early_accept: None,
-        };
+        let plan = cfg.iteration_plan(
+            cfg.sizes[0],
+            share * cap,
+            Stage::Ramp,
+            i + 1,
+            seed_base() + u64::from(i),
+            "sim-model",
+        );
         let (meta, records) = run_iteration(
             client.clone(),
             workload.clone(),

@@ -177,6 +177,49 @@ pub struct Config {
 }
 
 impl Config {
+    /// The client's settings from `URL`, `API`, `API_KEY`, `MODEL` (empty when unset: the
+    /// pre-flight asks the server) and the three timeouts.
+    pub fn client_config(&self) -> crate::client::ClientConfig {
+        crate::client::ClientConfig {
+            base_url: self.url.clone(),
+            api: self.api,
+            api_key: self.api_key.clone(),
+            model: self.model.clone().unwrap_or_default(),
+            request_timeout: self.request_timeout,
+            ttft_timeout: self.ttft_timeout,
+            tpot_timeout: self.tpot_timeout,
+        }
+    }
+
+    /// An iteration of `size` at `req_min` from the iteration keys (`DURATION`,
+    /// `FILTER_BUFFER`, `DRAIN_TIMEOUT`, `ARRIVAL`, `EARLY_ABORT*`), sending `model`; no labels
+    /// and no early accept (the driver adds both where they apply).
+    pub fn iteration_plan(
+        &self,
+        size: crate::size::SizeSpec,
+        req_min: f64,
+        stage: crate::search::Stage,
+        iteration: u32,
+        seed: u64,
+        model: &str,
+    ) -> crate::load::runner::IterationPlan {
+        crate::load::runner::IterationPlan {
+            size,
+            req_min,
+            stage,
+            iteration,
+            duration: self.duration,
+            filter_buffer: self.filter_buffer,
+            drain_timeout: self.drain_timeout,
+            arrival: self.arrival,
+            seed,
+            model: model.to_string(),
+            labels: Default::default(),
+            early_abort: self.evaluator_settings.early_abort,
+            early_accept: None,
+        }
+    }
+
     /// What the workload needs, from `API`, `TOKENS_LIST`, `SEED`, `SAMPLE_SIZE`,
     /// `FRAC_GREEDY`, `ADDITIVE`/`TOKENS_LIST_PROPORTION`, `PROMPTS_*` and the workload keys.
     pub fn workload_settings(&self) -> crate::workload::WorkloadSettings {

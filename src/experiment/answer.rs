@@ -117,12 +117,12 @@ pub fn combine(
     let every = found.len() == all.len();
     let stats = if every { RepeatStats::of(&found) } else { None };
     let mean = every.then(|| found.iter().sum::<f64>() / found.len() as f64);
-    let lowest = |xs: &mut dyn Iterator<Item = f64>| xs.reduce(f64::min);
+    // The first incomplete repeat decides, else the first without an MST, else the last.
     let stop = all
         .iter()
-        .map(|r| r.stop)
-        .find(|s| s.is_incomplete())
-        .unwrap_or(last_outcome.stop);
+        .find(|r| r.stop.is_incomplete())
+        .or_else(|| all.iter().find(|r| r.mst_req_min.is_none()))
+        .map_or(last_outcome.stop, |r| r.stop);
     let listed: Vec<String> = all
         .iter()
         .map(|r| r.mst_req_min.map_or("none".into(), |m| format!("{m:.2}")))
@@ -145,18 +145,11 @@ pub fn combine(
     Combined {
         outcome: SearchOutcome {
             mst_req_min: mean,
-            lower_req_min: lowest(&mut found.iter().copied()),
-            upper_req_min: lowest(&mut all.iter().filter_map(|r| r.upper_req_min)),
+            lower_req_min: found.iter().copied().reduce(f64::min),
+            upper_req_min: all.iter().filter_map(|r| r.upper_req_min).reduce(f64::min),
             iterations: all.iter().map(|r| r.iterations).sum(),
             reason,
-            stop: if mean.is_none() && !stop.is_incomplete() {
-                // A repeat that reached its floor or cap without an answer decides.
-                all.iter()
-                    .find(|r| r.mst_req_min.is_none())
-                    .map_or(stop, |r| r.stop)
-            } else {
-                stop
-            },
+            stop,
         },
         repeats: all,
         stats,

@@ -235,22 +235,19 @@ impl Driver<'_> {
             // Numbered over all repeats, so every iteration has its own seed and folder.
             let iteration = cp.state.iterations.len() as u32 + 1;
             let plan = IterationPlan {
-                size,
-                req_min: run.req_min,
-                stage: run.stage,
-                iteration,
-                duration: cfg.duration,
-                filter_buffer: cfg.filter_buffer,
-                drain_timeout: cfg.drain_timeout,
-                arrival: cfg.arrival,
-                seed: iteration_seed(cfg.seed, index, iteration),
-                model: self.model.clone(),
                 labels: self.labels(),
-                early_abort: cfg.evaluator_settings.early_abort,
                 // Only where the search put the rate far below its capacity estimate; near the
                 // bracket every iteration runs its full DURATION.
                 early_accept: (run.accept_early && cfg.evaluator_settings.early_accept.enabled)
                     .then_some(cfg.evaluator_settings.early_accept),
+                ..cfg.iteration_plan(
+                    size,
+                    run.req_min,
+                    run.stage,
+                    iteration,
+                    iteration_seed(cfg.seed, index, iteration),
+                    &self.model,
+                )
             };
             // Settle first, so the progress clock starts with the iteration, not before a wait.
             let settled = self.settle().await?;

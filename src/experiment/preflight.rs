@@ -5,7 +5,7 @@
 //! results. A run that fails here has sent no load.
 
 use super::{PROBE_WITHIN, Start, search_units, state};
-use crate::client::{ClientConfig, OpenAiClient};
+use crate::client::OpenAiClient;
 use crate::config::Config;
 use crate::error::{Error, Result, Warning};
 use crate::size::SizeSpec;
@@ -43,15 +43,7 @@ pub(super) async fn prepare(cfg: &Config, start: Start) -> Result<Ready> {
         Some(i) => units.into_iter().filter(|(j, _)| *j == i).collect(),
         None => units,
     };
-    let mut client_cfg = ClientConfig {
-        base_url: cfg.url.clone(),
-        api: cfg.api,
-        api_key: cfg.api_key.clone(),
-        model: cfg.model.clone().unwrap_or_default(),
-        request_timeout: cfg.request_timeout,
-        ttft_timeout: cfg.ttft_timeout,
-        tpot_timeout: cfg.tpot_timeout,
-    };
+    let mut client_cfg = cfg.client_config();
     let info = OpenAiClient::new(client_cfg.clone())?
         .probe(PROBE_WITHIN)
         .await?;

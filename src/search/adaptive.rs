@@ -42,7 +42,7 @@
 //! * **Probe.** With `probe` set, the first step is [`Step::Probe`](super::Step); its rate
 //!   (when it measured one) aims the first iteration instead of `start_req_min`.
 
-use super::estimate::{self, Estimate, Throughput};
+use super::estimate::{Estimate, Throughput};
 use super::{MIN_STEP, Search, Stage, Step, StopKind, Strategy, Threshold, round2};
 
 /// Where the check above an unverified estimate runs, as a multiple of it: 20% above, where
@@ -107,7 +107,7 @@ impl Search {
             })
             .collect();
         let from = saturated.len();
-        if let Some(req_min) = estimate::median(saturated) {
+        if let Some(req_min) = crate::stats::percentile(&saturated, 50.0) {
             return Some(Estimate {
                 req_min,
                 from,

@@ -64,21 +64,6 @@ pub struct Estimate {
     pub verified: bool,
 }
 
-/// The median of saturated completion rates (each request/minute), or None without any.
-pub fn median(mut rates: Vec<f64>) -> Option<f64> {
-    rates.retain(|r| r.is_finite());
-    if rates.is_empty() {
-        return None;
-    }
-    rates.sort_by(f64::total_cmp);
-    let n = rates.len();
-    Some(if n % 2 == 1 {
-        rates[n / 2]
-    } else {
-        (rates[n / 2 - 1] + rates[n / 2]) / 2.0
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,13 +99,5 @@ mod tests {
         };
         assert_eq!(empty.req_min(), None);
         assert!(!empty.saturated_at(1e6));
-    }
-
-    #[test]
-    fn median_of_odd_and_even_counts() {
-        assert_eq!(median(vec![]), None);
-        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), Some(2.5));
-        assert_eq!(median(vec![f64::NAN, 5.0]), Some(5.0));
     }
 }

@@ -52,19 +52,15 @@ async fn iteration(
     let accept: AcceptSettings = cfg.evaluator_settings.early_accept;
     assert_eq!((accept.after_pct, accept.growth_max_ms), (50.0, 50.0));
     let plan = IterationPlan {
-        size: cfg.sizes[0],
-        req_min: share * capacity(server.config(), SIZE.0, SIZE.1).req_per_min,
-        stage: Stage::Ramp,
-        iteration: 1,
-        duration: cfg.duration,
-        filter_buffer: cfg.filter_buffer,
-        drain_timeout: cfg.drain_timeout,
-        arrival: cfg.arrival,
-        seed: 7,
-        model: server.config().model.clone(),
-        labels: Default::default(),
-        early_abort: cfg.evaluator_settings.early_abort,
         early_accept: Some(accept),
+        ..cfg.iteration_plan(
+            cfg.sizes[0],
+            share * capacity(server.config(), SIZE.0, SIZE.1).req_per_min,
+            Stage::Ramp,
+            1,
+            7,
+            &server.config().model,
+        )
     };
     run_iteration(
         client,

@@ -7,7 +7,7 @@ use mst_search::client::{ClientConfig, OpenAiClient};
 use mst_search::config::Config;
 use mst_search::evaluate::{self, EvalInput, Verdict};
 use mst_search::iteration::{Completion, IterationMeta};
-use mst_search::load::runner::{IterationPlan, Progress, run_iteration};
+use mst_search::load::runner::{Progress, run_iteration};
 use mst_search::metrics;
 use mst_search::record::RequestRecord;
 use mst_search::search::Stage;
@@ -58,34 +58,22 @@ async fn iteration(
     let cfg = config(&server.url(), extra);
     let client = Arc::new(
         OpenAiClient::new(ClientConfig {
-            base_url: cfg.url.clone(),
-            api: cfg.api,
-            api_key: None,
             model: "sim-model".into(),
-            request_timeout: cfg.request_timeout,
-            ttft_timeout: cfg.ttft_timeout,
-            tpot_timeout: cfg.tpot_timeout,
+            ..cfg.client_config()
         })
         .expect("client"),
     );
     let (workload, _) = Workload::prepare(&client, &cfg.workload_settings())
         .await
         .expect("workload");
-    let plan = IterationPlan {
-        size: cfg.sizes[0],
-        req_min: share * capacity(server.config(), SIZE.0, SIZE.1).req_per_min,
-        stage: Stage::Ramp,
-        iteration: 1,
-        duration: cfg.duration,
-        filter_buffer: cfg.filter_buffer,
-        drain_timeout: cfg.drain_timeout,
-        arrival: cfg.arrival,
-        seed: 11,
-        model: "sim-model".into(),
-        labels: Default::default(),
-        early_abort: cfg.evaluator_settings.early_abort,
-        early_accept: None,
-    };
+    let plan = cfg.iteration_plan(
+        cfg.sizes[0],
+        share * capacity(server.config(), SIZE.0, SIZE.1).req_per_min,
+        Stage::Ramp,
+        1,
+        11,
+        "sim-model",
+    );
     run_iteration(
         client,
         Arc::new(workload),
