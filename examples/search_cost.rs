@@ -7,69 +7,129 @@
 //!
 //! Time is simulated (see `evaluator_pass_rates.rs`): an iteration of `DURATION` model seconds
 //! takes `DURATION / TIME_SCALE` wall seconds and millisecond thresholds are scaled alike;
-//! times are printed in model seconds. The start rate varies with the seed (0.15–0.45 ×
-//! capacity), as users' guesses do.
+//! times are printed in model seconds. Each shape has its own time scale (the simulator's step
+//! stays above 10 wall ms) and its own iteration length: at least `MIN_MODEL_DURATION_S` and
+//! at least five E2E latencies at capacity, so an iteration holds several generations of
+//! requests (a verdict on an iteration shorter than its requests says nothing). The start rate
+//! varies with the seed (0.15–0.45 × capacity), as users' guesses do. Each search's 90%
+//! interval (`mst.json` `confidence`) is checked against the capacity too.
 //!
-//! Run: `cargo run --release --example search_cost [SEEDS] [MODEL_DURATION_S] [TIME_SCALE]`
-//! (defaults 10, 20, 4). `MST_BENCH_SHAPES=0,2` runs only those shapes.
+//! Run: `cargo run --release --example search_cost [SEEDS] [MIN_MODEL_DURATION_S]`
+//! (defaults 10, 60). `MST_BENCH_SHAPES=0,2` runs only those shapes, `MST_BENCH_SEED_FROM=5`
+//! starts at that seed (so one benchmark can run as several processes: it is mostly idle),
+//! and `MST_BENCH_OUT=file.jsonl` appends every search's outcome to a file;
+//! `search_cost --summarize file.jsonl...` prints the tables from such files, recomputing
+//! each interval with the current method.
 
 use mst_search::config::Config;
 use mst_search::experiment::{self, RunOptions};
+use mst_search::search::confidence;
 use mst_search::sim::{EngineConfig, FaultConfig, SimServer, capacity};
+use mst_search::stats::percentile;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// (name, batch limit, prompt tokens, output tokens).
-const SHAPES: [(&str, u32, u32, u32); 3] = [
-    ("chat 128:64, batch 32", 32, 128, 64),
-    ("long prompt 2048:64, batch 32", 32, 2048, 64),
-    ("decode 256:256, batch 64", 64, 256, 256),
+/// (name, batch limit, prompt tokens, output tokens, time scale).
+const SHAPES: [(&str, u32, u32, u32, f64); 3] = [
+    ("chat 128:64, batch 32", 32, 128, 64, 4.0),
+    ("long prompt 2048:64, batch 32", 32, 2048, 64, 4.0),
+    ("decode 256:128, batch 64", 64, 256, 128, 4.0),
 ];
 
+/// One search of the benchmark, as `MST_BENCH_OUT` keeps it.
+#[derive(Serialize, Deserialize)]
 struct Run {
-    time_model_s: f64,
-    ratio: Option<f64>,
-    iterations: usize,
+    shape: String,
+    seed: u64,
+    search: String,
+    /// Analytic capacity, requests/minute (wall).
+    capacity_req_min: f64,
+    time_scale: f64,
+    start_req_min: f64,
+    /// The size's whole answer.
+    outcome: mst_results::SizeOutcome,
+}
+
+impl Run {
+    fn time_model_s(&self) -> f64 {
+        self.outcome.iteration_time_s * self.time_scale
+    }
+    fn ratio(&self) -> Option<f64> {
+        self.outcome.mst_req_min.map(|m| m / self.capacity_req_min)
+    }
+    /// The judged iterations, as the answer's interval takes them.
+    fn points(&self) -> Vec<(f64, bool)> {
+        let it = self.outcome.iterations.iter();
+        it.filter_map(|b| b.sustainable.map(|s| (b.req_min, s)))
+            .collect()
+    }
+    /// The 90% interval over this search's verdicts with the current method (None: no
+    /// interval), as (holds the capacity, width / capacity).
+    fn interval(&self) -> Option<(bool, f64)> {
+        let c = confidence::interval(&self.points(), confidence::LEVEL, 17 + self.seed)?;
+        let cap = self.capacity_req_min;
+        Some((
+            c.low_req_min <= cap && cap <= c.high_req_min,
+            (c.high_req_min - c.low_req_min) / cap,
+        ))
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let arg = |i: usize, d: f64| -> f64 {
-        std::env::args()
-            .nth(i)
-            .and_then(|a| a.parse().ok())
-            .unwrap_or(d)
-    };
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--summarize") {
+        let mut runs = Vec::new();
+        for f in &args[2..] {
+            for line in std::fs::read_to_string(f)?.lines() {
+                runs.push(serde_json::from_str::<Run>(line)?);
+            }
+        }
+        summarize(&runs);
+        return Ok(());
+    }
+    let arg = |i: usize, d: f64| -> f64 { args.get(i).and_then(|a| a.parse().ok()).unwrap_or(d) };
     let seeds = arg(1, 10.0) as u64;
-    let model_duration_s = arg(2, 20.0);
-    let time_scale = arg(3, 4.0);
-    let only: Option<Vec<usize>> = std::env::var("MST_BENCH_SHAPES")
-        .ok()
-        .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect());
+    let min_model_s = arg(2, 60.0);
+    let env_list = |k: &str| -> Option<Vec<u64>> {
+        std::env::var(k)
+            .ok()
+            .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+    };
+    let only = env_list("MST_BENCH_SHAPES");
+    let seed_from = env_list("MST_BENCH_SEED_FROM").map_or(0, |v| v.first().copied().unwrap_or(0));
+    let mut keep = match std::env::var_os("MST_BENCH_OUT") {
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)?,
+        ),
+        None => None,
+    };
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let wall = model_duration_s / time_scale;
     let started = Instant::now();
-    let mut all: Vec<(Run, Run)> = Vec::new();
-    println!(
-        "iterations of {model_duration_s} model s ({wall} wall s at time scale {time_scale}); times in model s"
-    );
-    for (k, &(name, batch, input, output)) in SHAPES.iter().enumerate() {
-        if only.as_ref().is_some_and(|o| !o.contains(&k)) {
+    let mut all: Vec<Run> = Vec::new();
+    for (k, &(name, batch, input, output, time_scale)) in SHAPES.iter().enumerate() {
+        if only.as_ref().is_some_and(|o| !o.contains(&(k as u64))) {
             continue;
         }
         let engine = EngineConfig::small(batch, time_scale);
-        let cap = capacity(&engine, input, output).req_per_min;
+        let cap_at = capacity(&engine, input, output);
+        let cap = cap_at.req_per_min;
+        // E2E at capacity, model seconds: every output token takes one step at full batch.
+        let e2e_model_s = f64::from(output) * cap_at.step_ms_at_capacity / 1000.0;
+        let model_s = min_model_s.max(5.0 * e2e_model_s).ceil();
+        let wall = model_s / time_scale;
         println!(
-            "\n{name}: capacity {cap:.0} req/min wall ({:.0} model)",
+            "\n{name}: capacity {cap:.0} req/min wall ({:.0} model); E2E at capacity {e2e_model_s:.1} model s; iterations of {model_s} model s ({wall} wall s at time scale {time_scale})",
             cap / time_scale
         );
-        println!(
-            "seed  start×cap | classic: time   iters  MST/cap | adaptive: time   iters  MST/cap"
-        );
-        let mut shape: Vec<(Run, Run)> = Vec::new();
-        for seed in 0..seeds {
+        println!("seed  start×cap | search     time  iters  MST/cap  interval/cap (holds)");
+        for seed in seed_from..seed_from + seeds {
             let start = cap * (0.15 + 0.3 * ((seed * 7 % 10) as f64) / 9.0);
-            let mut pair = Vec::new();
             for search in ["classic", "adaptive"] {
                 let server = SimServer::start(
                     EngineConfig {
@@ -106,36 +166,27 @@ async fn main() -> anyhow::Result<()> {
                     experiment::run(cfg, RunOptions { quiet: true }, CancellationToken::new())
                         .await?;
                 server.shutdown().await;
-                let o = &report.outcomes[0];
-                pair.push(Run {
-                    time_model_s: o.iteration_time_s * time_scale,
-                    ratio: o.mst_req_min.map(|m| m / cap),
-                    iterations: o.iterations.len(),
-                });
+                let run = Run {
+                    shape: name.into(),
+                    seed,
+                    search: search.into(),
+                    capacity_req_min: cap,
+                    time_scale,
+                    start_req_min: start,
+                    outcome: report.outcomes[0].clone(),
+                };
                 if std::env::var_os("MST_BENCH_KEEP").is_none() {
                     let _ = std::fs::remove_dir_all(&out);
                 }
-            }
-            let (c, a) = (&pair[0], &pair[1]);
-            println!(
-                "{seed:>4}  {:>9.2} | {:>13.0} {:>6} {:>8} | {:>14.0} {:>6} {:>8}",
-                start / cap,
-                c.time_model_s,
-                c.iterations,
-                fmt(c.ratio),
-                a.time_model_s,
-                a.iterations,
-                fmt(a.ratio)
-            );
-            let mut it = pair.into_iter();
-            if let (Some(c), Some(a)) = (it.next(), it.next()) {
-                shape.push((c, a));
+                println!("{}", line(&run));
+                if let Some(f) = keep.as_mut() {
+                    writeln!(f, "{}", serde_json::to_string(&run)?)?;
+                }
+                all.push(run);
             }
         }
-        summary(name, &shape);
-        all.extend(shape);
     }
-    summary("all shapes", &all);
+    summarize(&all);
     println!(
         "\nbenchmark wall time {:.0} s",
         started.elapsed().as_secs_f64()
@@ -147,22 +198,83 @@ fn fmt(r: Option<f64>) -> String {
     r.map_or("-".into(), |r| format!("{r:.3}"))
 }
 
-fn summary(name: &str, runs: &[(Run, Run)]) {
-    if runs.is_empty() {
-        return;
-    }
-    let total = |f: fn(&(Run, Run)) -> &Run| runs.iter().map(|r| f(r).time_model_s).sum::<f64>();
-    let (tc, ta) = (total(|r| &r.0), total(|r| &r.1));
-    let within = |f: fn(&(Run, Run)) -> &Run| {
-        runs.iter()
-            .filter(|r| f(r).ratio.is_some_and(|x| (0.90..=1.00).contains(&x)))
-            .count()
-    };
+fn line(r: &Run) -> String {
+    let o = &r.outcome;
+    let ci = o.confidence.as_ref().map_or("-".to_string(), |c| {
+        format!(
+            "[{:.3}, {:.3}]",
+            c.low_req_min / r.capacity_req_min,
+            c.high_req_min / r.capacity_req_min
+        )
+    });
+    format!(
+        "{:>4}  {:>9.2} | {:<8} {:>6.0} {:>6} {:>8}  {ci}",
+        r.seed,
+        r.start_req_min / r.capacity_req_min,
+        r.search,
+        r.time_model_s(),
+        o.iterations.len(),
+        fmt(r.ratio()),
+    )
+}
+
+/// Per shape and overall: adaptive time over classic's (model seconds summed over the seeds
+/// both searches ran), MSTs in [0.90, 1.00] × capacity and above it, and the intervals.
+fn summarize(runs: &[Run]) {
+    let mut shapes: Vec<&str> = runs.iter().map(|r| r.shape.as_str()).collect();
+    shapes.dedup();
+    shapes.sort();
+    shapes.dedup();
     println!(
-        "{name}: adaptive took {:.0}% of classic's time ({ta:.0} vs {tc:.0} model s); MST in [0.90, 1.00] x capacity: classic {}/{n}, adaptive {}/{n}",
-        100.0 * ta / tc,
-        within(|r| &r.0),
-        within(|r| &r.1),
-        n = runs.len()
+        "\n| shape | adaptive time / classic | MST in [0.90, 1.00] × cap, classic / adaptive | above cap, classic / adaptive | median MST/cap, classic / adaptive | interval holds cap, classic / adaptive | median interval width / cap |"
     );
+    println!("|---|---|---|---|---|---|---|");
+    let mut every: Vec<&str> = shapes.clone();
+    every.push("all shapes");
+    for shape in every {
+        let of = |search: &str| -> Vec<&Run> {
+            runs.iter()
+                .filter(|r| (shape == "all shapes" || r.shape == shape) && r.search == search)
+                .collect()
+        };
+        let (c, a) = (of("classic"), of("adaptive"));
+        let time = |v: &[&Run]| v.iter().map(|r| r.time_model_s()).sum::<f64>();
+        let count = |v: &[&Run], f: &dyn Fn(f64) -> bool| {
+            let n = v.iter().filter(|r| r.ratio().is_some_and(f)).count();
+            format!("{n}/{}", v.len())
+        };
+        let within = |x: f64| (0.90..=1.00).contains(&x);
+        let above = |x: f64| x > 1.00;
+        let median = |v: &[&Run]| {
+            let x: Vec<f64> = v.iter().filter_map(|r| r.ratio()).collect();
+            fmt(percentile(&x, 50.0))
+        };
+        let holds = |v: &[&Run]| {
+            let n = v
+                .iter()
+                .filter(|r| r.interval().is_some_and(|i| i.0))
+                .count();
+            format!("{n}/{}", v.len())
+        };
+        let width = |v: &[&Run]| {
+            let x: Vec<f64> = v.iter().filter_map(|r| r.interval().map(|i| i.1)).collect();
+            fmt(percentile(&x, 50.0))
+        };
+        println!(
+            "| {shape} | {:.0}% ({:.0} vs {:.0} model s) | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} |",
+            100.0 * time(&a) / time(&c),
+            time(&a),
+            time(&c),
+            count(&c, &within),
+            count(&a, &within),
+            count(&c, &above),
+            count(&a, &above),
+            median(&c),
+            median(&a),
+            holds(&c),
+            holds(&a),
+            width(&c),
+            width(&a),
+        );
+    }
 }

@@ -482,15 +482,16 @@ fn resolve_probe(
         Some(on) => on,
         None => adaptive,
     };
-    let duration = l
+    let probe = l
         .opt("PROBE_DURATION", positive_duration)?
         .unwrap_or_else(|| (duration / 2).min(Duration::from_secs(60)));
     let concurrency = l.or_default("PROBE_CONCURRENCY", |k, v| {
         parse_int_where::<u32>(k, v, "a whole number >= 1", |n| n >= 1)
     })?;
     Ok(on.then_some(crate::load::saturation::ProbeSettings {
-        duration,
+        duration: probe,
         concurrency,
+        max_duration: duration.max(probe),
     }))
 }
 

@@ -218,9 +218,9 @@ impl Observer for Console {
                 report,
                 next_req_min,
             } => println!(
-                "{size}: saturation probe measured {} req/min ({} tokens in its second half, {} of {} requests done); next {} req/min",
+                "{size}: saturation probe measured {} req/min ({} completions in its steady part, {} of {} requests done); next {} req/min",
                 console::opt(report.throughput.and_then(|t| t.req_min()), 1),
-                report.tokens_in_window,
+                report.completions_in_window,
                 report.succeeded,
                 report.sent,
                 console::opt(*next_req_min, 1)

@@ -8,16 +8,23 @@
 //!
 //! A closed loop of `PROBE_CONCURRENCY` users, each sending the size's next request as soon as
 //! its previous one ends, for `PROBE_DURATION`; then every request still in flight is cancelled.
+//! A size whose first requests take long (long prompts queued behind one another, long
+//! outputs) has no steady part in that time, so the probe is **extended** once its first
+//! request ends at `e`: it runs until `2e + PROBE_DURATION / 2`, but never past `DURATION`
+//! (see [`probe_end`]).
 //! With more users than the server's batch limit the server is saturated throughout, admitting
 //! a new request whenever one finishes, as it is under an open-loop overload.
 //!
-//! Completions of a closed loop come in waves (the first batch starts together and ends
-//! together), so counting them over a window is off by up to one wave. The probe counts
-//! generated **tokens** instead, stamped by the chunks that carried them: tokens in the steady
-//! part of the probe (see [`measure`]) divided by the mean output tokens of the probe's
-//! successful requests give request-equivalents completed, and over the window's length the
-//! saturated rate ([`Throughput`]). Without a successful request, or without a steady part,
-//! it measured nothing.
+//! The probe's rate is its successful completions over the steady part of the probe (see
+//! [`measure`]), counted **from one completion to another** ([`full_rate`]): from the first
+//! completion in the steady part up to, not including, the last one. Completions of a
+//! saturated server can come in waves — a batch admitted together is prefilled together and
+//! ends together, and with equal output lengths it stays in step — and a window with fixed
+//! ends cuts a wave anywhere, off by up to a wave (22% under the capacity on a 2048:64 size
+//! whose window held a wave and a half, when the probe counted generated tokens over a fixed
+//! window). Counted from the start of one wave to the start of another, the window holds
+//! whole waves; without waves, the count over the span between two completions is the usual
+//! rate estimate. Without enough completions in the steady part it measured nothing.
 
 use crate::client::{Cancel, LlmClient, Slot};
 use crate::record::{ErrorKind, RequestRecord};
@@ -26,7 +33,7 @@ use crate::size::SizeSpec;
 use crate::workload::Workload;
 use serde::Serialize;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -39,6 +46,18 @@ pub struct ProbeSettings {
     /// Requests kept in flight.
     #[serde(rename = "PROBE_CONCURRENCY")]
     pub concurrency: u32,
+    /// The longest the probe may be extended to (`DURATION`, or `duration` if that is
+    /// longer); not a key of its own, so not in the resume fingerprint twice.
+    #[serde(skip)]
+    pub max_duration: Duration,
+}
+
+/// When the probe ends, given when its first successful request ended (`first_end`, from the
+/// probe's start): `duration` if that leaves a steady part of half of it after `2·first_end`,
+/// else `2·first_end + duration / 2`, at most `max_duration` (and never before `duration`).
+pub fn probe_end(settings: &ProbeSettings, first_end: Option<Duration>) -> Duration {
+    let wanted = first_end.map_or(settings.duration, |e| e * 2 + settings.duration / 2);
+    wanted.min(settings.max_duration).max(settings.duration)
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -54,8 +73,8 @@ pub struct ProbeReport {
     /// Requests sent, and of them those that ended successfully.
     pub sent: u64,
     pub succeeded: u64,
-    /// Generated tokens stamped inside the measured window.
-    pub tokens_in_window: u64,
+    /// Successful completions counted in the measured window.
+    pub completions_in_window: u64,
     /// Wall time the probe took, drain of the cancelled requests included.
     pub elapsed: Duration,
 }
@@ -73,18 +92,24 @@ pub async fn run<C: LlmClient>(
     let t0 = Instant::now();
     let cancel = Cancel::new();
     let next = Arc::new(AtomicU64::new(0));
-    let deadline = t0 + settings.duration;
+    // The probe's end in microseconds from t0: PROBE_DURATION until the first request ends.
+    let end_us = Arc::new(AtomicU64::new(settings.duration.as_micros() as u64));
+    let first_seen = Arc::new(AtomicBool::new(false));
     let mut users = tokio::task::JoinSet::new();
     for _ in 0..settings.concurrency.max(1) {
-        let (client, workload, cancel, next) = (
+        let (client, workload, cancel, next, end_us, first_seen) = (
             client.clone(),
             workload.clone(),
             cancel.clone(),
             next.clone(),
+            end_us.clone(),
+            first_seen.clone(),
         );
         users.spawn(async move {
             let mut records = Vec::new();
-            while Instant::now() < deadline && !cancel.is_cancelled() {
+            let before_end =
+                || t0.elapsed() < Duration::from_micros(end_us.load(Ordering::Relaxed));
+            while before_end() && !cancel.is_cancelled() {
                 let idx = next.fetch_add(1, Ordering::Relaxed);
                 let spec = workload.request(seed, idx, &size);
                 let slot = Slot {
@@ -92,15 +117,29 @@ pub async fn run<C: LlmClient>(
                     t0,
                     intended: t0.elapsed(),
                 };
-                records.push(client.send(&spec, slot, &cancel).await);
+                let record = client.send(&spec, slot, &cancel).await;
+                if record.success() && !first_seen.swap(true, Ordering::Relaxed) {
+                    // The first success fixes the end; later ones move nothing.
+                    let end = probe_end(&settings, Some(record.end));
+                    end_us.store(end.as_micros() as u64, Ordering::Relaxed);
+                }
+                records.push(record);
             }
             records
         });
     }
-    let interrupted = tokio::select! {
-        _ = tokio::time::sleep_until(deadline.into()) => false,
-        _ = interrupt.cancelled() => true,
+    let interrupted = loop {
+        let end = Duration::from_micros(end_us.load(Ordering::Relaxed));
+        tokio::select! {
+            _ = tokio::time::sleep_until((t0 + end).into()) => {
+                if Duration::from_micros(end_us.load(Ordering::Relaxed)) <= end {
+                    break false;
+                }
+            }
+            _ = interrupt.cancelled() => break true,
+        }
     };
+    let end = Duration::from_micros(end_us.load(Ordering::Relaxed));
     cancel.cancel(ErrorKind::Cancelled);
     let mut records = Vec::new();
     while let Some(done) = users.join_next().await {
@@ -109,7 +148,7 @@ pub async fn run<C: LlmClient>(
             records.append(&mut r);
         }
     }
-    let mut report = measure(&records, settings.duration);
+    let mut report = measure(&records, settings.duration, end);
     if interrupted {
         report.throughput = None;
     }
@@ -117,47 +156,66 @@ pub async fn run<C: LlmClient>(
     report
 }
 
-/// The probe's measurement over its records (see the module's method): tokens stamped in the
-/// steady part of the probe, over the mean output tokens of the successful requests. The steady
-/// part starts at half the probe or at twice the first request's end, whichever is later: by
-/// then every batch slot has been recycled at least once, so admissions (and their prefill)
-/// run at the pace of completions, as in an overloaded open loop. Before that the batch only
-/// decodes, which would over-measure a prefill-heavy size. It measures nothing when the steady
-/// part is shorter than a fifth of the probe (`PROBE_DURATION` too short for the size).
-pub fn measure(records: &[RequestRecord], duration: Duration) -> ProbeReport {
-    let ok: Vec<&RequestRecord> = records.iter().filter(|r| r.success()).collect();
-    let first_end = ok.iter().map(|r| r.end).min();
-    let w0 = (duration / 2).max(first_end.map_or(duration, |e| e * 2));
-    let w1 = duration;
-    let mut tokens = 0u64;
-    for r in records {
-        for &us in &r.token_offsets_us {
-            let at = r.actual_send + Duration::from_micros(u64::from(us));
-            if at >= w0 && at < w1 {
-                tokens += 1;
-            }
-        }
-    }
-    let mean_out = if ok.is_empty() {
-        0.0
-    } else {
-        ok.iter().map(|r| f64::from(r.output_tokens)).sum::<f64>() / ok.len() as f64
-    };
-    let window_s = w1.saturating_sub(w0).as_secs_f64();
-    let steady = window_s >= duration.as_secs_f64() / 5.0;
-    let throughput = (steady && tokens > 0 && mean_out >= 1.0).then(|| Throughput {
-        completions: (tokens as f64 / mean_out).round() as u64,
-        window_s,
-        saturated: true,
-    });
+/// The probe's measurement over its records (see the module's method). The steady part starts
+/// at half of `duration` (`PROBE_DURATION`) or at twice the first request's end, whichever is
+/// later: by then every batch slot has been recycled at least once, so admissions (and their
+/// prefill) run at the pace of completions, as in an overloaded open loop. Before that the
+/// batch only decodes, which would over-measure a prefill-heavy size. It ends at `end`, when
+/// the probe stopped ([`probe_end`]). It measures nothing when the completions counted span
+/// less than a fifth of `duration` or number fewer than [`SATURATED_MIN_COMPLETIONS`].
+pub fn measure(records: &[RequestRecord], duration: Duration, end: Duration) -> ProbeReport {
+    let ends = success_ends(records);
+    let w0 = ends.first().map_or(end, |&e| (duration / 2).max(e * 2));
+    let counted = full_rate(&ends, w0, end);
     ProbeReport {
-        throughput,
+        throughput: counted.filter(|t| t.window_s >= duration.as_secs_f64() / 5.0),
         sent: records.len() as u64,
-        succeeded: ok.len() as u64,
-        tokens_in_window: tokens,
+        succeeded: ends.len() as u64,
+        completions_in_window: counted.map_or(0, |t| t.completions),
         elapsed: Duration::ZERO,
     }
 }
+
+/// The ends of the successful requests, sorted.
+fn success_ends(records: &[RequestRecord]) -> Vec<Duration> {
+    let mut ends: Vec<Duration> = records
+        .iter()
+        .filter(|r| r.success())
+        .map(|r| r.end)
+        .collect();
+    ends.sort();
+    ends
+}
+
+/// A saturated server's rate from sorted completion times `ends`, between `from` and `to`,
+/// counted over whole **clusters** of completions: a cluster starts at a completion that
+/// follows the one before it by at least a tenth of the mean gap between the completions in
+/// `[from, to)` (a wave that ends together arrives within a few milliseconds; without waves
+/// nearly every completion starts its own cluster). From the first cluster start at or after
+/// `from` (`t_a`) to the last one before `to` (`t_b`), the completions in `[t_a, t_b)` over
+/// `t_b − t_a`: the wave at `t_a` counts whole, the one at `t_b` not at all. None with fewer
+/// than [`SATURATED_MIN_COMPLETIONS`] counted.
+pub fn full_rate(ends: &[Duration], from: Duration, to: Duration) -> Option<Throughput> {
+    let i0 = ends.partition_point(|&e| e < from);
+    let i1 = ends.partition_point(|&e| e < to);
+    if i1 < i0 + 2 {
+        return None;
+    }
+    let mean_gap = (ends[i1 - 1] - ends[i0]) / (i1 - i0 - 1) as u32;
+    let starts = |i: &usize| *i == 0 || ends[*i] - ends[*i - 1] >= mean_gap / 10;
+    let a = (i0..i1).find(starts)?;
+    let b = (i0..i1).rev().find(starts)?;
+    let n = (b - a) as u64;
+    (n >= SATURATED_MIN_COMPLETIONS).then(|| Throughput {
+        completions: n,
+        window_s: (ends[b] - ends[a]).as_secs_f64(),
+        saturated: true,
+    })
+}
+
+/// Completions a saturated iteration's full-rate window needs before its rate is read there
+/// rather than over the busy period (a relative error of about 1/√10 from counting alone).
+pub const SATURATED_MIN_COMPLETIONS: u64 = 10;
 
 /// What an open-loop iteration says about the capacity. It is **saturated** when the
 /// watchdog aborted it as overloaded, or when its successful completions over the steady
@@ -165,21 +223,25 @@ pub fn measure(records: &[RequestRecord], duration: Duration) -> ProbeReport {
 /// short of the offered count by more than
 /// [`SATURATION_SIGMAS`](crate::search::estimate::SATURATION_SIGMAS) Poisson σ
 /// ([`Throughput::saturated_at`]); the steady window leaves out the start, where completions
-/// lag the sends while the batch fills. A saturated iteration's rate is taken over its **busy
-/// period**, from the first successful completion to the last, the drain included (the server
-/// keeps working through its backlog at full rate after sending stops). An unsaturated one
-/// reports its completions over the steady window. None for an unaborted iteration with fewer
-/// than two successes; an aborted one is always saturated, its rate possibly empty.
+/// lag the sends while the batch fills.
+///
+/// A saturated iteration's rate is its completions from **twice the first completion's end to
+/// the end of sending** ([`SATURATED_MIN_COMPLETIONS`] at least): arrivals faster than the
+/// server fill its batch before the first request ends (its E2E), so one E2E later every slot
+/// has been recycled and the server runs at its full rate until sending stops; the drain
+/// after it ends with the batch emptying, which would under-measure. Over the whole busy
+/// period instead (first to last success) the fill and that tail count too: 11% under the
+/// capacity on a decode-heavy size whose E2E was a third of an aborted iteration. The busy
+/// period is still the fallback when the window holds too few completions.
+///
+/// An unsaturated iteration reports its completions over the steady window. None for an
+/// unaborted iteration with fewer than two successes; an aborted one is always saturated, its
+/// rate possibly empty.
 pub fn iteration_throughput(
     meta: &crate::iteration::IterationMeta,
     records: &[RequestRecord],
 ) -> Option<Throughput> {
-    let mut ends: Vec<Duration> = records
-        .iter()
-        .filter(|r| r.success())
-        .map(|r| r.end)
-        .collect();
-    ends.sort();
+    let ends = success_ends(records);
     let busy = match (ends.first(), ends.last()) {
         (Some(&first), Some(&last)) if last > first => Throughput {
             // n completions span n - 1 gaps.
@@ -193,13 +255,15 @@ pub fn iteration_throughput(
             saturated: true,
         },
     };
+    let stop = meta.sending_stopped;
+    let full = ends.first().and_then(|&e| full_rate(&ends, e * 2, stop));
+    let busy = full.unwrap_or(busy);
     if matches!(
         meta.completion,
         crate::iteration::Completion::AbortedEarly(_)
     ) {
         return Some(busy);
     }
-    let stop = meta.sending_stopped;
     let w0 = meta.filter_buffer.max(*ends.first()?);
     if w0 >= stop || ends.len() < 2 {
         return None;
@@ -246,55 +310,69 @@ mod tests {
         r
     }
 
-    #[test]
-    fn tokens_in_the_second_half_over_the_mean_output_give_request_equivalents() {
-        // Probe of 10 s; the first request ends at 2.1 s, so the window is [5, 10). Two more
-        // requests of 20 tokens each lie wholly in it (tokens at 5.0..6.9 and 6.0..7.9): 40
-        // tokens = 2 requests over 5 s.
-        let records = vec![
-            rec(0.0, 0.1, 20, 20, true),
-            rec(4.0, 5.0, 20, 20, true),
-            rec(5.5, 6.0, 20, 20, true),
-        ];
-        let m = measure(&records, Duration::from_secs(10));
-        assert_eq!(m.tokens_in_window, 40);
-        let t = m.throughput.unwrap();
-        assert_eq!((t.completions, t.window_s), (2, 5.0));
-        assert_eq!(t.req_min(), Some(24.0));
+    /// Successful requests ending in waves: `size` completions `jitter_s` apart at every
+    /// `period_s` from `first_s` through `last_s`.
+    fn waves(
+        first_s: f64,
+        last_s: f64,
+        period_s: f64,
+        size: u32,
+        jitter_s: f64,
+    ) -> Vec<RequestRecord> {
+        let mut out = Vec::new();
+        let mut t = first_s;
+        while t <= last_s + 1e-9 {
+            for k in 0..size {
+                let end = t + jitter_s * f64::from(k);
+                out.push(rec(end - 0.2, end - 0.1, 1, 1, true));
+            }
+            t += period_s;
+        }
+        out
     }
 
     #[test]
-    fn tokens_before_the_window_and_of_cancelled_requests_count_by_their_stamps() {
-        // 10 tokens at 4.0..4.9 (before the window), then a cancelled one with 10 tokens at
-        // 9.5..10.4 of which 5 fall before 10 s. Mean output from the successful one: 10.
-        let records = vec![
-            rec(0.0, 0.5, 10, 10, true),
-            rec(3.0, 4.0, 10, 10, true),
-            rec(9.0, 9.5, 10, 50, false),
-        ];
-        let m = measure(&records, Duration::from_secs(10));
-        assert_eq!(m.tokens_in_window, 5);
-        assert_eq!(m.succeeded, 2);
-        assert_eq!(m.throughput.unwrap().completions, 1); // 5 / 10 rounds to 1 (0.5 up)
-    }
-
-    #[test]
-    fn a_slow_first_request_moves_the_window_and_too_slow_a_one_measures_nothing() {
-        // The first request ends at 4.0 s: the window is [8, 10), a fifth of the probe.
-        let slow = |end_first: f64| {
-            vec![
-                rec(0.0, end_first - 1.0, 10, 10, true),
-                rec(7.0, 8.5, 10, 10, true),
-            ]
-        };
-        let m = measure(&slow(4.0), Duration::from_secs(10));
-        assert_eq!(m.tokens_in_window, 10);
-        assert_eq!(m.throughput.map(|t| t.window_s), Some(2.0));
-        // Ending at 4.5 s leaves [9, 10): shorter than a fifth, no steady part.
-        assert_eq!(
-            measure(&slow(4.5), Duration::from_secs(10)).throughput,
-            None
+    fn waves_count_whole_however_the_window_cuts_them() {
+        // 8 completions (1 ms apart) every 2 s from 3 s: 4 per second. The probe of 20 s ran
+        // to 19.5 s; the steady part starts at 10 s (half the probe; twice the first end is
+        // 6 s). Waves start at 11, 13, ..., 19: four whole waves from 11 to 19.
+        let records = waves(3.0, 19.0, 2.0, 8, 0.001);
+        let m = measure(
+            &records,
+            Duration::from_secs(20),
+            Duration::from_secs_f64(19.5),
         );
+        let t = m.throughput.unwrap();
+        assert_eq!((t.completions, t.window_s), (32, 8.0));
+        assert_eq!(t.req_min(), Some(240.0));
+        // A fixed window [10, 19.5) would count five waves in 9.5 s: 253 req/min.
+        assert_eq!(m.completions_in_window, 32);
+        assert_eq!(m.succeeded, 72);
+    }
+
+    #[test]
+    fn a_steady_stream_is_counted_between_two_completions() {
+        // One completion every 0.1 s from 0.5 s; probe of 10 s: steady from 5 s, counted from
+        // the completion at 5.0 s to the one at 9.9 s.
+        let records = ends(0.5, 9.95, 0.1);
+        let t = measure(&records, Duration::from_secs(10), Duration::from_secs(10))
+            .throughput
+            .unwrap();
+        assert_eq!(t.completions, 49);
+        assert!((t.window_s - 4.9).abs() < 1e-6, "{}", t.window_s);
+        assert!((t.req_min().unwrap() - 600.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn cancelled_requests_count_for_nothing() {
+        let mut records = ends(0.5, 9.95, 0.1);
+        for r in records.iter_mut().skip(60).step_by(2) {
+            r.error = Some(ErrorKind::Cancelled);
+        }
+        let m = measure(&records, Duration::from_secs(10), Duration::from_secs(10));
+        assert!(m.succeeded < records.len() as u64);
+        let rate = m.throughput.unwrap().req_min().unwrap();
+        assert!(rate < 500.0, "{rate}");
     }
 
     /// Successful requests ending every `gap_s` from `first_s` to `last_s`.
@@ -335,19 +413,78 @@ mod tests {
     }
 
     #[test]
-    fn a_shortfall_beyond_three_sigma_reports_the_busy_period_saturated() {
+    fn a_shortfall_beyond_three_sigma_reports_the_full_rate_window_saturated() {
         // 600 req/min offered (500 expected in the steady window, 3 sigma = 67); one
-        // completion every 0.15 s (400/min) from 1 s through a drain to 80 s.
-        let records = ends(1.0, 80.0, 0.15);
+        // completion every 0.15 s (400/min) from 5 s through a drain to 80 s. The full-rate
+        // window is [10, 60): twice the first end to the end of sending.
+        let records = ends(5.0, 80.0, 0.15);
         let t = iteration_throughput(
             &meta(600.0, crate::iteration::Completion::Complete),
             &records,
         )
         .unwrap();
         assert!(t.saturated);
-        assert_eq!(t.completions, records.len() as u64 - 1);
+        // From the completion at 10.1 s to the last before 60 s, at 59.9 s.
+        assert!((t.window_s - 49.8).abs() < 0.01, "{}", t.window_s);
         let rate = t.req_min().unwrap();
-        assert!((rate - 400.0).abs() < 1.0, "{rate}");
+        assert!((rate - 400.0).abs() < 2.0, "{rate}");
+    }
+
+    #[test]
+    fn the_batch_filling_and_the_drain_tail_do_not_lower_a_saturated_rate() {
+        // Completions ramp up while the batch fills (one per 0.6 s from 4 s to 8 s), then run
+        // at 400/min (one per 0.15 s) until 60 s, then thin out as the batch empties (one per
+        // 0.6 s to 70 s): the full-rate window reads 400, the busy period less.
+        let mut records = ends(4.0, 7.9, 0.6);
+        records.extend(ends(8.0, 60.0, 0.15));
+        records.extend(ends(60.6, 70.0, 0.6));
+        let t = iteration_throughput(
+            &meta(600.0, crate::iteration::Completion::Complete),
+            &records,
+        )
+        .unwrap();
+        let rate = t.req_min().unwrap();
+        assert!((rate - 400.0).abs() < 2.0, "{rate}");
+        let busy = (records.len() - 1) as f64 / 66.0 * 60.0;
+        assert!(busy < 380.0, "{busy}");
+        // Aborted at 12 s: the window [8, 12) still reads the full rate.
+        let aborted: Vec<_> = records
+            .iter()
+            .filter(|r| r.end.as_secs_f64() < 12.0)
+            .cloned()
+            .collect();
+        let t = iteration_throughput(
+            &crate::iteration::IterationMeta {
+                sending_stopped: Duration::from_secs(12),
+                ..meta(
+                    600.0,
+                    crate::iteration::Completion::AbortedEarly("backlog".into()),
+                )
+            },
+            &aborted,
+        )
+        .unwrap();
+        let rate = t.req_min().unwrap();
+        assert!(t.saturated && (rate - 400.0).abs() < 10.0, "{rate}");
+    }
+
+    #[test]
+    fn too_few_completions_after_the_fill_fall_back_to_the_busy_period() {
+        // Aborted at 3 s with the first end at 1 s: [2, 3) holds 6 completions, fewer than
+        // SATURATED_MIN_COMPLETIONS, so the rate is over the busy period 1..2.8 s.
+        let records = ends(1.0, 2.8, 0.2);
+        let t = iteration_throughput(
+            &crate::iteration::IterationMeta {
+                sending_stopped: Duration::from_secs(3),
+                ..meta(
+                    600.0,
+                    crate::iteration::Completion::AbortedEarly("backlog".into()),
+                )
+            },
+            &records,
+        )
+        .unwrap();
+        assert_eq!(t.completions, records.len() as u64 - 1);
     }
 
     #[test]
@@ -365,9 +502,53 @@ mod tests {
     }
 
     #[test]
-    fn no_token_in_the_window_measures_nothing() {
+    fn a_slow_first_request_extends_the_probe_up_to_duration() {
+        let s = ProbeSettings {
+            duration: Duration::from_secs(10),
+            concurrency: 8,
+            max_duration: Duration::from_secs(30),
+        };
+        let at = |e: f64| probe_end(&s, Some(Duration::from_secs_f64(e))).as_secs_f64();
+        // A first end by 2.5 s leaves [5, 10) steady: no extension.
+        assert_eq!(at(1.0), 10.0);
+        assert_eq!(at(2.5), 10.0);
+        // Later, the probe runs half of PROBE_DURATION past twice the first end...
+        assert_eq!(at(4.0), 13.0);
+        assert_eq!(at(10.0), 25.0);
+        // ...but never past DURATION; without any success it keeps PROBE_DURATION.
+        assert_eq!(at(20.0), 30.0);
+        assert_eq!(probe_end(&s, None).as_secs_f64(), 10.0);
+        // Waves of 4 every second from 6 s (the first end): the probe ran to 17 s, steady from
+        // 12 s.
+        let records = waves(6.0, 16.9, 1.0, 4, 0.001);
+        let m = measure(&records, s.duration, Duration::from_secs(17));
+        // Waves at 12..16 from the steady start 12 s: four whole waves over 4 s.
+        let t = m.throughput.unwrap();
+        assert_eq!((t.completions, t.window_s), (16, 4.0));
+    }
+
+    #[test]
+    fn too_short_a_steady_part_measures_nothing() {
+        // The first request ends at 4.5 s: steady from 9 s in a 10-s probe, under a fifth.
+        let records = ends(4.5, 9.99, 0.05);
+        let m = measure(&records, Duration::from_secs(10), Duration::from_secs(10));
+        assert_eq!(m.throughput, None);
+        // Ending at 3.5 s, steady from 7 s: 59 completions from 7.0 to 9.95 s.
+        let records = ends(3.5, 9.99, 0.05);
+        let m = measure(&records, Duration::from_secs(10), Duration::from_secs(10));
+        assert_eq!(m.throughput.map(|t| t.completions), Some(59));
+    }
+
+    #[test]
+    fn no_completion_in_the_window_measures_nothing() {
         let records = vec![rec(0.0, 1.0, 10, 10, true)];
-        assert_eq!(measure(&records, Duration::from_secs(10)).throughput, None);
-        assert_eq!(measure(&[], Duration::from_secs(10)).throughput, None);
+        assert_eq!(
+            measure(&records, Duration::from_secs(10), Duration::from_secs(10)).throughput,
+            None
+        );
+        assert_eq!(
+            measure(&[], Duration::from_secs(10), Duration::from_secs(10)).throughput,
+            None
+        );
     }
 }
