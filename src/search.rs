@@ -44,6 +44,13 @@
 //!   sustain), `upper` unchanged, and a reason that says what to do. Any other observation
 //!   resets the count; re-runs count towards the iteration cap.
 //!
+//! * **Interval stop** (`ci_stop_width`, `CI_STOP_WIDTH`; off unless set): after a counted
+//!   verdict, once neither rule above nor the cap ended the search and there are a counted
+//!   pass and a counted fail, the [`confidence::interval`] over every judged iteration so far
+//!   is computed; when `(high − low) / estimate` is at most the width the search ends with
+//!   [`StopKind::Converged`] (the reason names the interval) and the MST is `lower`. The
+//!   interval is a pure function of the history, so a resumed search takes the same steps.
+//!
 //! * **Adaptive** (`SEARCH=adaptive`): the same bounds, confirmation, caps and stops, but the
 //!   next rate is aimed from a capacity estimate — the saturated completion rate of overloaded
 //!   iterations, or of the saturation probe — instead of a blind ×2 or midpoint, and an
@@ -139,6 +146,11 @@ pub struct SearchConfig {
     /// only — a classic search never asks).
     #[serde(default)]
     pub probe: bool,
+    /// Also converge once the confidence interval over the judged iterations is at most this
+    /// wide relative to its estimate (`CI_STOP_WIDTH`, in (0, 1); None: off). See
+    /// [the rule](self#rules).
+    #[serde(default)]
+    pub ci_stop_width: Option<f64>,
 }
 
 /// What one iteration showed, as judged by the evaluators.
@@ -311,6 +323,13 @@ fn config_problem(cfg: &SearchConfig) -> Option<String> {
             "stop threshold is {t}; expected a finite number of at least 0"
         ));
     }
+    if let Some(w) = cfg.ci_stop_width
+        && !(w > 0.0 && w < 1.0)
+    {
+        return Some(format!(
+            "ci_stop_width is {w}; expected a relative width in (0, 1)"
+        ));
+    }
     if !(cfg.min_req_min.is_finite() && cfg.min_req_min >= 0.0) {
         return Some(format!(
             "min_req_min is {}; expected a finite rate of at least 0",
@@ -436,11 +455,57 @@ impl Search {
                 return self.current();
             }
         }
-        if let Some(passed) = self.decision() {
+        let counted = self.decision();
+        if let Some(passed) = counted {
             self.pending.clear();
             self.count(passed);
         }
-        self.capped_or_current()
+        let step = self.capped_or_current();
+        if counted.is_some() && self.outcome.is_none() {
+            self.interval_stop();
+            return self.current();
+        }
+        step
+    }
+
+    /// The stop rule on the interval's width (`ci_stop_width`), checked after a counted
+    /// verdict and the usual stops: converges when there is a counted pass and a counted fail
+    /// and the [`confidence::interval`] over every judged iteration so far is at most that wide
+    /// relative to its estimate. The MST stays the highest counted pass.
+    fn interval_stop(&mut self) {
+        let (Some(width), None, Some(lower), Some(_)) = (
+            self.cfg.ci_stop_width,
+            &self.outcome,
+            self.lower,
+            self.upper,
+        ) else {
+            return;
+        };
+        let points: Vec<(f64, bool)> = self
+            .history
+            .iter()
+            .filter_map(|h| h.observation.verdict().map(|v| (h.req_min, v)))
+            .collect();
+        let Some(c) = confidence::interval(&points, confidence::LEVEL) else {
+            return;
+        };
+        let relative = (c.high_req_min - c.low_req_min) / c.estimate_req_min;
+        if relative <= width {
+            let pct = |x: f64| (x * 1000.0).round() / 10.0;
+            self.finish(
+                StopKind::Converged,
+                format!(
+                    "Converged on the confidence interval: the {}% interval of the capacity, \
+                     {}–{} req/min around {} req/min, is {}% of its estimate, within \
+                     CI_STOP_WIDTH = {width}; sustainable at {lower} req/min.",
+                    pct(c.level),
+                    round2(c.low_req_min),
+                    round2(c.high_req_min),
+                    round2(c.estimate_req_min),
+                    pct(relative),
+                ),
+            );
+        }
     }
 
     /// The next step, after ending the search when the iteration cap is reached.

@@ -378,6 +378,13 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
     let confirm = resolve_confirm(&l, file_label, &mut warnings)?;
     let search = l.or_default("SEARCH", parse_strategy)?;
     let probe = resolve_probe(&l, search, duration)?;
+    let ci_stop_width = l.opt(
+        "CI_STOP_WIDTH",
+        f64_where(
+            "a relative width > 0 and < 1 (high − low over the estimate), or unset for off",
+            |x| x > 0.0 && x < 1.0,
+        ),
+    )?;
     let repeats = l.or_default("REPEATS", |k, v| {
         parse_int_where::<u32>(k, v, "a whole number >= 1", |n| n >= 1)
     })?;
@@ -443,6 +450,7 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         confirm,
         search,
         probe,
+        ci_stop_width,
         repeats,
         max_iterations,
         req_min_floor,

@@ -130,6 +130,10 @@ pub struct Config {
     /// `SATURATION_PROBE` with `PROBE_DURATION` and `PROBE_CONCURRENCY`; None when off.
     #[serde(rename = "SATURATION_PROBE")]
     pub probe: Option<crate::load::saturation::ProbeSettings>,
+    /// `CI_STOP_WIDTH`: also converge once the confidence interval's relative width is at most
+    /// this, in (0, 1); None: off.
+    #[serde(rename = "CI_STOP_WIDTH")]
+    pub ci_stop_width: Option<f64>,
     /// `REPEATS`: whole searches per size.
     #[serde(rename = "REPEATS")]
     pub repeats: u32,

@@ -10,11 +10,10 @@ use crate::search::SearchOutcome;
 use crate::size::SizeSpec;
 use mst_results::{RepeatOutcome, RepeatStats};
 
-/// The answer for `size` (at `index` in `TOKENS_LIST`, served as `model`) whose last search
+/// The answer for `size` (served as `model`) whose last search
 /// ended with `outcome`, from the finished checkpoint `cp`.
 pub fn size_outcome(
     cfg: &Config,
-    index: usize,
     size: SizeSpec,
     model: &str,
     cp: &Checkpoint,
@@ -71,15 +70,14 @@ pub fn size_outcome(
         probe_req_min: st.search.probe_result().flatten().and_then(|t| t.req_min()),
         repeats: combined.repeats,
         repeat_stats: combined.stats,
-        // From every judged iteration (outages and client-limited runs are no verdict),
-        // seeded by SEED and the size, so a rerun or a resumed run writes the same interval.
+        // From every judged iteration (outages and client-limited runs are no verdict); a pure
+        // function of them, so a rerun or a resumed run writes the same interval.
         confidence: crate::search::confidence::interval(
             &st.iterations
                 .iter()
                 .filter_map(|b| b.sustainable.map(|s| (b.req_min, s)))
                 .collect::<Vec<_>>(),
             crate::search::confidence::LEVEL,
-            crate::seed::mix(cfg.seed, index as u64),
         ),
     }
 }

@@ -367,14 +367,7 @@ impl Driver<'_> {
             }
         };
         cp.finish()?;
-        Ok(answer::size_outcome(
-            cfg,
-            index,
-            size,
-            &self.model,
-            &cp,
-            &outcome,
-        ))
+        Ok(answer::size_outcome(cfg, size, &self.model, &cp, &outcome))
     }
 
     /// The saturation probe the search asked for (see [`crate::load::saturation`]), after the
@@ -488,6 +481,7 @@ impl Driver<'_> {
             outage_retries: cfg.retry_on_outage,
             strategy: cfg.search,
             probe: cfg.probe.is_some(),
+            ci_stop_width: cfg.ci_stop_width,
         };
         let (cp, opened) = Checkpoint::open(
             &cfg.output_dir.join(size.dir_name()),

@@ -2,134 +2,128 @@
 //! sustainable or not) — the rate at which a "sustainable" verdict is as likely as not, and a
 //! two-sided interval around it. The search's own answer (the highest rate counted
 //! sustainable) depends on the few verdicts next to the bracket; this one weighs all of them
-//! and says how sure it is, which is what a stop rule on the interval's width needs.
+//! and says how sure it is, which is what the stop rule on the interval's width
+//! (`CI_STOP_WIDTH`) needs.
 //!
-//! # Method (`firth-logit-case-bootstrap`, [`METHOD`])
+//! # Method (`logit-grid-posterior`, [`METHOD`])
 //!
 //! * **Model.** Verdicts are independent given the rate, and the probability of "sustainable"
 //!   falls with the rate along one logistic curve in its logarithm:
-//!   `P(sustainable | r) = 1 / (1 + exp(−(a + b·x)))`, `x = (ln r − m) / s`, where `m` and `s`
-//!   are the mean and standard deviation of the judged rates' logs (a change of units only: the
-//!   crossing does not depend on them). The crossing is `x₀ = −a/b`, the rate `exp(m + s·x₀)`;
-//!   the curve's scale in log units is `s / |b|`.
-//! * **Fit.** A search's verdicts are usually perfectly separated (every pass below every
-//!   fail), and then the maximum-likelihood fit has no finite solution (the slope runs to
-//!   infinity). Firth's penalised likelihood — the log-likelihood plus ½·ln det I(a, b), the
-//!   Jeffreys prior — stays finite under separation and removes the first-order bias of the
-//!   estimates (D. Firth, "Bias reduction of maximum likelihood estimates", Biometrika 80(1),
-//!   1993; G. Heinze and M. Schemper, "A solution to the problem of separation in logistic
-//!   regression", Statistics in Medicine 21(16), 2002). It is solved as Heinze and Schemper do
-//!   (and R's `logistf`): Newton steps `Δ = I⁻¹·U*` on the modified score
-//!   `U*_j = Σ (yᵢ − pᵢ + hᵢ(½ − pᵢ))·x_ij` (`hᵢ` the diagonal of the weighted hat matrix),
-//!   each component capped at 5, halved until the penalised log-likelihood does not fall, at
-//!   most 100 steps; after two such steps a true Newton step (Hessian by differences of `U*`,
-//!   which is the penalised likelihood's gradient) where the Hessian is negative definite.
-//!   On separated data the penalised likelihood can have two maxima (a steep curve through
-//!   the gap and a shallow one), so Newton runs from a flat and from a steep start and the
-//!   higher end wins.
-//! * **Interval.** A percentile bootstrap over the iterations (B. Efron and R. Tibshirani,
-//!   *An Introduction to the Bootstrap*, 1993, ch. 13): [`RESAMPLES`] resamples of the judged
-//!   iterations with replacement, each refitted; the interval is the `(1 − level)/2` and
-//!   `(1 + level)/2` quantiles of their crossings' logs (linear interpolation between order
-//!   statistics). A resample of passes only says the crossing lies above all its rates and
-//!   **counts as a crossing at the top** of the judged rates; one of fails only, at the bottom.
-//!   A resample that cannot be fitted — a single rate, or a curve that rises with the rate — is
-//!   **drawn again** (counted in `redrawn`), up to [`MAX_DRAWS_PER_RESAMPLE`] draws per kept
-//!   resample on average. Draws are a pure function of the seed (splitmix64, [`crate::seed`]).
-//! * **Range.** The estimate and both ends are clamped to the span of the judged rates: beyond
-//!   it nothing was measured, and with a pass and a fail in the data the crossing lies inside
-//!   it unless the verdicts contradict the model.
+//!   `P(sustainable | r) = 1 / (1 + exp((ln r − μ) / s))`. The midpoint `e^μ` is the capacity
+//!   as the verdicts see it; the scale `s` (natural-log units) is how sharp the verdict is.
+//! * **Prior** ([`PRIOR`]). `μ` uniform over the judged rates' span widened by 0.1 on either
+//!   side in log rate (without it, an adaptive search whose iterations all lie on one side
+//!   of the capacity but one noisy verdict covered 58% instead of 94%); `s` log-uniform over
+//!   [0.002, 0.5]: the `queue` verdict on 20-s iterations has `s ≈ 0.044`, 30-min ones
+//!   (if the noise shrinks as one over the square root of the duration) about 0.005, and 0.5
+//!   is a verdict that passes 27% of the time at 1.65 × capacity, vaguer than any useful
+//!   one. A lower `scale_min` trusts separated verdicts more: 1e-6 covered only 77–89%.
+//! * **Posterior.** The exact likelihood (a product over the iterations) on a grid: [`SCALES`]
+//!   log-spaced scales times a midpoint grid of [`SPAN_STEPS`] equal steps over the prior's
+//!   range plus, around every judged rate, points at `scale_min / 4 × 2^k` up to 0.1 (where a
+//!   sharp curve changes), integrated over `μ` by the trapezoid rule. The estimate is the
+//!   median of the marginal posterior of `μ`, the interval its equal-tailed `level` credible
+//!   interval
+//!   (the `(1 − level)/2` and `(1 + level)/2` quantiles, the density linear between grid
+//!   points). The curve `mst.json` carries is the one at the median `μ` and the posterior
+//!   median of `s` (on the scale grid).
+//! * **Why not a fit and a bootstrap.** Verdicts are usually perfectly separated (every pass
+//!   below every fail), where a maximum-likelihood fit has no finite answer; Firth's penalty
+//!   (the previous method, [`Method::FirthCaseBootstrap`]) keeps it finite, but its interval
+//!   stayed about half the capacity wide and on adaptive searches covered 58–83%. The
+//!   posterior handles separation without
+//!   a penalty, needs no resampling and no seed, and is half as wide at the same coverage
+//!   (measured: `docs/design/confidence.md`).
+//! * **Limit.** Verdicts alone cannot tell a sharp verdict from a lucky one: on a noiseless
+//!   search whose last fifteen iterations fail just above a single pass at the crossing,
+//!   the default prior reads that pass as luck and the interval (486–987 for a crossing at
+//!   1,000) misses it; a prior for noiseless verdicts (`s` ≤ 0.001) gives 996.8–1,000.009.
+//! * **Contradicting data.** When a curve that *rises* with the rate (same priors) explains
+//!   the verdicts better than a falling one — the passes lie above the fails overall — the
+//!   data contradict the model and there is no interval.
 //!
-//! [`Method`] also offers a parametric bootstrap and the profile penalised likelihood; the
-//! case bootstrap was chosen on measured coverage (`examples/search_confidence.rs`,
-//! `docs/design/confidence.md`).
+//! [`Method`] keeps Firth's fit with two bootstraps and its profile likelihood for the
+//! benchmark's comparison (`examples/search_confidence.rs`).
 
-use crate::seed;
 use mst_results::Confidence;
+
+mod firth;
 
 /// The confidence level `mst.json` reports (a 90% interval).
 pub const LEVEL: f64 = 0.9;
 
-/// Bootstrap resamples behind an interval.
-pub const RESAMPLES: u32 = 1000;
-
-/// Draws allowed per kept resample, on average, before the interval is given up (`None`).
-pub const MAX_DRAWS_PER_RESAMPLE: u32 = 20;
-
-/// Largest change of a parameter in one Newton step (`logistf`'s `maxstep`).
-const MAX_STEP: f64 = 5.0;
-/// Newton steps before a fit is given up.
-const MAX_NEWTON: usize = 100;
-/// When Newton stops: no parameter moves by more than `step`, or the modified score is within
-/// `score` of zero. The second is needed because the step `I⁻¹·U*` is not the exact Newton
-/// step of the penalised likelihood: with as many distinct points as parameters every hat
-/// value is 1 and the iteration circles the solution without closing in.
-#[derive(Debug, Clone, Copy)]
-struct Tolerance {
-    step: f64,
-    score: f64,
+/// The prior on the verdict's scale `s` (natural-log units of the rate): log-uniform between
+/// these bounds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prior {
+    /// The sharpest verdict allowed.
+    pub scale_min: f64,
+    /// The vaguest verdict allowed.
+    pub scale_max: f64,
+    /// How far the flat prior on the midpoint reaches beyond the judged rates' span on either
+    /// side, natural-log units (0.1: 10.5% above the highest rate, 9.5% below the lowest).
+    pub widen: f64,
 }
 
-impl Tolerance {
-    /// The fit reported (checked against an independent optimiser to 1e-7).
-    const EXACT: Tolerance = Tolerance {
-        step: 1e-9,
-        score: 1e-7,
-    };
-    /// A bootstrap refit: 1e-4 in standardised units moves a crossing far less than the
-    /// resamples' spread, and takes about a third fewer Newton steps.
-    const RESAMPLE: Tolerance = Tolerance {
-        step: 1e-4,
-        score: 1e-4,
-    };
-}
+/// The prior [`METHOD`] uses (see the module's header).
+pub const PRIOR: Prior = Prior {
+    scale_min: 0.002,
+    scale_max: 0.5,
+    widen: 0.1,
+};
+/// Scales on the grid, log-spaced over the prior's range.
+pub const SCALES: usize = 40;
+/// Equal steps of the midpoint grid over the judged span (more points are added near each
+/// judged rate).
+pub const SPAN_STEPS: usize = 256;
+/// The added midpoints on either side of a judged rate lie at `scale_min / 4` times powers of
+/// 2, up to this distance (log rate).
+const NEAR_UP_TO: f64 = 0.1;
 
-/// How the interval around Firth's crossing is drawn.
+/// How the interval is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
-    /// Percentile bootstrap over cases: `n` iterations drawn with replacement from the
-    /// observed ones (rate and verdict together).
-    CaseBootstrap,
-    /// Percentile bootstrap over verdicts: the observed rates kept, each verdict drawn anew
-    /// with the fitted probability of a pass at that rate.
-    ParametricBootstrap,
-    /// Profile penalised likelihood (no resampling): the crossings whose profiled penalised
-    /// log-likelihood lies within `χ²₁(level) / 2` of its maximum.
-    Profile,
+    /// The grid posterior of the logistic model (the module's header): the default.
+    GridPosterior,
+    /// Firth's penalised logistic fit, percentile bootstrap over cases (the previous default).
+    FirthCaseBootstrap,
+    /// Firth's fit, percentile bootstrap over verdicts redrawn from the fitted curve.
+    FirthParametricBootstrap,
+    /// Firth's fit, profile penalised likelihood (within `χ²₁(level) / 2` of its maximum).
+    FirthProfile,
 }
 
 impl Method {
     /// The id `mst.json` writes as `confidence.method`.
     pub fn id(self) -> &'static str {
         match self {
-            Method::CaseBootstrap => "firth-logit-case-bootstrap",
-            Method::ParametricBootstrap => "firth-logit-parametric-bootstrap",
-            Method::Profile => "firth-logit-profile",
+            Method::GridPosterior => "logit-grid-posterior",
+            Method::FirthCaseBootstrap => "firth-logit-case-bootstrap",
+            Method::FirthParametricBootstrap => "firth-logit-parametric-bootstrap",
+            Method::FirthProfile => "firth-logit-profile",
         }
     }
 }
 
 /// The method [`interval`] uses, chosen by measured coverage (`docs/design/confidence.md`).
-pub const METHOD: Method = Method::CaseBootstrap;
+pub const METHOD: Method = Method::GridPosterior;
 
 /// The crossing and its interval from judged iterations, with [`METHOD`].
 ///
 /// `points` are (offered rate in requests/minute, sustainable?) pairs, one per judged
 /// iteration, in any order; a rate that is not a positive finite number is ignored. `level` is
-/// the two-sided confidence level in (0, 1), e.g. 0.9. `seed` fixes a bootstrap's draws: the
-/// same points, level and seed give the same answer.
+/// the two-sided level in (0, 1), e.g. 0.9. A pure function of its arguments.
 ///
 /// Returns `None` when nothing bounds the crossing: fewer than one pass and one fail (all
 /// passes say only that the crossing lies above them, all fails that it lies below), all
-/// iterations at one rate (no slope), a fit that does not fall with the rate (the passes lie
-/// above the fails: the data contradict the model), a fit that does not converge from any
-/// start, for a bootstrap fewer than 2 resamples kept within [`MAX_DRAWS_PER_RESAMPLE`], or a
-/// `level` outside (0, 1).
-pub fn interval(points: &[(f64, bool)], level: f64, seed: u64) -> Option<Confidence> {
-    interval_with(points, level, seed, METHOD)
+/// iterations at one rate (no span), data that a rising curve explains better than a falling
+/// one (the passes lie above the fails), or a `level` outside (0, 1).
+pub fn interval(points: &[(f64, bool)], level: f64) -> Option<Confidence> {
+    interval_with(points, level, 0, METHOD)
 }
 
-/// [`interval`] with the given method (the benchmark compares them).
+/// [`interval`] with the given method (the benchmark compares them). `seed` fixes a Firth
+/// bootstrap's draws (splitmix64, [`crate::seed`]); the grid posterior ignores it.
 pub fn interval_with(
     points: &[(f64, bool)],
     level: f64,
@@ -139,125 +133,13 @@ pub fn interval_with(
     if !(level > 0.0 && level < 1.0) {
         return None;
     }
-    let rates: Vec<(f64, bool)> = points
-        .iter()
-        .copied()
-        .filter(|(r, _)| r.is_finite() && *r > 0.0)
-        .collect();
-    let data: Vec<(f64, bool)> = rates.iter().map(|&(r, y)| (r.ln(), y)).collect();
-    let (lo, hi) = span(&data)?;
-    let fitted = fit(&data, Tolerance::EXACT)?;
-    let full = fitted.crossing()?;
-    let (low, high, resamples, redrawn) = match method {
-        Method::Profile => {
-            let (low, high) = profile_interval(&fitted, level, lo, hi)?;
-            (low, high, 0, 0)
-        }
-        Method::CaseBootstrap | Method::ParametricBootstrap => bootstrap(
-            &data,
-            full,
-            (lo, hi),
-            level,
-            seed,
-            method == Method::CaseBootstrap,
-        )?,
-    };
-    // Clamped as rates, so no end falls outside the judged rates by a rounding of exp(ln r).
-    let (r_lo, r_hi) = rates
-        .iter()
-        .map(|d| d.0)
-        .fold((f64::INFINITY, 0.0f64), |(l, h), x| (l.min(x), h.max(x)));
-    let clamp = |x: f64| x.exp().clamp(r_lo, r_hi);
-    Some(Confidence {
-        level,
-        low_req_min: clamp(low),
-        high_req_min: clamp(high),
-        estimate_req_min: clamp(full.log_rate),
-        method: method.id().to_string(),
-        curve_midpoint_req_min: full.log_rate.exp(),
-        curve_log_scale: full.log_scale,
-        iterations: data.len() as u32,
-        resamples,
-        redrawn,
-    })
-}
-
-/// The percentile bootstrap's ends (log rate), resamples kept and redrawn. `span` is the
-/// lowest and highest observed log rate: a resample of passes only counts as a crossing at
-/// the top of the span, one of fails only at the bottom.
-fn bootstrap(
-    data: &[(f64, bool)],
-    full: Crossing,
-    span: (f64, f64),
-    level: f64,
-    seed: u64,
-    cases: bool,
-) -> Option<(f64, f64, u32, u32)> {
-    let n = data.len();
-    // The fitted probability of a pass at each observed rate, for parametric draws.
-    let fitted: Vec<f64> = data
-        .iter()
-        .map(|&(l, _)| 1.0 / (1.0 + ((l - full.log_rate) / full.log_scale).exp()))
-        .collect();
-    let mut logs = Vec::with_capacity(RESAMPLES as usize);
-    let mut redrawn = 0u32;
-    let mut draw = 0u64;
-    let mut sample = Vec::with_capacity(n);
-    for _ in 0..RESAMPLES * MAX_DRAWS_PER_RESAMPLE {
-        if logs.len() == RESAMPLES as usize {
-            break;
-        }
-        sample.clear();
-        for (i, &(l, _)) in data.iter().enumerate() {
-            let u = seed::unit(seed, draw);
-            draw += 1;
-            sample.push(if cases {
-                data[((u * n as f64) as usize).min(n - 1)]
-            } else {
-                (l, u < fitted[i])
-            });
-        }
-        if sample.iter().all(|d| d.1) {
-            logs.push(span.1);
-        } else if sample.iter().all(|d| !d.1) {
-            logs.push(span.0);
-        } else {
-            match crossing(&sample, Tolerance::RESAMPLE) {
-                Some(c) => logs.push(c.log_rate),
-                None => redrawn += 1,
-            }
-        }
+    match method {
+        Method::GridPosterior => posterior(points, level, PRIOR),
+        _ => firth::interval(points, level, seed, method),
     }
-    if logs.len() < 2 {
-        return None;
-    }
-    logs.sort_by(f64::total_cmp);
-    Some((
-        quantile(&logs, (1.0 - level) / 2.0),
-        quantile(&logs, (1.0 + level) / 2.0),
-        logs.len() as u32,
-        redrawn,
-    ))
 }
 
-/// (lowest, highest) log rate, when the data hold a pass, a fail and two distinct rates.
-fn span(data: &[(f64, bool)]) -> Option<(f64, f64)> {
-    let has_pass = data.iter().any(|&(_, y)| y);
-    let has_fail = data.iter().any(|&(_, y)| !y);
-    let lo = data.iter().map(|d| d.0).fold(f64::INFINITY, f64::min);
-    let hi = data.iter().map(|d| d.0).fold(f64::NEG_INFINITY, f64::max);
-    (has_pass && has_fail && hi > lo).then_some((lo, hi))
-}
-
-/// A fitted curve: where it crosses 1/2 and its scale, both in natural-log units of the rate.
-#[derive(Debug, Clone, Copy)]
-struct Crossing {
-    log_rate: f64,
-    log_scale: f64,
-}
-
-/// One distinct (standardised log rate, verdict) and how many iterations share it: duplicates
-/// weigh in as a count, which gives the same fit as listing them (a resample repeats many).
+/// One distinct (log rate, verdict) and how many iterations share it.
 #[derive(Debug, Clone, Copy)]
 struct Cell {
     x: f64,
@@ -265,42 +147,36 @@ struct Cell {
     count: f64,
 }
 
-/// Firth's fit on (log rate, pass) pairs, with what the profile needs.
-struct Fitted {
-    /// Mean and standard deviation of the log rates: `x = (ln r − m) / s`.
-    m: f64,
-    s: f64,
-    cells: Vec<Cell>,
-    a: f64,
-    b: f64,
-    /// The penalised log-likelihood at (a, b).
-    pen: f64,
-}
-
-impl Fitted {
-    fn crossing(&self) -> Option<Crossing> {
-        let log_rate = self.m + self.s * (-self.a / self.b);
-        let log_scale = self.s / -self.b;
-        (log_rate.is_finite() && log_scale.is_finite()).then_some(Crossing {
-            log_rate,
-            log_scale,
-        })
-    }
-}
-
-/// Firth's fit on (log rate, pass) pairs, Newton stopping at `tolerance` (see [`Tolerance`]);
-/// `None` when it has no crossing (see [`interval`]).
-fn fit(data: &[(f64, bool)], tolerance: Tolerance) -> Option<Fitted> {
-    span(data)?;
-    let n = data.len() as f64;
-    let m = data.iter().map(|d| d.0).sum::<f64>() / n;
-    let s = (data.iter().map(|d| (d.0 - m).powi(2)).sum::<f64>() / n).sqrt();
-    if s.is_nan() || s <= 1e-12 {
+/// The grid posterior's interval with the given prior on the scale (the benchmark compares
+/// priors); `None` as [`interval`] says, or for a prior that is not `0 < scale_min <
+/// scale_max`.
+pub fn posterior(points: &[(f64, bool)], level: f64, prior: Prior) -> Option<Confidence> {
+    let Prior {
+        scale_min,
+        scale_max,
+        widen,
+    } = prior;
+    if !(level > 0.0 && level < 1.0 && scale_min > 0.0 && scale_max > scale_min && widen >= 0.0) {
         return None;
     }
-    let mut cells: Vec<Cell> = Vec::with_capacity(data.len());
-    for &(l, pass) in data {
-        let x = (l - m) / s;
+    let rates: Vec<(f64, bool)> = points
+        .iter()
+        .copied()
+        .filter(|(r, _)| r.is_finite() && *r > 0.0)
+        .collect();
+    if !(rates.iter().any(|p| p.1) && rates.iter().any(|p| !p.1)) {
+        return None;
+    }
+    let (r_lo, r_hi) = rates.iter().fold((f64::INFINITY, 0.0f64), |(l, h), p| {
+        (l.min(p.0), h.max(p.0))
+    });
+    if r_hi <= r_lo {
+        return None;
+    }
+    let (lo, hi) = (r_lo.ln() - widen, r_hi.ln() + widen);
+    let mut cells: Vec<Cell> = Vec::new();
+    for &(r, pass) in &rates {
+        let x = r.ln();
         match cells.iter_mut().find(|c| c.x == x && c.pass == pass) {
             Some(c) => c.count += 1.0,
             None => cells.push(Cell {
@@ -310,265 +186,139 @@ fn fit(data: &[(f64, bool)], tolerance: Tolerance) -> Option<Fitted> {
             }),
         }
     }
-    let (a, b, pen) = firth(&cells, tolerance)?;
-    if b.is_nan() || b >= 0.0 {
+    let grid = midpoints(&cells, lo, hi, scale_min);
+    let scales: Vec<f64> = (0..SCALES)
+        .map(|j| scale_min * (scale_max / scale_min).powf(j as f64 / (SCALES - 1) as f64))
+        .collect();
+    // Log-likelihoods of the falling and of the rising curve, [scale][midpoint].
+    let n = grid.len();
+    let mut fall = vec![0.0; SCALES * n];
+    let mut rise = vec![0.0; SCALES * n];
+    for (j, &s) in scales.iter().enumerate() {
+        for (i, &m) in grid.iter().enumerate() {
+            let (mut f, mut r) = (0.0, 0.0);
+            for c in &cells {
+                let z = (c.x - m) / s;
+                // ln σ(−z), the falling curve's ln P(pass), without overflow; ln σ(z) is it
+                // plus z.
+                let mut ln_pass = -z.max(0.0);
+                if z.abs() < 40.0 {
+                    ln_pass -= (-z.abs()).exp().ln_1p();
+                }
+                if c.pass {
+                    f += c.count * ln_pass;
+                    r += c.count * (ln_pass + z);
+                } else {
+                    f += c.count * (ln_pass + z);
+                    r += c.count * ln_pass;
+                }
+            }
+            fall[j * n + i] = f;
+            rise[j * n + i] = r;
+        }
+    }
+    let top = fall.iter().chain(&rise).copied().fold(f64::MIN, f64::max);
+    let trapezoid = |w: &[f64], i: usize| (w[i] + w[i + 1]) / 2.0 * (grid[i + 1] - grid[i]);
+    // The posterior (unnormalised) over the midpoints, summed over the scales, and the mass of
+    // each scale.
+    let mut density = vec![0.0; n];
+    let mut per_scale = vec![0.0; SCALES];
+    let (mut evidence_fall, mut evidence_rise) = (0.0, 0.0);
+    for j in 0..SCALES {
+        let wf: Vec<f64> = fall[j * n..(j + 1) * n]
+            .iter()
+            .map(|l| (l - top).exp())
+            .collect();
+        let wr: Vec<f64> = rise[j * n..(j + 1) * n]
+            .iter()
+            .map(|l| (l - top).exp())
+            .collect();
+        for i in 0..n {
+            density[i] += wf[i];
+        }
+        per_scale[j] = (0..n - 1).map(|i| trapezoid(&wf, i)).sum();
+        evidence_fall += per_scale[j];
+        evidence_rise += (0..n - 1).map(|i| trapezoid(&wr, i)).sum::<f64>();
+    }
+    if evidence_fall.is_nan() || evidence_fall <= 0.0 || evidence_rise > evidence_fall {
         return None;
     }
-    Some(Fitted {
-        m,
-        s,
-        cells,
-        a,
-        b,
-        pen,
+    let cumulative: Vec<f64> = std::iter::once(0.0)
+        .chain((0..n - 1).scan(0.0, |acc, i| {
+            *acc += trapezoid(&density, i);
+            Some(*acc)
+        }))
+        .collect();
+    let at = |q: f64| quantile(&grid, &density, &cumulative, q);
+    let median = at(0.5);
+    let (low, high) = (at((1.0 - level) / 2.0), at((1.0 + level) / 2.0));
+    let mut seen = 0.0;
+    let scale = scales
+        .iter()
+        .zip(&per_scale)
+        .find(|(_, m)| {
+            seen += *m;
+            seen >= evidence_fall / 2.0
+        })
+        .map_or(scale_max, |(s, _)| *s);
+    // Clamped as rates, so no end falls outside the prior's range by a rounding of exp.
+    let clamp = |x: f64| x.exp().clamp(lo.exp(), hi.exp());
+    Some(Confidence {
+        level,
+        low_req_min: clamp(low),
+        high_req_min: clamp(high),
+        estimate_req_min: clamp(median),
+        method: Method::GridPosterior.id().to_string(),
+        curve_midpoint_req_min: clamp(median),
+        curve_log_scale: scale,
+        iterations: rates.len() as u32,
+        resamples: 0,
+        redrawn: 0,
     })
 }
 
-/// The crossing of Firth's fit on (log rate, pass) pairs.
-fn crossing(data: &[(f64, bool)], tolerance: Tolerance) -> Option<Crossing> {
-    fit(data, tolerance)?.crossing()
-}
-
-/// The penalised log-likelihood profiled at crossing `x0` (standardised units): the highest
-/// over falling curves through `x0`, `η = b·(x − x0)` with `b = −e^t`, found on a grid of `t`
-/// (the profile can have two maxima, as the fit can) and refined by golden-section search.
-fn profile(cells: &[Cell], x0: f64) -> f64 {
-    let at = |t: f64| {
-        let b = -t.exp();
-        evaluate(cells, -b * x0, b).map_or(f64::NEG_INFINITY, |e| e.0)
-    };
-    let (t_min, t_max, steps) = (-5.0, 7.0, 36);
-    let h = (t_max - t_min) / steps as f64;
-    let (mut best_t, mut best) = (t_min, f64::NEG_INFINITY);
-    for i in 0..=steps {
-        let t = t_min + h * i as f64;
-        let v = at(t);
-        if v > best {
-            (best_t, best) = (t, v);
-        }
-    }
-    let (mut lo, mut hi) = (best_t - h, best_t + h);
-    let g = (5f64.sqrt() - 1.0) / 2.0;
-    let (mut c, mut d) = (hi - g * (hi - lo), lo + g * (hi - lo));
-    let (mut fc, mut fd) = (at(c), at(d));
-    for _ in 0..30 {
-        if fc > fd {
-            (hi, d, fd) = (d, c, fc);
-            c = hi - g * (hi - lo);
-            fc = at(c);
-        } else {
-            (lo, c, fc) = (c, d, fd);
-            d = lo + g * (hi - lo);
-            fd = at(d);
-        }
-    }
-    best.max(fc).max(fd)
-}
-
-/// The profile-likelihood interval of the crossing, in log rate, within `[lo, hi]`: the
-/// crossings whose profiled penalised log-likelihood lies within `χ²₁(level) / 2` of the
-/// maximum; an end that the drop does not reach inside the span is the span's end.
-fn profile_interval(f: &Fitted, level: f64, lo: f64, hi: f64) -> Option<(f64, f64)> {
-    use statrs::distribution::{ChiSquared, ContinuousCDF};
-    let allowed = ChiSquared::new(1.0).ok()?.inverse_cdf(level) / 2.0;
-    let to_x = |l: f64| (l - f.m) / f.s;
-    let x_hat = (-f.a / f.b).clamp(to_x(lo), to_x(hi));
-    let outside = |x: f64| f.pen - profile(&f.cells, x) > allowed;
-    let end = |edge: f64| {
-        if !outside(edge) {
-            return edge;
-        }
-        // The drop is 0 at the estimate and beyond `allowed` at the edge: bisect.
-        let (mut inside, mut out) = (x_hat, edge);
-        for _ in 0..40 {
-            let mid = (inside + out) / 2.0;
-            if outside(mid) {
-                out = mid;
-            } else {
-                inside = mid;
-            }
-        }
-        (inside + out) / 2.0
-    };
-    let to_log = |x: f64| f.m + f.s * x;
-    Some((to_log(end(to_x(lo))), to_log(end(to_x(hi)))))
-}
-
-/// The penalised log-likelihood at (a, b), its modified score and the inverse information
-/// (`[I⁻¹₀₀, I⁻¹₀₁, I⁻¹₁₁]`), or `None` when the information is singular.
-fn evaluate(cells: &[Cell], a: f64, b: f64) -> Option<(f64, [f64; 2], [f64; 3])> {
-    // With e = exp(−|η|): p(1 − p) = e / (1 + e)², ln p = −(max(−η, 0) + ln(1 + e)) and
-    // ln(1 − p) = −(max(η, 0) + ln(1 + e)): one exp and one log per cell, no overflow.
-    let (mut i00, mut i01, mut i11, mut loglik) = (0.0, 0.0, 0.0, 0.0);
+/// The midpoint grid (log rates, ascending, within `[lo, hi]`): equal steps over the span, and
+/// points near every judged rate where a sharp curve changes.
+fn midpoints(cells: &[Cell], lo: f64, hi: f64, scale_min: f64) -> Vec<f64> {
+    let mut grid: Vec<f64> = (0..=SPAN_STEPS)
+        .map(|k| lo + (hi - lo) * k as f64 / SPAN_STEPS as f64)
+        .collect();
     for c in cells {
-        let eta = a + b * c.x;
-        let e = (-eta.abs()).exp();
-        let w = c.count * e / ((1.0 + e) * (1.0 + e));
-        i00 += w;
-        i01 += w * c.x;
-        i11 += w * c.x * c.x;
-        let tail = if c.pass {
-            (-eta).max(0.0)
-        } else {
-            eta.max(0.0)
-        };
-        loglik -= c.count * (tail + e.ln_1p());
-    }
-    let det = i00 * i11 - i01 * i01;
-    if !(det > 0.0 && det.is_finite()) {
-        return None;
-    }
-    let inv = [i11 / det, -i01 / det, i00 / det];
-    let mut score = [0.0; 2];
-    for c in cells {
-        let eta = a + b * c.x;
-        let e = (-eta.abs()).exp();
-        let p = if eta >= 0.0 {
-            1.0 / (1.0 + e)
-        } else {
-            e / (1.0 + e)
-        };
-        let w = e / ((1.0 + e) * (1.0 + e));
-        // The hat value of one iteration in this cell.
-        let h = w * (inv[0] + 2.0 * inv[1] * c.x + inv[2] * c.x * c.x);
-        let r = c.count * (f64::from(u8::from(c.pass)) - p + h * (0.5 - p));
-        score[0] += r;
-        score[1] += r * c.x;
-    }
-    Some((loglik + 0.5 * det.ln(), score, inv))
-}
-
-/// Firth's penalised logistic regression of `pass` on `x`: (intercept, slope, penalised
-/// log-likelihood) at the highest penalised likelihood. That likelihood can have two maxima on
-/// separated data (a steep curve through the gap and a shallow one), so Newton starts from a
-/// flat curve and from steep ones through the middle between the highest pass and the lowest
-/// fail, and the best end wins.
-fn firth(cells: &[Cell], tolerance: Tolerance) -> Option<(f64, f64, f64)> {
-    let count = |pass: bool| {
-        cells
-            .iter()
-            .filter(|c| c.pass == pass)
-            .map(|c| c.count)
-            .sum()
-    };
-    let (np, nf): (f64, f64) = (count(true), count(false));
-    let highest_pass = cells
-        .iter()
-        .filter(|c| c.pass)
-        .map(|c| c.x)
-        .fold(f64::MIN, f64::max);
-    let lowest_fail = cells
-        .iter()
-        .filter(|c| !c.pass)
-        .map(|c| c.x)
-        .fold(f64::MAX, f64::min);
-    let middle = (highest_pass + lowest_fail) / 2.0;
-    let share = (np + 0.5) / (np + nf + 1.0);
-    let flat = ((share / (1.0 - share)).ln(), 0.0);
-    let mut best: Option<(f64, f64, f64)> = None;
-    for (i, &slope) in STARTING_SLOPES.iter().enumerate() {
-        // The last starts are a fallback, tried only when the first two both failed.
-        if i >= 2 && best.is_some() {
-            break;
-        }
-        let start = if slope == 0.0 {
-            flat
-        } else {
-            (-slope * middle, slope)
-        };
-        if let Some((a, b, pen)) = newton(cells, start, tolerance)
-            && best.is_none_or(|(_, _, top)| pen > top)
-        {
-            best = Some((a, b, pen));
-        }
-    }
-    best
-}
-
-/// Slopes (per standard deviation of the log rates) Newton starts from: a flat curve, which
-/// finds the shallow maximum, and one whose probability falls from 73% to 27% over 1/8 of a
-/// deviation, which finds the steep one; when neither converges, 1/2 and 1/32 of a deviation.
-/// (Running all four every time moved the benchmark's coverage by about one point, at twice
-/// the cost.)
-const STARTING_SLOPES: [f64; 4] = [0.0, -8.0, -2.0, -32.0];
-
-/// Newton's method on the modified score from `start`: (a, b, penalised log-likelihood).
-fn newton(cells: &[Cell], start: (f64, f64), tolerance: Tolerance) -> Option<(f64, f64, f64)> {
-    let (mut a, mut b) = start;
-    let (mut pen, mut score, mut inv) = evaluate(cells, a, b)?;
-    for k in 0..MAX_NEWTON {
-        let fisher = [
-            inv[0] * score[0] + inv[1] * score[1],
-            inv[1] * score[0] + inv[2] * score[1],
-        ];
-        let largest = fisher[0].abs().max(fisher[1].abs());
-        if !largest.is_finite() {
-            return None;
-        }
-        if largest < tolerance.step || score[0].abs().max(score[1].abs()) < tolerance.score {
-            return Some((a, b, pen));
-        }
-        // `I⁻¹·U*` alone can converge slowly (by 6% a step on one benchmark search, which then
-        // ran out of steps); after two of them, a true Newton step where the penalised
-        // likelihood is concave.
-        let mut step = if k >= 2 {
-            exact_step(cells, (a, b), score).unwrap_or(fisher)
-        } else {
-            fisher
-        };
-        let largest = step[0].abs().max(step[1].abs());
-        if largest > MAX_STEP {
-            step = step.map(|d| d * MAX_STEP / largest);
-        }
-        // Halve the step until the penalised likelihood does not fall.
-        let mut moved = false;
-        for _ in 0..40 {
-            if let Some(next) = evaluate(cells, a + step[0], b + step[1])
-                && next.0 >= pen - 1e-12
-            {
-                (a, b) = (a + step[0], b + step[1]);
-                (pen, score, inv) = next;
-                moved = true;
-                break;
+        grid.push(c.x);
+        let mut d = scale_min / 4.0;
+        while d <= NEAR_UP_TO {
+            for m in [c.x - d, c.x + d] {
+                if m > lo && m < hi {
+                    grid.push(m);
+                }
             }
-            step = step.map(|d| d / 2.0);
-        }
-        if !moved {
-            // No step raises the penalised likelihood: at its maximum to rounding.
-            return Some((a, b, pen));
+            d *= 2.0;
         }
     }
-    None
+    grid.sort_by(f64::total_cmp);
+    grid.dedup_by(|a, b| (*a - *b).abs() < 1e-12);
+    grid
 }
 
-/// Newton's step `−H⁻¹·U*` on the penalised log-likelihood, whose gradient is the modified
-/// score `U*`: the Hessian `H` by forward differences of `U*`; `None` where `H` is not negative
-/// definite (the likelihood is not concave there, and the step could lead downhill).
-fn exact_step(cells: &[Cell], (a, b): (f64, f64), score: [f64; 2]) -> Option<[f64; 2]> {
-    let h = 1e-6;
-    let along_a = evaluate(cells, a + h, b)?.1;
-    let along_b = evaluate(cells, a, b + h)?.1;
-    let p = (along_a[0] - score[0]) / h;
-    let q = ((along_b[0] - score[0]) + (along_a[1] - score[1])) / (2.0 * h);
-    let r = (along_b[1] - score[1]) / h;
-    let det = p * r - q * q;
-    if !(p < 0.0 && det > 0.0 && det.is_finite()) {
-        return None;
-    }
-    Some([
-        -(r * score[0] - q * score[1]) / det,
-        -(p * score[1] - q * score[0]) / det,
-    ])
-}
-
-/// The `q` quantile of sorted `v` (linear interpolation between order statistics, type 7).
-fn quantile(v: &[f64], q: f64) -> f64 {
-    let pos = q * (v.len() - 1) as f64;
-    let (i, frac) = (pos.floor() as usize, pos - pos.floor());
-    match v.get(i + 1) {
-        Some(next) => v[i] + frac * (next - v[i]),
-        None => v[i],
-    }
+/// The `q` quantile of the density given at the grid points, linear between them;
+/// `cumulative[i]` is its integral up to `grid[i]`.
+fn quantile(grid: &[f64], density: &[f64], cumulative: &[f64], q: f64) -> f64 {
+    let total = cumulative[cumulative.len() - 1];
+    let target = q * total;
+    let i = cumulative
+        .partition_point(|&c| c < target)
+        .clamp(1, grid.len() - 1)
+        - 1;
+    let (a, b, h) = (density[i], density[i + 1], grid[i + 1] - grid[i]);
+    let need = target - cumulative[i];
+    // Mass from grid[i] to grid[i] + t is a·t + (b − a)·t² / (2h): solve for t.
+    let slope = (b - a) / h;
+    let t = if slope.abs() * h < 1e-9 * (a + b) || slope == 0.0 {
+        if a > 0.0 { need / a } else { h / 2.0 }
+    } else {
+        (-a + (a * a + 2.0 * slope * need).max(0.0).sqrt()) / slope
+    };
+    grid[i] + t.clamp(0.0, h)
 }
 
 #[cfg(test)]

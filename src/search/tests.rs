@@ -15,6 +15,7 @@ fn cfg(start: f64, threshold: Threshold, confirm: ConfirmPolicy) -> SearchConfig
         outage_retries: 2,
         strategy: Strategy::Classic,
         probe: false,
+        ci_stop_width: None,
     }
 }
 
@@ -679,3 +680,5 @@ fn a_client_limited_retry_survives_a_save_and_resume() {
         run(100.0, Stage::Ramp, 1)
     );
 }
+
+mod interval_stop;

@@ -14,20 +14,25 @@ use serde::{Deserialize, Serialize};
 pub struct Confidence {
     /// Two-sided confidence level of the interval, in (0, 1) (0.9 for a 90% interval).
     pub level: f64,
-    /// Lower end of the interval, requests/minute (within the judged rates' span).
+    /// Lower end of the interval, requests/minute (within the judged rates' span widened by
+    /// about 10% on either side).
     pub low_req_min: f64,
-    /// Upper end of the interval, requests/minute (within the judged rates' span).
+    /// Upper end of the interval, requests/minute (as the lower end).
     pub high_req_min: f64,
-    /// The point estimate of the crossing, requests/minute: the fitted curve's midpoint,
-    /// clamped to the judged rates' span.
+    /// The point estimate of the crossing, requests/minute (`logit-grid-posterior`: the
+    /// posterior median of the curve's midpoint; Firth's methods: the fitted midpoint clamped
+    /// to the judged rates' span).
     pub estimate_req_min: f64,
-    /// How it was computed, a short id (`firth-logit-case-bootstrap`: Firth's penalised
-    /// logistic regression on the log of the rate, percentile bootstrap over the iterations).
+    /// How it was computed, a short id (`logit-grid-posterior`: the posterior of a logistic
+    /// curve in the log of the rate on a grid, equal-tailed credible interval; files written
+    /// before it say `firth-logit-case-bootstrap`: Firth's penalised logistic regression,
+    /// percentile bootstrap over the iterations).
     pub method: String,
-    /// Where the fitted curve crosses 1/2, requests/minute, before clamping (draw the curve
-    /// with this).
+    /// Where the drawn curve crosses 1/2, requests/minute (draw the curve with this; for the
+    /// grid posterior, the estimate).
     pub curve_midpoint_req_min: f64,
-    /// The fitted curve's scale in natural-log units of the rate (> 0): the probability falls
+    /// The drawn curve's scale in natural-log units of the rate (> 0; for the grid posterior,
+    /// the posterior median of the scale): the probability falls
     /// from 73% to 27% between `midpoint × e^−scale` and `midpoint × e^scale`.
     pub curve_log_scale: f64,
     /// Judged iterations (a pass or a fail) the fit used.

@@ -265,6 +265,18 @@ pub const KEYS: &[Key] = &[
         example: "64",
     },
     Key {
+        name: "CI_STOP_WIDTH",
+        group: Group::Search,
+        doc: "Also stop a size's search (either `SEARCH`) as converged once the 90% confidence interval of the capacity, over its judged iterations so far, is at most this wide relative to its estimate: (high − low) / estimate. Checked after every counted verdict, after the usual stops; never before a counted pass and a counted fail; the MST is still the highest passed rate. The interval cannot be narrower than about 1% of the rate (see [the interval](../design/confidence.md)).",
+        default: Default::Otherwise("unset (off)"),
+        default_note: "",
+        accepted: "0 < x < 1",
+        unit: "share of the estimate",
+        flag: None,
+        fingerprint: true,
+        example: "0.05",
+    },
+    Key {
         name: "REPEATS",
         group: Group::Search,
         doc: "Run each size's whole search this many times, each with its own traffic (the iterations' seeds continue across repeats), as the old fmperf's `repetition`. `mst.json` lists every repeat's MST with their mean, standard deviation and coefficient of variation; the size's MST is their mean, and none when a repeat found none.",

@@ -108,6 +108,8 @@ fn good_values_of_every_key() {
         ("STOP_THRESHOLD", "0.05", |c| {
             c.threshold == Threshold::Relative(0.05)
         }),
+        ("CI_STOP_WIDTH", "0.05", |c| c.ci_stop_width == Some(0.05)),
+        ("CI_STOP_WIDTH", "", |c| c.ci_stop_width.is_none()),
         ("COOLDOWN", "0", |c| c.cooldown.is_zero()),
         ("FILTER_BUFFER", "250ms", |c| {
             c.filter_buffer == Duration::from_millis(250)
@@ -220,6 +222,9 @@ fn bad_values_name_key_value_and_expectation() {
         ("THRESHOLD_TYPE", "percent", "relative, absolute"),
         ("STOP_THRESHOLD", "1", "< 1 when THRESHOLD_TYPE is relative"),
         ("STOP_THRESHOLD", "0", "> 0"),
+        ("CI_STOP_WIDTH", "1", "> 0 and < 1"),
+        ("CI_STOP_WIDTH", "0", "> 0 and < 1"),
+        ("CI_STOP_WIDTH", "5%", "> 0 and < 1"),
         ("COOLDOWN", "3 weeks", "a duration like"),
         ("FILTER_BUFFER", "-1s", "a duration like"),
         ("EVALUATOR", "old", "one of queue, fmperf"),

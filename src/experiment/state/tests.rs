@@ -31,6 +31,7 @@ fn search_cfg() -> SearchConfig {
         outage_retries: 2,
         strategy: crate::search::Strategy::Classic,
         probe: false,
+        ci_stop_width: None,
     }
 }
 

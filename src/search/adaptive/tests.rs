@@ -19,6 +19,7 @@ fn cfg(start: f64, threshold: Threshold, confirm: ConfirmPolicy, probe: bool) ->
         outage_retries: 2,
         strategy: Strategy::Adaptive,
         probe,
+        ci_stop_width: None,
     }
 }
 

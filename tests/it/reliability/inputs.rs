@@ -59,6 +59,7 @@ const BAD: &[(&str, &str)] = &[
     ("REQ_MIN_INCREASE_MULTIPLIER", "0.5"),
     ("THRESHOLD_TYPE", "sideways"),
     ("STOP_THRESHOLD", "-1"),
+    ("CI_STOP_WIDTH", "1.5"),
     ("COOLDOWN", "soon"),
     ("FILTER_BUFFER", "-3s"),
     ("SUCCESS_RATE", "120"),
