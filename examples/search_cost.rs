@@ -68,7 +68,7 @@ impl Run {
     /// The 90% interval over this search's verdicts with the current method (None: no
     /// interval), as (holds the capacity, width / capacity).
     fn interval(&self) -> Option<(bool, f64)> {
-        let c = confidence::interval(&self.points(), confidence::LEVEL, 17 + self.seed)?;
+        let c = confidence::interval(&self.points(), confidence::LEVEL)?;
         let cap = self.capacity_req_min;
         Some((
             c.low_req_min <= cap && cap <= c.high_req_min,

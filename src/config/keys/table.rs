@@ -231,7 +231,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "SATURATION_PROBE",
         group: Group::Search,
-        doc: "Before a size's first iteration, keep `PROBE_CONCURRENCY` requests of the size in flight for `PROBE_DURATION` and read the server's saturated token rate; the adaptive search aims its first iteration just under it instead of starting at `REQ_MIN_START`. The probe overloads the server on purpose for its duration. `SEARCH=classic` never probes, so `true` with it is refused.",
+        doc: "Before a size's first iteration, keep `PROBE_CONCURRENCY` requests of the size in flight for `PROBE_DURATION` and read the server's saturated completion rate; the adaptive search aims its first iteration just under it instead of starting at `REQ_MIN_START`. The probe overloads the server on purpose for its duration. `SEARCH=classic` never probes, so `true` with it is refused.",
         default: Default::Otherwise("on with `SEARCH=adaptive`, off with `classic`"),
         default_note: "",
         accepted: "boolean",
@@ -243,7 +243,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "PROBE_DURATION",
         group: Group::Search,
-        doc: "How long the saturation probe keeps the server full; its second half is measured.",
+        doc: "How long the saturation probe keeps the server full at least; its second half is measured. A size whose first request ends after a quarter of it extends the probe to twice that end plus half of it, never past `DURATION`.",
         default: Default::Otherwise("`DURATION` / 2, at most `60s`"),
         default_note: "",
         accepted: "duration > 0",
