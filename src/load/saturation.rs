@@ -10,8 +10,8 @@
 //! its previous one ends, for `PROBE_DURATION`; then every request still in flight is cancelled.
 //! A size whose first requests take long (long prompts queued behind one another, long
 //! outputs) has no steady part in that time, so the probe is **extended** once its first
-//! request ends at `e`: it runs until `2e + PROBE_DURATION / 2`, but never past `DURATION`
-//! (see [`probe_end`]).
+//! request ends at `e`: it runs until `2e + max(PROBE_DURATION / 2, 3e)`, but never past
+//! `DURATION` (see [`probe_end`]).
 //! With more users than the server's batch limit the server is saturated throughout, admitting
 //! a new request whenever one finishes, as it is under an open-loop overload.
 //!
@@ -53,10 +53,13 @@ pub struct ProbeSettings {
 }
 
 /// When the probe ends, given when its first successful request ended (`first_end`, from the
-/// probe's start): `duration` if that leaves a steady part of half of it after `2·first_end`,
-/// else `2·first_end + duration / 2`, at most `max_duration` (and never before `duration`).
+/// probe's start): `duration`, or later if that leaves less than half of it or three first-end
+/// times (about three waves of completions when the first batch keeps in step) after
+/// `2·first_end`: `2·first_end + max(duration / 2, 3·first_end)`, at most `max_duration`.
 pub fn probe_end(settings: &ProbeSettings, first_end: Option<Duration>) -> Duration {
-    let wanted = first_end.map_or(settings.duration, |e| e * 2 + settings.duration / 2);
+    let wanted = first_end.map_or(settings.duration, |e| {
+        e * 2 + (settings.duration / 2).max(e * 3)
+    });
     wanted.min(settings.max_duration).max(settings.duration)
 }
 
@@ -189,21 +192,24 @@ fn success_ends(records: &[RequestRecord]) -> Vec<Duration> {
 
 /// A saturated server's rate from sorted completion times `ends`, between `from` and `to`,
 /// counted over whole **clusters** of completions: a cluster starts at a completion that
-/// follows the one before it by at least a tenth of the mean gap between the completions in
-/// `[from, to)` (a wave that ends together arrives within a few milliseconds; without waves
-/// nearly every completion starts its own cluster). From the first cluster start at or after
-/// `from` (`t_a`) to the last one before `to` (`t_b`), the completions in `[t_a, t_b)` over
-/// `t_b − t_a`: the wave at `t_a` counts whole, the one at `t_b` not at all. None with fewer
-/// than [`SATURATED_MIN_COMPLETIONS`] counted.
+/// follows the one before it by at least a quarter of the widest gap between the completions
+/// in `[from, to)`. A wave that ends together reaches the client spread over a few
+/// milliseconds (tens in a debug build under load), far less than the gap between waves;
+/// without waves many completions start a cluster, and which ones does not matter. From the
+/// start of the cluster the first completion at or after `from` belongs to (`t_a`, possibly a
+/// few milliseconds before `from`) to the last cluster start before `to` (`t_b`), the
+/// completions in `[t_a, t_b)` over `t_b − t_a`: the wave at `t_a` counts whole, the one at
+/// `t_b` not at all. None with fewer than [`SATURATED_MIN_COMPLETIONS`] counted.
 pub fn full_rate(ends: &[Duration], from: Duration, to: Duration) -> Option<Throughput> {
     let i0 = ends.partition_point(|&e| e < from);
     let i1 = ends.partition_point(|&e| e < to);
     if i1 < i0 + 2 {
         return None;
     }
-    let mean_gap = (ends[i1 - 1] - ends[i0]) / (i1 - i0 - 1) as u32;
-    let starts = |i: &usize| *i == 0 || ends[*i] - ends[*i - 1] >= mean_gap / 10;
-    let a = (i0..i1).find(starts)?;
+    let widest = (i0 + 1..i1).map(|i| ends[i] - ends[i - 1]).max()?;
+    let starts = |i: &usize| *i == 0 || ends[*i] - ends[*i - 1] >= widest / 4;
+    // The cluster `from` falls in counts whole: its start may lie a little before `from`.
+    let a = (0..=i0).rev().find(starts)?;
     let b = (i0..i1).rev().find(starts)?;
     let n = (b - a) as u64;
     (n >= SATURATED_MIN_COMPLETIONS).then(|| Throughput {
@@ -348,6 +354,16 @@ mod tests {
         // A fixed window [10, 19.5) would count five waves in 9.5 s: 253 req/min.
         assert_eq!(m.completions_in_window, 32);
         assert_eq!(m.succeeded, 72);
+        // A steady start inside a wave (11.003 s, half of a 22.006-s probe) counts that wave
+        // whole from its start at 11.000 s.
+        let m = measure(
+            &records,
+            Duration::from_secs_f64(22.006),
+            Duration::from_secs_f64(19.5),
+        );
+        let t = m.throughput.unwrap();
+        assert_eq!(t.completions, 32);
+        assert!((t.window_s - 8.0).abs() < 1e-9, "{}", t.window_s);
     }
 
     #[test]
@@ -509,14 +525,14 @@ mod tests {
             max_duration: Duration::from_secs(30),
         };
         let at = |e: f64| probe_end(&s, Some(Duration::from_secs_f64(e))).as_secs_f64();
-        // A first end by 2.5 s leaves [5, 10) steady: no extension.
+        // A first end by 2 s leaves [5, 10) steady, three first ends long: no extension.
         assert_eq!(at(1.0), 10.0);
-        assert_eq!(at(2.5), 10.0);
-        // Later, the probe runs half of PROBE_DURATION past twice the first end...
-        assert_eq!(at(4.0), 13.0);
-        assert_eq!(at(10.0), 25.0);
+        assert_eq!(at(2.0), 10.0);
+        // Later, the probe runs three first ends past twice the first end...
+        assert_eq!(at(2.5), 12.5);
+        assert_eq!(at(4.0), 20.0);
         // ...but never past DURATION; without any success it keeps PROBE_DURATION.
-        assert_eq!(at(20.0), 30.0);
+        assert_eq!(at(10.0), 30.0);
         assert_eq!(probe_end(&s, None).as_secs_f64(), 10.0);
         // Waves of 4 every second from 6 s (the first end): the probe ran to 17 s, steady from
         // 12 s.

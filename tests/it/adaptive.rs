@@ -1,7 +1,7 @@
 //! The adaptive search end to end against the simulator: on the same seed and settings it needs
 //! fewer iterations than the classic search, both land near the analytic capacity, the probe
 //! and the estimate are in `mst.json`, and a search interrupted right after its probe resumes
-//! without probing again.
+//! without probing again; the probe reads a prefill-heavy size near its capacity.
 
 use super::support::Scenario;
 use mst_search::experiment::events::{Event, Observer, Recorder};
@@ -189,4 +189,32 @@ async fn repeats_run_whole_searches_on_their_own_traffic_and_resume_between_them
     assert_eq!(folders.len(), o.iterations.len());
     let written = mst_json(running.out_dir());
     assert_eq!(written.repeats, o.repeats);
+}
+
+/// A prefill-heavy size whose first requests end after a quarter of `PROBE_DURATION`: the
+/// probe extends itself and reads the capacity over whole waves of completions. (Counting
+/// tokens over a fixed window read nothing with too short a probe and 0.80 × capacity when a
+/// window cut a wave of prefills.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_reads_a_prefill_heavy_size_near_its_capacity() {
+    let s = Scenario::new();
+    let cap = s.capacity(2048, 32);
+    let s = s
+        .key("DURATION", "4s")
+        .key("PROBE_DURATION", "1s")
+        .key("TOKENS_LIST", "2048:32")
+        .key("REQ_MIN_START", format!("{:.0}", cap * 0.3))
+        .key("MAX_ITERATIONS", "1")
+        .key("SEED", "7")
+        .key("SEARCH", "adaptive")
+        .start()
+        .await;
+    let out = s.run().await.outcomes.remove(0);
+    let probe = out.probe_req_min.expect("the probe measured a rate");
+    let ratio = probe / cap;
+    eprintln!("probe {probe:.0} req/min = {ratio:.3} × capacity {cap:.0}");
+    assert!(
+        (0.85..=1.15).contains(&ratio),
+        "probe {probe:.0} req/min = {ratio:.3} × the analytic capacity {cap:.0}"
+    );
 }
