@@ -243,7 +243,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "PROBE_DURATION",
         group: Group::Search,
-        doc: "How long the saturation probe keeps the server full at least; its second half is measured. A size whose first request ends at `e` after a sixth of it extends the probe to `2e + max(PROBE_DURATION/2, 3e)`, never past `DURATION`.",
+        doc: "How long the saturation probe keeps the server full at least; its second half is measured. A size whose first request ends at `e` after a fifth of it extends the probe to `2e + max(PROBE_DURATION/2, 3e)`, never past `DURATION`.",
         default: Default::Otherwise("`DURATION` / 2, at most `60s`"),
         default_note: "",
         accepted: "duration > 0",
