@@ -231,14 +231,16 @@ pub const SATURATED_MIN_COMPLETIONS: u64 = 10;
 /// ([`Throughput::saturated_at`]); the steady window leaves out the start, where completions
 /// lag the sends while the batch fills.
 ///
-/// A saturated iteration's rate is its completions from **twice the first completion's end to
-/// the end of sending** ([`SATURATED_MIN_COMPLETIONS`] at least): arrivals faster than the
-/// server fill its batch before the first request ends (its E2E), so one E2E later every slot
-/// has been recycled and the server runs at its full rate until sending stops; the drain
-/// after it ends with the batch emptying, which would under-measure. Over the whole busy
-/// period instead (first to last success) the fill and that tail count too: 11% under the
-/// capacity on a decode-heavy size whose E2E was a third of an aborted iteration. The busy
-/// period is still the fallback when the window holds too few completions.
+/// A saturated iteration's rate is its completions over the **second half of sending**, or from
+/// twice the first completion's end if later, to the end of sending ([`full_rate`], at least
+/// [`SATURATED_MIN_COMPLETIONS`]). Arrivals faster than the server fill its batch, and once the
+/// batch has been full for one E2E every slot has turned over and the server runs at its full
+/// rate until sending stops. The first completion alone does not date that: at a small batch
+/// a decode-heavy engine's steps are several times faster, so the first request ends well
+/// before the batch fills (from twice its end, an iteration at 1.2 × capacity read 0.92 ×).
+/// The drain after sending ends with the batch emptying, which would under-measure too. Over
+/// the whole busy period (first to last success) the fill and that tail count as well (0.89 ×
+/// on a decode-heavy size); it is the fallback when the window holds too few completions.
 ///
 /// An unsaturated iteration reports its completions over the steady window. None for an
 /// unaborted iteration with fewer than two successes; an aborted one is always saturated, its
@@ -262,7 +264,9 @@ pub fn iteration_throughput(
         },
     };
     let stop = meta.sending_stopped;
-    let full = ends.first().and_then(|&e| full_rate(&ends, e * 2, stop));
+    let full = ends
+        .first()
+        .and_then(|&e| full_rate(&ends, (e * 2).max(stop / 2), stop));
     let busy = full.unwrap_or(busy);
     if matches!(
         meta.completion,
@@ -432,7 +436,7 @@ mod tests {
     fn a_shortfall_beyond_three_sigma_reports_the_full_rate_window_saturated() {
         // 600 req/min offered (500 expected in the steady window, 3 sigma = 67); one
         // completion every 0.15 s (400/min) from 5 s through a drain to 80 s. The full-rate
-        // window is [10, 60): twice the first end to the end of sending.
+        // window is [30, 60): the second half of sending.
         let records = ends(5.0, 80.0, 0.15);
         let t = iteration_throughput(
             &meta(600.0, crate::iteration::Completion::Complete),
@@ -440,19 +444,21 @@ mod tests {
         )
         .unwrap();
         assert!(t.saturated);
-        // From the completion at 10.1 s to the last before 60 s, at 59.9 s.
-        assert!((t.window_s - 49.8).abs() < 0.01, "{}", t.window_s);
+        // From the completion at 30.05 s to the last before 60 s, at 59.9 s.
+        assert!((t.window_s - 29.85).abs() < 0.01, "{}", t.window_s);
         let rate = t.req_min().unwrap();
         assert!((rate - 400.0).abs() < 2.0, "{rate}");
     }
 
     #[test]
     fn the_batch_filling_and_the_drain_tail_do_not_lower_a_saturated_rate() {
-        // Completions ramp up while the batch fills (one per 0.6 s from 4 s to 8 s), then run
-        // at 400/min (one per 0.15 s) until 60 s, then thin out as the batch empties (one per
-        // 0.6 s to 70 s): the full-rate window reads 400, the busy period less.
-        let mut records = ends(4.0, 7.9, 0.6);
-        records.extend(ends(8.0, 60.0, 0.15));
+        // The first request ends at 1 s (a small batch steps fast), completions ramp up while
+        // the batch fills (one per 0.6 s to 15 s), then run at 400/min (one per 0.15 s) until
+        // 60 s, then thin out as the batch empties (one per 0.6 s to 70 s): the full-rate
+        // window reads 400; from twice the first end (2 s) it would read 378, the busy period
+        // less.
+        let mut records = ends(1.0, 14.9, 0.6);
+        records.extend(ends(15.0, 60.0, 0.15));
         records.extend(ends(60.6, 70.0, 0.6));
         let t = iteration_throughput(
             &meta(600.0, crate::iteration::Completion::Complete),
@@ -461,17 +467,23 @@ mod tests {
         .unwrap();
         let rate = t.req_min().unwrap();
         assert!((rate - 400.0).abs() < 2.0, "{rate}");
-        let busy = (records.len() - 1) as f64 / 66.0 * 60.0;
-        assert!(busy < 380.0, "{busy}");
-        // Aborted at 12 s: the window [8, 12) still reads the full rate.
+        let busy = (records.len() - 1) as f64 / 69.0 * 60.0;
+        assert!(busy < 370.0, "{busy}");
+        let from_2e = full_rate(
+            &success_ends(&records),
+            Duration::from_secs(2),
+            Duration::from_secs(60),
+        );
+        assert!(from_2e.unwrap().req_min().unwrap() < 385.0);
+        // Aborted at 40 s: the window [20, 40) still reads the full rate.
         let aborted: Vec<_> = records
             .iter()
-            .filter(|r| r.end.as_secs_f64() < 12.0)
+            .filter(|r| r.end.as_secs_f64() < 40.0)
             .cloned()
             .collect();
         let t = iteration_throughput(
             &crate::iteration::IterationMeta {
-                sending_stopped: Duration::from_secs(12),
+                sending_stopped: Duration::from_secs(40),
                 ..meta(
                     600.0,
                     crate::iteration::Completion::AbortedEarly("backlog".into()),
@@ -486,8 +498,9 @@ mod tests {
 
     #[test]
     fn too_few_completions_after_the_fill_fall_back_to_the_busy_period() {
-        // Aborted at 3 s with the first end at 1 s: [2, 3) holds 6 completions, fewer than
-        // SATURATED_MIN_COMPLETIONS, so the rate is over the busy period 1..2.8 s.
+        // Aborted at 3 s with the first end at 1 s: [2, 3) (twice the first end, later than
+        // half of sending) holds 5 completions, fewer than SATURATED_MIN_COMPLETIONS, so the
+        // rate is over the busy period 1..2.8 s.
         let records = ends(1.0, 2.8, 0.2);
         let t = iteration_throughput(
             &crate::iteration::IterationMeta {
