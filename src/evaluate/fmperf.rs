@@ -100,12 +100,18 @@ pub(super) fn halves_e2e(
     (e2e(&h.first), e2e(&h.second))
 }
 
-/// The `drift` criterion when a half has fewer than 2 values: no test, which passes.
-pub(super) fn too_few(x: &[f64], y: &[f64], why: &str) -> Criterion {
+/// The `drift` criterion when a half has fewer than 2 values: no test, which passes. `keys`
+/// are the figures a test would have given; they are written empty (NaN), so results.csv keeps
+/// its columns.
+pub(super) fn too_few(x: &[f64], y: &[f64], why: &str, keys: &[&str]) -> Criterion {
+    let mut f = figures(&[("n_first", x.len() as f64), ("n_second", y.len() as f64)]);
+    for k in keys {
+        f.entry((*k).to_string()).or_insert(f64::NAN);
+    }
     Criterion {
         name: "drift".into(),
         passed: true,
-        figures: figures(&[("n_first", x.len() as f64), ("n_second", y.len() as f64)]),
+        figures: f,
         detail: format!("halves of {} and {} {why}", x.len(), y.len()),
     }
 }
@@ -118,6 +124,14 @@ pub fn drift(records: &[RequestRecord], h: &Halves) -> Criterion {
             &x,
             &y,
             "requests: too few for the t-test (passes, as the old tool's NaN did)",
+            &[
+                "p_value",
+                "t",
+                "df",
+                "alpha",
+                "mean_first_ms",
+                "mean_second_ms",
+            ],
         );
     };
     let up = w.mean_y > w.mean_x;
@@ -205,12 +219,16 @@ mod tests {
         assert!(d.passed && d.figures["p_value"] < ALPHA, "{}", d.detail);
         // Three requests: one lands in each half at most, so no test.
         let tiny = synth(10.0, 1.0, 3, |_, _| 50.0, |_, _| 20.0, None);
-        let d = criterion(&tiny.judge(&fm()), "drift").clone();
+        let tiny = criterion(&tiny.judge(&fm()), "drift").clone();
         assert!(
-            d.passed && !d.figures.contains_key("p_value"),
+            tiny.passed && tiny.figures["p_value"].is_nan(),
             "{}",
-            d.detail
+            tiny.detail
         );
+        // The abstaining criterion keeps the tested one's figures (results.csv keeps its
+        // columns; an early-aborted iteration once lost FMPERF_DRIFT_P_VALUE).
+        let keys = |c: &Criterion| c.figures.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&tiny), keys(&d));
     }
 
     #[test]

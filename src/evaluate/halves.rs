@@ -41,7 +41,22 @@ fn drift(input: &EvalInput<'_>, min_pct: f64) -> Criterion {
     let h = halves(records, input.meta.filter_buffer);
     let (x, y) = halves_e2e(records, &h, false);
     let Some(w) = welch_t_test(&x, &y) else {
-        return too_few(&x, &y, "successful requests: too few to test a drift");
+        return too_few(
+            &x,
+            &y,
+            "successful requests: too few to test a drift",
+            &[
+                "p_value",
+                "alpha",
+                "mean_first_ms",
+                "mean_second_ms",
+                "median_first_ms",
+                "median_second_ms",
+                "mean_change_pct",
+                "median_change_pct",
+                "min_change_pct",
+            ],
+        );
     };
     let median_x = percentile(&x, 50.0).unwrap_or(0.0);
     let median_y = percentile(&y, 50.0).unwrap_or(0.0);

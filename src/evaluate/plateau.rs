@@ -81,7 +81,15 @@ fn gain(req_min: f64, achieved: f64, history: &[PastIteration], s: &PlateauSetti
         return Criterion {
             name: "throughput_gain".into(),
             passed: true,
-            figures: figures(&[("achieved_req_min", achieved)]),
+            // The same columns as a comparison, empty (NaN), so results.csv keeps its shape.
+            figures: figures(&[
+                ("achieved_req_min", achieved),
+                ("reference_req_min", f64::NAN),
+                ("reference_achieved_req_min", f64::NAN),
+                ("offered_gain_req_min", f64::NAN),
+                ("achieved_gain_req_min", f64::NAN),
+                ("min_gain_req_min", f64::NAN),
+            ]),
             detail: format!(
                 "achieved {achieved:.1} req/min; no earlier lower rate to compare with (baseline)"
             ),

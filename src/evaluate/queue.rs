@@ -46,7 +46,6 @@ use crate::metrics::send_window;
 use crate::record::RequestRecord;
 use crate::stats::{binned_means, linear_fit, mean, percentile};
 use statrs::distribution::{ContinuousCDF, Normal};
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Settings of the `queue` evaluator.
@@ -288,7 +287,16 @@ fn trend_criterion(name: &str, unit: &str, what: &str, alpha: f64, t: Option<Tre
         return Criterion {
             name: name.into(),
             passed: true,
-            figures: BTreeMap::new(),
+            // The same columns as a fitted trend, empty (NaN), so results.csv keeps its shape.
+            figures: figures(&[
+                (&format!("slope_{unit}_per_s"), f64::NAN),
+                (&format!("growth_{unit}"), f64::NAN),
+                (&format!("baseline_{unit}"), f64::NAN),
+                (&format!("threshold_{unit}"), f64::NAN),
+                ("p_value", f64::NAN),
+                ("alpha", alpha),
+                ("bins", f64::NAN),
+            ]),
             detail: format!("{what}: too few requests in the window to fit a trend"),
         };
     };

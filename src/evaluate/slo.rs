@@ -151,7 +151,11 @@ fn threshold(window: &[&RequestRecord], t: &SloThreshold) -> Criterion {
         return Criterion {
             name,
             passed: true,
-            figures: figures(&[("max_ms", t.max_ms), ("samples", 0.0)]),
+            figures: figures(&[
+                ("value_ms", f64::NAN),
+                ("max_ms", t.max_ms),
+                ("samples", 0.0),
+            ]),
             detail: format!(
                 "{} p{}: no successful sample in the window",
                 t.metric.key_part(),

@@ -379,10 +379,13 @@ fn results_row(files: &IterationFiles) -> Vec<(String, String)> {
     for c in &verdict.criteria {
         let prefix = upper_snake(&c.name);
         for (figure, value) in &c.figures {
-            push(
-                &format!("{prefix}_{}", upper_snake(figure)),
-                value.to_string(),
-            );
+            // A figure the criterion could not compute (it abstained) is NaN: written empty.
+            let shown = if value.is_nan() {
+                String::new()
+            } else {
+                value.to_string()
+            };
+            push(&format!("{prefix}_{}", upper_snake(figure)), shown);
         }
         push(
             &format!("{prefix}{}", col::PASSED_SUFFIX),
