@@ -242,9 +242,10 @@ pub const SATURATED_MIN_COMPLETIONS: u64 = 10;
 /// the whole busy period (first to last success) the fill and that tail count as well (0.89 ×
 /// on a decode-heavy size); it is the fallback when the window holds too few completions.
 ///
-/// An unsaturated iteration reports its completions over the steady window. None for an
-/// unaborted iteration with fewer than two successes; an aborted one is always saturated, its
-/// rate possibly empty.
+/// An iteration the watchdog aborted is saturated unless its completions kept pace with the
+/// offered rate (a point comparison: the abort already says the run was in trouble); one with
+/// no rate to read is saturated. An unsaturated iteration reports its completions over the
+/// steady window. None for an unaborted iteration with fewer than two successes.
 pub fn iteration_throughput(
     meta: &crate::iteration::IterationMeta,
     records: &[RequestRecord],
@@ -272,7 +273,15 @@ pub fn iteration_throughput(
         meta.completion,
         crate::iteration::Completion::AbortedEarly(_)
     ) {
-        return Some(busy);
+        // The watchdog stops a run whose queueing delay climbs, which a run near capacity can
+        // do for a while without falling behind: one whose completions kept pace with the
+        // offered rate measured that rate, not the capacity (at 0.925 × capacity such runs
+        // completed at 0.98–1.04 ×).
+        let kept_pace = busy.req_min().is_some_and(|r| r >= meta.req_min);
+        return Some(Throughput {
+            saturated: !kept_pace,
+            ..busy
+        });
     }
     let w0 = meta.filter_buffer.max(*ends.first()?);
     if w0 >= stop || ends.len() < 2 {
@@ -514,6 +523,28 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.completions, records.len() as u64 - 1);
+    }
+
+    #[test]
+    fn an_aborted_iteration_whose_completions_kept_pace_is_not_saturated() {
+        // Offered 600/min, aborted at 40 s; completions every 0.09 s (667/min) kept pace: the
+        // watchdog saw a queueing spike, not an overload. At one per 0.15 s (400/min) it fell
+        // behind.
+        let aborted = |gap: f64| {
+            iteration_throughput(
+                &crate::iteration::IterationMeta {
+                    sending_stopped: Duration::from_secs(40),
+                    ..meta(
+                        600.0,
+                        crate::iteration::Completion::AbortedEarly("delay".into()),
+                    )
+                },
+                &ends(1.0, 40.0, gap),
+            )
+            .unwrap()
+        };
+        assert!(!aborted(0.09).saturated);
+        assert!(aborted(0.15).saturated);
     }
 
     #[test]

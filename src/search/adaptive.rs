@@ -12,8 +12,8 @@
 //! * **Measurement.** The driver reports each iteration's successful completions
 //!   ([`Throughput`]) and whether the server was *saturated* — it fell behind throughout, so
 //!   their rate measures the capacity (`load::saturation` decides: the iteration was aborted
-//!   early as overloaded, or its completions fell short of the offered count by more than
-//!   3 Poisson σ). The **estimate** is the median of the saturated rates of unsustainable
+//!   early as overloaded and completed less than the offered rate, or its completions fell
+//!   short of the offered count by more than 3 Poisson σ). The **estimate** is the median of the saturated rates of unsustainable
 //!   iterations over at least [`MIN_COMPLETIONS`] completions (*verified*); without any, the
 //!   saturation probe's rate (*unverified*); else none.
 //! * **Saturated fails count at once.** `CONFIRM` re-runs a fail to catch a noisy verdict; a
