@@ -139,8 +139,9 @@ pub struct RequestRecord {
     /// reasoning deltas received. None when the server neither reported nor sent reasoning.
     #[serde(default)]
     pub reasoning_tokens: Option<u32>,
-    /// Sends repeated because the first attempt's pooled connection had been closed by the
-    /// server before any response (0 or 1); `actual_send` is then the retry's send time.
+    /// Sends repeated because an attempt's pooled connection had been closed by the server
+    /// before any response (0 to `MAX_CLOSED_RETRIES`, 3); `actual_send` is then the last
+    /// retry's send time.
     #[serde(default)]
     pub transport_retries: u8,
     /// The generated text, kept only while its tokens could not be counted exactly (no usage),

@@ -7,7 +7,7 @@
 //! without `[DONE]` and without a real finish reason, and zero generated tokens are failures,
 //! each with its own [`ErrorKind`] and the server's message in `error_detail`. The body's first
 //! bytes, not its `Content-Type`, decide whether it is a stream. The transport is not the
-//! server: a pooled connection the server had closed is retried once.
+//! server: a pooled connection the server had closed is retried (up to three times).
 
 use super::Api;
 use super::chunk::{self, Finish, TokenCounter};
@@ -320,9 +320,11 @@ impl Follow<'_> {
         }
     }
 
-    /// Send, retrying once when a pooled keep-alive connection turned out to be closed by the
-    /// server before any response: that request never reached the server, so its failure is
-    /// the transport's, not the server's. The retry's send time becomes `actual_send`.
+    /// Send, retrying (up to [`MAX_CLOSED_RETRIES`](super::transport::MAX_CLOSED_RETRIES)
+    /// times) when a pooled keep-alive connection turned out to be closed by the server before
+    /// any response: that request never reached the server, so its failure is the
+    /// transport's, not the server's. The last retry's send time becomes `actual_send`;
+    /// `transport_retries` counts the retries.
     async fn send_with_retry(
         &mut self,
         payload: bytes::Bytes,
@@ -340,8 +342,8 @@ impl Follow<'_> {
                     .send()
             },
             |e| {
-                first = Some(describe_reqwest_error(e));
-                self.rec.transport_retries = 1;
+                first.get_or_insert_with(|| describe_reqwest_error(e));
+                self.rec.transport_retries += 1;
                 self.sent_at = Instant::now();
                 self.last_token_at = self.sent_at;
                 self.rec.actual_send = self.sent_at.saturating_duration_since(t0);

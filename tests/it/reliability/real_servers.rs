@@ -391,6 +391,20 @@ async fn keep_alive_connections_the_server_closed_are_retried_not_failed() {
 /// second request is sent again on a fresh connection and succeeds, and its row says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_on_a_connection_closed_before_any_response_is_sent_again() {
+    send_into_closes(1).await;
+}
+
+/// The retry can meet another closed connection (field case 13 saw it once in 360 requests):
+/// the second request's first two sends are closed without a response, the third succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_that_meets_a_second_close_is_sent_again() {
+    send_into_closes(2).await;
+}
+
+/// Two requests against a raw server that answers the first and closes the next `closes`
+/// sends (each read in full) without a byte of response; checks the second request succeeded
+/// after `closes` retries, each on a fresh connection.
+async fn send_into_closes(closes: u64) {
     use mst_search::client::Api;
     use mst_search::client::{
         Cancel, ClientConfig, LlmClient, OpenAiClient, Prompt, RequestSpec, Slot,
@@ -439,8 +453,8 @@ async fn a_request_on_a_connection_closed_before_any_response_is_sent_again() {
                         }
                     }
                     buf.drain(..head_end + len);
-                    if seen.fetch_add(1, Ordering::SeqCst) == 1 {
-                        return; // the second request: close without a byte of response
+                    if (1..=closes).contains(&seen.fetch_add(1, Ordering::SeqCst)) {
+                        return; // the second request's sends: close without a byte of response
                     }
                     let body = "data: {\"choices\":[{\"text\":\" a\",\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n";
                     let resp = format!(
@@ -486,16 +500,16 @@ async fn a_request_on_a_connection_closed_before_any_response_is_sent_again() {
     assert!(records[0].success() && records[0].transport_retries == 0);
     let second = &records[1];
     assert!(second.success(), "{:?}", second.error_detail);
-    assert_eq!(second.transport_retries, 1);
+    assert_eq!(u64::from(second.transport_retries), closes);
     assert_eq!(second.output_tokens, 1);
     assert_eq!(
         seen.load(Ordering::SeqCst),
-        3,
-        "two attempts of the second request"
+        2 + closes,
+        "1 + closes attempts of the second request"
     );
     assert_eq!(
         connections.load(Ordering::SeqCst),
-        2,
-        "the retry used a fresh connection"
+        1 + closes,
+        "every retry used a fresh connection"
     );
 }
