@@ -10,6 +10,7 @@ mod load;
 mod parse;
 #[cfg(test)]
 mod tests;
+mod traffic;
 mod workload;
 
 pub use crate::workload::WorkloadConfig;
@@ -107,7 +108,8 @@ pub struct Config {
     /// `TPOT_TIMEOUT`: limit on the wait between two tokens.
     #[serde(rename = "TPOT_TIMEOUT", serialize_with = "secs")]
     pub tpot_timeout: Duration,
-    /// `ARRIVAL`: poisson (default), constant, jitter.
+    /// `ARRIVAL`: poisson (default), constant, jitter, or gamma with `BURSTINESS` as its
+    /// shape (serialised with it, so the fingerprint moves with either key).
     #[serde(rename = "ARRIVAL")]
     pub arrival: ArrivalKind,
     /// `SEED`: seeds arrivals and prompts.

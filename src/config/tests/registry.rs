@@ -20,6 +20,7 @@ const BASE: &[(&str, &str)] = &[
 fn companions(key: &str, prompts: &str) -> Vec<(&'static str, String)> {
     match key {
         "TOKENS_LIST_PROPORTION" => vec![("ADDITIVE", "true".into())],
+        "BURSTINESS" => vec![("ARRIVAL", "gamma".into())],
         "OUTPUT_FROM_DATASET" | "PROMPTS_FIELD" => vec![("PROMPTS_FILE", prompts.into())],
         "SATURATION_PROBE" | "PROBE_DURATION" | "PROBE_CONCURRENCY" => {
             vec![("SEARCH", "adaptive".into())]

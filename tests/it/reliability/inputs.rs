@@ -73,6 +73,7 @@ const BAD: &[(&str, &str)] = &[
     ("TTFT_TIMEOUT", "never"),
     ("TPOT_TIMEOUT", "-1s"),
     ("ARRIVAL", "burst"),
+    ("BURSTINESS", "0"),
     ("SEED", "seven"),
     ("EVALUATOR", "vibes"),
     ("QUEUE_GROWTH_WINDOW_PCT", "-10"),
