@@ -226,7 +226,7 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         .get("OPENAI_API_KEY")
         .or_else(|| l.get("API_KEY"))
         .map(|r| Secret::new(r.value));
-    let model = l.get("MODEL").map(|r| r.value);
+    let (models, traffic_split) = super::traffic::resolve_models(&l)?;
 
     let duration = l.or_default("DURATION", positive_duration)?;
     let req_min_start = l.or_default("REQ_MIN_START", |k, v| {
@@ -425,7 +425,8 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         url,
         api,
         api_key,
-        model,
+        models,
+        traffic_split,
         duration,
         sizes,
         req_min_start,

@@ -1,8 +1,14 @@
-//! The shape of the traffic against the simulator, read from what was sent: gamma bursts
-//! (`ARRIVAL=gamma`, `BURSTINESS`).
+//! The shape of the traffic against the simulator: gamma bursts (`ARRIVAL=gamma`,
+//! `BURSTINESS`) read from what was sent, and a split over several models (`MODEL=a,b,c`,
+//! `TRAFFIC_SPLIT`) read from what the server saw.
 
 use super::support::{Scenario, read_rows};
+use mst_search::experiment::{self, RunOptions};
+use mst_search::sim::EngineConfig;
+use statrs::distribution::{ChiSquared, ContinuousCDF};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use tokio_util::sync::CancellationToken;
 
 /// The one iteration folder of `size` under `out`.
 fn only_iteration(out: &Path, size: &str) -> PathBuf {
@@ -74,5 +80,126 @@ async fn gamma_bursts_reach_output_csv_with_cv_one_over_root_burstiness() {
     );
     // Every request was answered: the bursts queued but did not fail.
     assert!(rows.iter().all(|r| r["error_kind"].is_empty()));
+    running.shutdown().await;
+}
+
+/// The simulator serving a base model and two LoRA adapters.
+fn three_models() -> EngineConfig {
+    EngineConfig {
+        adapters: vec!["lora-a".into(), "lora-b".into()],
+        ..EngineConfig::small(16, 10.0)
+    }
+}
+
+/// What the server saw follows `TRAFFIC_SPLIT`: the simulator's per-model request counts pass
+/// a chi-squared goodness-of-fit test against the split at alpha = 0.001 (with its fixed seed
+/// the test is deterministic; over seeds it would fail once in a thousand), and `output.csv`'s
+/// `model` column and `results.csv`'s `MODEL_<name>_REQUESTS` agree with the server's counts
+/// request for request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_traffic_split_reaches_the_server_in_its_proportions() {
+    let names = ["sim-model", "lora-a", "lora-b"];
+    let split = [0.6, 0.3, 0.1];
+    let running = Scenario::new()
+        .engine(three_models())
+        .keys(&[
+            ("TOKENS_LIST", "8:4"),
+            ("MODEL", "sim-model,lora-a,lora-b"),
+            ("TRAFFIC_SPLIT", "0.6,0.3,0.1"),
+            ("REQ_MIN_START", "6000"),
+            ("DURATION", "6s"),
+            ("FILTER_BUFFER", "1s"),
+            ("MAX_ITERATIONS", "1"),
+            ("SEED", "3"),
+        ])
+        .start()
+        .await;
+    running.run().await;
+    let seen = running.server().requests_by_model();
+    let n: u64 = seen.values().sum();
+    assert!(n > 400, "{seen:?}");
+    let chi2: f64 = names
+        .iter()
+        .zip(split)
+        .map(|(m, p)| {
+            let expected = p * n as f64;
+            (seen[*m] as f64 - expected).powi(2) / expected
+        })
+        .sum();
+    let critical = ChiSquared::new(2.0).unwrap().inverse_cdf(1.0 - 0.001);
+    println!("server saw {seen:?}: chi2 = {chi2:.2} (critical {critical:.2})");
+    assert!(chi2 < critical, "{seen:?}: chi2 {chi2} >= {critical}");
+
+    let iteration = only_iteration(running.out_dir(), "8_4");
+    let rows = read_rows(&iteration.join("output.csv"));
+    let mut written: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &rows {
+        assert!(r["error_kind"].is_empty(), "{r:?}");
+        *written.entry(r["model"].clone()).or_default() += 1;
+    }
+    assert_eq!(
+        written, seen,
+        "output.csv's model column against the server's counts"
+    );
+    let results = &read_rows(&iteration.join("results.csv"))[0];
+    for (m, column) in names.iter().zip([
+        "MODEL_sim_model_REQUESTS",
+        "MODEL_lora_a_REQUESTS",
+        "MODEL_lora_b_REQUESTS",
+    ]) {
+        assert_eq!(results[column], seen[*m].to_string(), "{column}");
+    }
+    assert_eq!(results["MODEL_USED"], "sim-model,lora-a,lora-b");
+    assert!(!results["MODEL_lora_b_TTFT_P50_MS"].is_empty());
+
+    // Resume: the same settings find the finished search and send nothing more; another
+    // split or model list is refused by the checkpoint, naming what changed.
+    running.run().await;
+    assert_eq!(running.server().requests_by_model(), seen);
+    let mut other_split = running.config().clone();
+    other_split.traffic_split = vec![0.5, 0.4, 0.1];
+    let mut other_models = running.config().clone();
+    other_models.models.swap(1, 2);
+    for (cfg, change) in [
+        (
+            other_split,
+            "TRAFFIC_SPLIT was [0.6,0.3,0.1] and is now [0.5,0.4,0.1]",
+        ),
+        (
+            other_models,
+            "MODEL was sim-model,lora-a,lora-b and is now sim-model,lora-b,lora-a",
+        ),
+    ] {
+        let err = experiment::run(cfg, RunOptions { quiet: true }, CancellationToken::new())
+            .await
+            .expect_err("changed settings");
+        assert!(err.to_string().contains(change), "{err}");
+    }
+    assert_eq!(running.server().requests_by_model(), seen);
+    running.shutdown().await;
+}
+
+/// Each of several models must be served: one the server does not list stops the run before
+/// any request, naming MODEL and the missing name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_the_server_does_not_list_is_refused_before_any_traffic() {
+    let running = Scenario::new()
+        .engine(three_models())
+        .keys(&[
+            ("TOKENS_LIST", "8:4"),
+            ("MODEL", "sim-model,lora-a,lora-z"),
+            ("DURATION", "2s"),
+            ("MAX_ITERATIONS", "1"),
+        ])
+        .start()
+        .await;
+    let err = running.try_run().await.expect_err("lora-z is not served");
+    let text = err.to_string();
+    assert!(
+        text.contains("MODEL") && text.contains("lora-z") && text.contains("lora-a, lora-b"),
+        "{text}"
+    );
+    assert_eq!(err.exit_code(), 2);
+    assert_eq!(running.server().stats().total_requests, 0);
     running.shutdown().await;
 }

@@ -469,6 +469,7 @@ async fn a_request_on_a_connection_closed_before_any_response_is_sent_again() {
         prompt: Prompt::Text("hi".into()),
         input_tokens: 1,
         class: None,
+        model: None,
         output_tokens: 1,
         temperature: 0.0,
     };
