@@ -59,6 +59,10 @@ pub struct IterationMeta {
     /// In an `ADDITIVE` mix, the name (`in:out`) of each class, by the records' `class` index.
     #[serde(default)]
     pub classes: Vec<String>,
+    /// With several models (`MODEL=a,b,c`), each name by the records' `model` index; empty
+    /// when every request asks for `model`.
+    #[serde(default)]
+    pub models: Vec<String>,
     /// With `OUTPUT_FROM_DATASET` and a server that reports its `max_model_len`, the requests
     /// whose dataset answer was clipped to fit the context (results `OUTPUT_TOKENS_CLIPPED`);
     /// None otherwise.

@@ -34,7 +34,7 @@ fn main() -> ExitCode {
         spawn_signal_watch(interrupt.clone());
         let result = match cli.command {
             // The simulator's errors are about its options or its port: usage errors.
-            Some(Command::Simulate(args)) => match mst_search::sim::cmd::run(args).await {
+            Some(Command::Simulate(args)) => match mst_search::sim::cmd::run(*args).await {
                 Ok(()) => Ok(exit_code::OK),
                 Err(e) => {
                     eprintln!("error: {e:#}");

@@ -126,6 +126,10 @@ pub struct RequestRecord {
     /// mix; None in a search over one size.
     #[serde(default)]
     pub class: Option<u16>,
+    /// Index into the iteration's `models` of the model this request asked for when `MODEL`
+    /// names several; None when every request asks for the one model.
+    #[serde(default)]
+    pub model: Option<u16>,
     /// Prompt tokens the server reported in its usage (None when it reported none).
     pub server_prompt_tokens: Option<u32>,
     /// Output tokens generated, reasoning included; how they were counted is in
@@ -216,6 +220,7 @@ impl RequestRecord {
             input_tokens,
             requested_output_tokens,
             class: None,
+            model: None,
             server_prompt_tokens: None,
             output_tokens: 0,
             output_tokens_from: TokenCount::Usage,

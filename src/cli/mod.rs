@@ -32,7 +32,7 @@ pub enum Command {
     /// Run the search (the default).
     Run(Box<run::RunArgs>),
     /// Serve the simulated LLM server until stopped, or print its capacity.
-    Simulate(mst_sim::SimulateArgs),
+    Simulate(Box<mst_sim::SimulateArgs>),
     /// Run a complete two-size search against the in-process simulator.
     Demo(crate::demo::DemoArgs),
     /// Measure the load generator itself: send rate, schedule lag, TTFT accuracy, CPU, memory.

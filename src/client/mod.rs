@@ -66,9 +66,21 @@ pub struct RequestSpec {
     pub input_tokens: u32,
     /// Index of the `TOKENS_LIST` entry this request was drawn from in an `ADDITIVE` mix.
     pub class: Option<u16>,
+    /// The model drawn for this request when `MODEL` names several; None sends the client's
+    /// configured model.
+    pub model: Option<ModelChoice>,
     /// `max_tokens` = `min_tokens`.
     pub output_tokens: u32,
     pub temperature: f64,
+}
+
+/// One of several models (`MODEL=a,b,c`), as drawn for a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelChoice {
+    /// Position of the name in `MODEL` (the records' `model` index).
+    pub index: u16,
+    /// The name sent as the request's `model`.
+    pub name: std::sync::Arc<str>,
 }
 
 /// Where a request sits in its iteration's timeline.
@@ -94,6 +106,7 @@ impl Slot {
             spec.output_tokens,
         );
         r.class = spec.class;
+        r.model = spec.model.as_ref().map(|m| m.index);
         r
     }
 }

@@ -100,7 +100,8 @@ pub(super) async fn send(
     slot: Slot,
     cancel: &Cancel,
 ) -> RequestRecord {
-    let payload = bytes::Bytes::from(body(&client.cfg.model, client.cfg.api, spec));
+    let model = spec.model.as_ref().map_or(&*client.cfg.model, |m| &*m.name);
+    let payload = bytes::Bytes::from(body(model, client.cfg.api, spec));
     let sent_at = Instant::now();
     let mut rec = slot.record(spec, sent_at.saturating_duration_since(slot.t0));
     rec.token_offsets_us.reserve(spec.output_tokens as usize);

@@ -126,7 +126,7 @@ impl<'s, 'a> Layers<'s, 'a> {
     }
 
     /// The raw value for messages, or the default marked as such.
-    fn shown(&self, key: &str, default: &str) -> String {
+    pub(super) fn shown(&self, key: &str, default: &str) -> String {
         self.get(key)
             .map(|r| r.value)
             .unwrap_or_else(|| format!("{default} (default)"))
@@ -226,7 +226,7 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         .get("OPENAI_API_KEY")
         .or_else(|| l.get("API_KEY"))
         .map(|r| Secret::new(r.value));
-    let model = l.get("MODEL").map(|r| r.value);
+    let (models, traffic_split) = super::traffic::resolve_models(&l)?;
 
     let duration = l.or_default("DURATION", positive_duration)?;
     let req_min_start = l.or_default("REQ_MIN_START", |k, v| {
@@ -341,7 +341,7 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
     let ttft_timeout = l.or_default("TTFT_TIMEOUT", positive_duration)?;
     let tpot_timeout = l.or_default("TPOT_TIMEOUT", positive_duration)?;
 
-    let arrival = l.or_default("ARRIVAL", parse_arrival)?;
+    let arrival = super::traffic::resolve_arrival(&l)?;
     let seed = l.or_default("SEED", |k, v| {
         parse_int_where::<u64>(
             k,
@@ -425,7 +425,8 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         url,
         api,
         api_key,
-        model,
+        models,
+        traffic_split,
         duration,
         sizes,
         req_min_start,

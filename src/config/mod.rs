@@ -10,6 +10,7 @@ mod load;
 mod parse;
 #[cfg(test)]
 mod tests;
+mod traffic;
 mod workload;
 
 pub use crate::workload::WorkloadConfig;
@@ -53,9 +54,15 @@ pub struct Config {
     /// `OPENAI_API_KEY` or `API_KEY`: sent as a bearer token, never printed.
     #[serde(skip)]
     pub api_key: Option<Secret>,
-    /// `MODEL`: model name to request; None means ask the server's `/v1/models`.
+    /// `MODEL`: the model names to request (several: a split over models or LoRA adapters);
+    /// empty means ask the server's `/v1/models` and use its first. In the fingerprint through
+    /// the resolved name(s) `experiment::state::settings` adds.
     #[serde(skip)]
-    pub model: Option<String>,
+    pub models: Vec<String>,
+    /// `TRAFFIC_SPLIT`: with several `MODEL` names, the share of requests each gets, in
+    /// `MODEL`'s order, summing to 1 (even when the key is unset); empty with one model.
+    #[serde(rename = "TRAFFIC_SPLIT", skip_serializing_if = "Vec::is_empty")]
+    pub traffic_split: Vec<f64>,
     /// `DURATION`: length of one iteration's sending phase.
     #[serde(rename = "DURATION", serialize_with = "secs")]
     pub duration: Duration,
@@ -107,7 +114,8 @@ pub struct Config {
     /// `TPOT_TIMEOUT`: limit on the wait between two tokens.
     #[serde(rename = "TPOT_TIMEOUT", serialize_with = "secs")]
     pub tpot_timeout: Duration,
-    /// `ARRIVAL`: poisson (default), constant, jitter.
+    /// `ARRIVAL`: poisson (default), constant, jitter, or gamma with `BURSTINESS` as its
+    /// shape (serialised with it, so the fingerprint moves with either key).
     #[serde(rename = "ARRIVAL")]
     pub arrival: ArrivalKind,
     /// `SEED`: seeds arrivals and prompts.
@@ -181,14 +189,14 @@ pub struct Config {
 }
 
 impl Config {
-    /// The client's settings from `URL`, `API`, `API_KEY`, `MODEL` (empty when unset: the
-    /// pre-flight asks the server) and the three timeouts.
+    /// The client's settings from `URL`, `API`, `API_KEY`, `MODEL` (its first name; empty when
+    /// unset: the pre-flight asks the server) and the three timeouts.
     pub fn client_config(&self) -> crate::client::ClientConfig {
         crate::client::ClientConfig {
             base_url: self.url.clone(),
             api: self.api,
             api_key: self.api_key.clone(),
-            model: self.model.clone().unwrap_or_default(),
+            model: self.models.first().cloned().unwrap_or_default(),
             request_timeout: self.request_timeout,
             ttft_timeout: self.ttft_timeout,
             tpot_timeout: self.tpot_timeout,
@@ -235,6 +243,12 @@ impl Config {
             frac_greedy: self.frac_greedy,
             mix_weights: self.additive.then(|| self.tokens_list_proportion.clone()),
             prompts_file: self.prompts_file.clone(),
+            model_split: self
+                .models
+                .iter()
+                .cloned()
+                .zip(self.traffic_split.iter().copied())
+                .collect(),
             keys: self.workload.clone(),
         }
     }

@@ -206,7 +206,7 @@ pub fn parse_api(key: &str, value: &str) -> Result<Api> {
     )
 }
 
-/// `ARRIVAL`: poisson, constant or jitter.
+/// `ARRIVAL`: poisson, constant, jitter or gamma (with shape 1 here; `BURSTINESS` sets it).
 pub fn parse_arrival(key: &str, value: &str) -> Result<ArrivalKind> {
     parse_choice(
         key,
@@ -215,6 +215,7 @@ pub fn parse_arrival(key: &str, value: &str) -> Result<ArrivalKind> {
             ("poisson", ArrivalKind::Poisson),
             ("constant", ArrivalKind::Constant),
             ("jitter", ArrivalKind::Jitter),
+            ("gamma", ArrivalKind::Gamma { burstiness: 1.0 }),
         ],
     )
 }

@@ -17,7 +17,8 @@ use std::sync::Arc;
 pub(super) struct Ready {
     /// The client, with the served model filled in.
     pub client: Arc<OpenAiClient>,
-    /// The model requested (`MODEL`, or the first `/v1/models` lists).
+    /// The model requested (`MODEL`, or the first `/v1/models` lists); several models are
+    /// named together, comma separated (`MODEL` as written, checked against `/v1/models`).
     pub model: String,
     /// The prompts.
     pub workload: Arc<Workload>,
@@ -61,6 +62,7 @@ pub(super) async fn prepare(cfg: &Config, start: Start) -> Result<Ready> {
                 ),
             })?;
     }
+    check_served(cfg, &info.models)?;
     let client = Arc::new(OpenAiClient::new(client_cfg.clone())?);
     let (workload, mut warnings) = Workload::prepare(&client, &cfg.workload_settings()).await?;
     let (workload, clipped) = workload.within_context(info.max_model_len);
@@ -83,13 +85,50 @@ pub(super) async fn prepare(cfg: &Config, start: Start) -> Result<Ready> {
     };
     Ok(Ready {
         client,
-        model: client_cfg.model,
+        model: if cfg.models.len() > 1 {
+            cfg.models.join(",")
+        } else {
+            client_cfg.model
+        },
         workload: Arc::new(workload),
         warnings,
         selected,
         moved_previous,
         locks,
     })
+}
+
+/// With several `MODEL` names, each must be among the models the server lists (vLLM lists its
+/// LoRA adapters there too): a name it does not serve would make every request drawn for it a
+/// 404, read as failures of the server. A single `MODEL` is not checked, as before: servers
+/// such as llama.cpp or TGI answer for any name while listing only their own.
+fn check_served(cfg: &Config, served: &[String]) -> Result<()> {
+    if cfg.models.len() < 2 {
+        return Ok(());
+    }
+    let missing: Vec<&str> = cfg
+        .models
+        .iter()
+        .filter(|m| !served.contains(m))
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::config(
+        "MODEL",
+        cfg.models.join(","),
+        format!(
+            "names the server at {} lists in /v1/models ({}); it does not serve {}",
+            cfg.url,
+            if served.is_empty() {
+                "none".to_string()
+            } else {
+                served.join(", ")
+            },
+            missing.join(", ")
+        ),
+    ))
 }
 
 /// Lock every selected size's folder (`<output_dir>/.<in>_<out>.lock`), so array tasks of

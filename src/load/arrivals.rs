@@ -8,16 +8,25 @@
 //! adds that one request (expected count `1 + req_min × minutes`). Random kinds draw from a
 //! seeded ChaCha8 generator, whose stream is the same on every platform, so a seed reproduces a
 //! schedule exactly (for the pinned versions of `rand` and `rand_distr`).
+//!
+//! `gamma` is vLLM's `--burstiness`: gaps from Gamma(shape = b, scale = mean / b), as in
+//! `get_request` of `vllm/benchmarks/serve.py` (`theta = 1.0 / (request_rate * burstiness)`,
+//! `np.random.gamma(shape=burstiness, scale=theta)`). The mean gap stays `60 / req_min`
+//! whatever `b`; the coefficient of variation of the gaps is `1 / sqrt(b)`, so `b = 1` is the
+//! exponential (Poisson) and `b < 1` clusters requests into bursts with long quiet spells
+//! between. Unlike vLLM, which draws a fixed number of gaps and then rescales them all to end
+//! at `count / rate`, the schedule here is cut at the iteration's duration, so the count stays
+//! random as a Poisson schedule's is.
 
 use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Exp};
+use rand_distr::{Distribution, Exp, Gamma as GammaDist};
 use serde::{Deserialize, Serialize};
 
 /// Which arrival process (`ARRIVAL`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ArrivalKind {
     /// Exponential gaps (default): independent arrivals, as from many users.
@@ -26,6 +35,13 @@ pub enum ArrivalKind {
     Constant,
     /// The old tool's: gaps uniform in ±30% around 60 / REQ_MIN.
     Jitter,
+    /// Gamma-distributed gaps with mean 60 / REQ_MIN and shape `burstiness` (`BURSTINESS`, a
+    /// positive finite number; see [`Gamma`]): 1 gives exponential gaps like `Poisson`, below 1
+    /// bursts, above 1 steadier than Poisson.
+    Gamma {
+        /// The gamma shape; the gaps' coefficient of variation is `1 / sqrt(burstiness)`.
+        burstiness: f64,
+    },
 }
 
 /// Highest rate an arrival process accepts: one request per microsecond. Above it the gaps fall
@@ -66,33 +82,60 @@ impl NanoCarry {
     }
 }
 
-/// Exponential gaps: independent arrivals, as from many users.
+/// Gaps drawn independently from the distribution `D` (in seconds) with a seeded generator:
+/// the shared machinery of [`Poisson`] and [`Gamma`].
 #[derive(Debug, Clone)]
-pub struct Poisson {
+pub struct Drawn<D> {
     rng: ChaCha8Rng,
-    /// None when the rate was unusable.
-    exp: Option<Exp<f64>>,
+    /// None when the rate (or a shape) was unusable.
+    dist: Option<D>,
     clock: NanoCarry,
 }
 
-impl Poisson {
-    /// Gaps with mean `60 / req_min` seconds drawn from a generator seeded with `seed`.
-    pub fn new(req_min: f64, seed: u64) -> Poisson {
-        let exp = mean_gap_secs(req_min).and_then(|mean| Exp::new(1.0 / mean).ok());
-        Poisson {
+impl<D> Drawn<D> {
+    fn seeded(dist: Option<D>, seed: u64) -> Drawn<D> {
+        Drawn {
             rng: ChaCha8Rng::seed_from_u64(seed),
-            exp,
+            dist,
             clock: NanoCarry::default(),
         }
     }
 }
 
-impl ArrivalProcess for Poisson {
+impl<D: Distribution<f64>> ArrivalProcess for Drawn<D> {
     fn next_gap(&mut self) -> Duration {
-        match &self.exp {
-            Some(exp) => self.clock.gap(exp.sample(&mut self.rng)),
+        match &self.dist {
+            Some(dist) => self.clock.gap(dist.sample(&mut self.rng)),
             None => Duration::MAX,
         }
+    }
+}
+
+/// Exponential gaps: independent arrivals, as from many users.
+pub type Poisson = Drawn<Exp<f64>>;
+
+impl Poisson {
+    /// Gaps with mean `60 / req_min` seconds drawn from a generator seeded with `seed`.
+    pub fn new(req_min: f64, seed: u64) -> Poisson {
+        let exp = mean_gap_secs(req_min).and_then(|mean| Exp::new(1.0 / mean).ok());
+        Drawn::seeded(exp, seed)
+    }
+}
+
+/// Gamma-distributed gaps (vLLM's `--burstiness`): shape `b`, scale `60 / req_min / b`
+/// seconds, so the mean gap is `60 / req_min` and the coefficient of variation `1 / sqrt(b)`.
+/// `b = 1` is the exponential, drawn exactly as [`Poisson`] draws it (same seed, same gaps).
+pub type Gamma = Drawn<GammaDist<f64>>;
+
+impl Gamma {
+    /// Gaps with mean `60 / req_min` seconds and shape `burstiness` drawn from a generator
+    /// seeded with `seed`. A shape that is not a positive finite number gives no arrival after
+    /// the first (the config refuses it first).
+    pub fn new(req_min: f64, burstiness: f64, seed: u64) -> Gamma {
+        let gamma = mean_gap_secs(req_min)
+            .filter(|_| burstiness.is_finite() && burstiness > 0.0)
+            .and_then(|mean| GammaDist::new(burstiness, mean / burstiness).ok());
+        Drawn::seeded(gamma, seed)
     }
 }
 
@@ -156,6 +199,7 @@ pub fn process(kind: ArrivalKind, req_min: f64, seed: u64) -> Box<dyn ArrivalPro
         ArrivalKind::Poisson => Box::new(Poisson::new(req_min, seed)),
         ArrivalKind::Constant => Box::new(Constant::new(req_min)),
         ArrivalKind::Jitter => Box::new(Jitter::new(req_min, seed)),
+        ArrivalKind::Gamma { burstiness } => Box::new(Gamma::new(req_min, burstiness, seed)),
     }
 }
 

@@ -277,6 +277,7 @@ pub async fn run_iteration<C: LlmClient>(
         prompt_token_count: plan.size.input.min,
         prompt_lengths: workload.lengths_note(),
         classes: workload.class_names(),
+        models: workload.model_names(),
         output_clipped: workload.clipped_outputs(
             plan.seed,
             &plan.size,

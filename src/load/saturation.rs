@@ -308,6 +308,7 @@ mod tests {
             prompt: crate::client::Prompt::Text("x".into()),
             input_tokens: 1,
             class: None,
+            model: None,
             output_tokens: out,
             temperature: 0.0,
         };

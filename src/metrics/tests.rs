@@ -89,6 +89,7 @@ pub(crate) fn sample_meta() -> IterationMeta {
         prompt_lengths: "exact (server /tokenize)".to_string(),
         output_clipped: None,
         classes: Vec::new(),
+        models: Vec::new(),
         labels: [
             ("JOB_ID".to_string(), "job-42".to_string()),
             ("gpus".to_string(), "2".to_string()),

@@ -35,7 +35,7 @@ pub struct IterationFiles<'a> {
 }
 
 /// Columns of `output.csv` and the halves, in order: the old tool's seven, then ours.
-pub const OUTPUT_COLUMNS: [&str; 28] = [
+pub const OUTPUT_COLUMNS: [&str; 29] = [
     "received_timestamp",
     "complete_response_time",
     "success_rate",
@@ -64,6 +64,7 @@ pub const OUTPUT_COLUMNS: [&str; 28] = [
     "reasoning_tokens",
     "output_tokens_from",
     "transport_retries",
+    "model",
 ];
 
 /// The old tool's `results.csv` columns, which open ours in this order.
@@ -221,6 +222,7 @@ fn request_row(files: &IterationFiles, r: &RequestRecord) -> Vec<String> {
         fmt_opt(r.reasoning_tokens),
         r.output_tokens_from.as_str().to_string(),
         r.transport_retries.to_string(),
+        super::workload::model_name(files.meta, r).to_string(),
     ]
 }
 
@@ -445,6 +447,9 @@ struct RequestJson<'a> {
     /// Class index in an `ADDITIVE` mix (see `meta.classes`).
     #[serde(skip_serializing_if = "Option::is_none")]
     class: Option<u16>,
+    /// Model index with several models (see `meta.models`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<u16>,
     http_status: Option<u16>,
     error: Option<ErrorKind>,
     error_detail: Option<&'a str>,
@@ -475,6 +480,7 @@ fn results_json<'a>(files: &IterationFiles<'a>) -> ResultsJson<'a> {
             transport_retries: r.transport_retries,
             requested_output_tokens: r.requested_output_tokens,
             class: r.class,
+            model: r.model,
             http_status: r.http_status,
             error: r.error,
             error_detail: r.error_detail.as_deref(),

@@ -1,6 +1,7 @@
 //! The workload's columns in `results.csv`: how prompt lengths were made, the input and output
-//! lengths actually sent, and in an `ADDITIVE` mix the figures of each class — kept apart from
-//! the writer so the columns of one concern live together.
+//! lengths actually sent, in an `ADDITIVE` mix the figures of each class and with several
+//! models those of each model — kept apart from the writer so the columns of one concern live
+//! together.
 
 use super::fmt_ms;
 use crate::iteration::IterationMeta;
@@ -14,6 +15,13 @@ pub(super) fn class_name(meta: &IterationMeta, r: &RequestRecord) -> String {
         .and_then(|c| meta.classes.get(usize::from(c)))
         .cloned()
         .unwrap_or_default()
+}
+
+/// The model a record asked for: its drawn name with several models, else the iteration's.
+pub(super) fn model_name<'a>(meta: &'a IterationMeta, r: &RequestRecord) -> &'a str {
+    r.model
+        .and_then(|m| meta.models.get(usize::from(m)))
+        .unwrap_or(&meta.model)
 }
 
 /// `100-300:16` → `100_300_16`.
@@ -41,7 +49,8 @@ fn lengths(prefix: &str, d: Option<Distribution>, out: &mut Vec<(String, String)
 /// `PROMPT_LENGTHS`, `INPUT_TOKENS_SENT_{MIN,P50,MEAN,MAX}`,
 /// `OUTPUT_TOKENS_REQUESTED_{MIN,P50,MEAN,MAX}`, `OUTPUT_TOKENS_CLIPPED` (dataset answers
 /// clipped to `max_model_len`, only with `OUTPUT_FROM_DATASET`), then per class of a mix
-/// `CLASS_<in>_<out>_{REQUESTS,SUCCESS_RATE,TTFT_P50_MS,TTFT_P90_MS,TPOT_P50_MS,E2E_P50_MS}`.
+/// `CLASS_<in>_<out>_{REQUESTS,SUCCESS_RATE,TTFT_P50_MS,TTFT_P90_MS,TPOT_P50_MS,E2E_P50_MS}`
+/// and per model of a split `MODEL_<name>_…` with the same figures.
 pub(super) fn columns(meta: &IterationMeta, records: &[RequestRecord]) -> Vec<(String, String)> {
     let mut out = vec![("PROMPT_LENGTHS".to_string(), meta.prompt_lengths.clone())];
     let ins: Vec<f64> = records.iter().map(|r| f64::from(r.input_tokens)).collect();
@@ -54,10 +63,24 @@ pub(super) fn columns(meta: &IterationMeta, records: &[RequestRecord]) -> Vec<(S
     if let Some(n) = meta.output_clipped {
         out.push(("OUTPUT_TOKENS_CLIPPED".to_string(), n.to_string()));
     }
-    for (c, name) in meta.classes.iter().enumerate() {
+    groups("CLASS", &meta.classes, records, |r| r.class, &mut out);
+    groups("MODEL", &meta.models, records, |r| r.model, &mut out);
+    out
+}
+
+/// For each group `names[i]` (the records whose `group` is `i`): `<kind>_<name>_` followed by
+/// `REQUESTS`, `SUCCESS_RATE`, `TTFT_P50_MS`, `TTFT_P90_MS`, `TPOT_P50_MS`, `E2E_P50_MS`.
+fn groups(
+    kind: &str,
+    names: &[String],
+    records: &[RequestRecord],
+    group: fn(&RequestRecord) -> Option<u16>,
+    out: &mut Vec<(String, String)>,
+) {
+    for (c, name) in names.iter().enumerate() {
         let mine: Vec<&RequestRecord> = records
             .iter()
-            .filter(|r| r.class.map(usize::from) == Some(c))
+            .filter(|r| group(r).map(usize::from) == Some(c))
             .collect();
         let ok = mine.iter().filter(|r| r.success()).count();
         let metrics: Vec<_> = mine.iter().map(|r| request_metrics(r)).collect();
@@ -67,7 +90,7 @@ pub(super) fn columns(meta: &IterationMeta, records: &[RequestRecord]) -> Vec<(S
         let ttft = pick(|m| m.ttft_ms);
         let tpot = pick(|m| m.tpot_ms);
         let e2e = pick(|m| Some(m.e2e_ms));
-        let prefix = format!("CLASS_{}", column_part(name));
+        let prefix = format!("{kind}_{}", column_part(name));
         let rate = (!mine.is_empty()).then(|| 100.0 * ok as f64 / mine.len() as f64);
         out.push((format!("{prefix}_REQUESTS"), mine.len().to_string()));
         out.push((format!("{prefix}_SUCCESS_RATE"), num(rate)));
@@ -76,5 +99,4 @@ pub(super) fn columns(meta: &IterationMeta, records: &[RequestRecord]) -> Vec<(S
         out.push((format!("{prefix}_TPOT_P50_MS"), fmt_ms(tpot.map(|d| d.p50))));
         out.push((format!("{prefix}_E2E_P50_MS"), fmt_ms(e2e.map(|d| d.p50))));
     }
-    out
 }

@@ -5,17 +5,19 @@
 //! announced approximation) and each request gets its own lead-in and corpus window of exactly
 //! the length drawn for it ([`words`]). The old tool sent one identical prompt, which a prefix
 //! cache made free. `SAMPLE_SIZE` reuses N prompts, `SHARED_PREFIX_TOKENS` + `PREFIX_GROUPS`
-//! share a prefix on purpose, `ADDITIVE` mixes the sizes with weights, and `PROMPTS_FILE`
-//! replays a dataset ([`dataset`]) instead of the corpus.
+//! share a prefix on purpose, `ADDITIVE` mixes the sizes with weights, `MODEL=a,b,c` with
+//! `TRAFFIC_SPLIT` spreads requests over several models, and `PROMPTS_FILE` replays a dataset
+//! ([`dataset`]) instead of the corpus.
 
 pub mod corpus;
 pub mod dataset;
 mod recount;
 pub mod tokens;
+mod weighted;
 pub mod words;
 
 use crate::client::Api;
-use crate::client::{ChatMessage, OpenAiClient, Prompt, RequestSpec};
+use crate::client::{ChatMessage, ModelChoice, OpenAiClient, Prompt, RequestSpec};
 use crate::error::Warning;
 use crate::error::{Error, Result};
 use crate::seed::{mix, unit};
@@ -23,6 +25,7 @@ use crate::size::{SizeSpec, TokenRange};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokens::TokenSource;
+use weighted::Weighted;
 use words::Words;
 
 /// Everything the workload needs to know, filled in by the configuration
@@ -44,6 +47,9 @@ pub struct WorkloadSettings {
     pub mix_weights: Option<Vec<f64>>,
     /// `PROMPTS_FILE`: a JSONL prompt set replayed instead of the corpus.
     pub prompts_file: Option<PathBuf>,
+    /// `MODEL` + `TRAFFIC_SPLIT` with several models: each name with its share of requests;
+    /// empty with one model (every request asks for the client's).
+    pub model_split: Vec<(String, f64)>,
     /// `PROMPTS_FIELD`, `OUTPUT_FROM_DATASET`, `TOKENIZER`, `SHARED_PREFIX_TOKENS`,
     /// `PREFIX_GROUPS`.
     pub keys: WorkloadConfig,
@@ -87,23 +93,6 @@ struct ChatFrame {
     overhead: usize,
 }
 
-/// The weighted classes of an `ADDITIVE` mix.
-#[derive(Debug, Clone)]
-struct Mix {
-    sizes: Vec<SizeSpec>,
-    /// Cumulative weights, normalised to end at 1.
-    cumulative: Vec<f64>,
-}
-
-impl Mix {
-    fn pick(&self, u: f64) -> usize {
-        self.cumulative
-            .iter()
-            .position(|&c| u < c)
-            .unwrap_or(self.sizes.len() - 1)
-    }
-}
-
 /// One request's choices, before its prompt is built.
 struct Choice<'a> {
     key: u64,
@@ -134,7 +123,10 @@ struct Inner {
     prefix_groups: u32,
     chat: Option<ChatFrame>,
     sizes: Vec<SizeSpec>,
-    mix: Option<Mix>,
+    /// The weighted classes of an `ADDITIVE` mix.
+    mix: Option<Weighted<SizeSpec>>,
+    /// With several models, the weighted model names.
+    models: Option<Weighted<Arc<str>>>,
     dataset: Option<Dataset>,
 }
 
@@ -219,19 +211,17 @@ impl Workload {
                 ));
             }
         }
-        let mix = cfg.mix_weights.as_ref().map(|weights| {
-            let total: f64 = weights.iter().sum();
-            let mut acc = 0.0;
-            Mix {
-                sizes: cfg.sizes.clone(),
-                cumulative: weights
-                    .iter()
-                    .map(|w| {
-                        acc += w / total;
-                        acc
-                    })
-                    .collect(),
-            }
+        let mix = cfg
+            .mix_weights
+            .as_ref()
+            .map(|weights| Weighted::new(cfg.sizes.clone(), weights));
+        let models = (!cfg.model_split.is_empty()).then(|| {
+            let (names, shares): (Vec<Arc<str>>, Vec<f64>) = cfg
+                .model_split
+                .iter()
+                .map(|(name, share)| (Arc::from(name.as_str()), *share))
+                .unzip();
+            Weighted::new(names, &shares)
         });
         let inner = Inner {
             words,
@@ -244,6 +234,7 @@ impl Workload {
             chat,
             sizes: cfg.sizes.clone(),
             mix,
+            models,
             dataset,
         };
         Ok((
@@ -270,12 +261,23 @@ impl Workload {
         self.inner
             .mix
             .as_ref()
-            .map(|m| m.sizes.iter().map(ToString::to_string).collect())
+            .map(|m| m.items.iter().map(ToString::to_string).collect())
+            .unwrap_or_default()
+    }
+
+    /// With several models, their names by the records' `model` index; empty otherwise.
+    pub fn model_names(&self) -> Vec<String> {
+        self.inner
+            .models
+            .as_ref()
+            .map(|m| m.items.iter().map(ToString::to_string).collect())
             .unwrap_or_default()
     }
 
     /// The request with index `idx` of an iteration seeded `iteration_seed`. In an `ADDITIVE`
-    /// mix the class is drawn by weight and `size` is ignored.
+    /// mix the class is drawn by weight and `size` is ignored; with several models the model
+    /// is drawn by `TRAFFIC_SPLIT` from the request's own key (so the same seed gives the same
+    /// model for the same index, whatever the arrivals).
     pub fn request(&self, iteration_seed: u64, idx: u64, size: &SizeSpec) -> RequestSpec {
         let w = &*self.inner;
         let c = self.choose(iteration_seed, idx, size);
@@ -295,10 +297,18 @@ impl Workload {
                 (self.prompt(c.prompt_seed, input as usize), input, c.output)
             }
         };
+        let model = w.models.as_ref().map(|m| {
+            let i = m.pick(unit(c.key, 5));
+            ModelChoice {
+                index: i as u16,
+                name: m.items[i].clone(),
+            }
+        });
         RequestSpec {
             prompt,
             input_tokens: input,
             class: c.class,
+            model,
             output_tokens: output,
             temperature,
         }
@@ -360,7 +370,7 @@ impl Workload {
         let (class, size) = match &w.mix {
             Some(m) => {
                 let c = m.pick(unit(key, 4));
-                (Some(c as u16), m.sizes[c])
+                (Some(c as u16), m.items[c])
             }
             None => (None, *size),
         };

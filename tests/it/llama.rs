@@ -207,6 +207,7 @@ async fn llama_server_search_has_exact_lengths_its_stream_and_errors_and_an_mst_
         prompt: Prompt::TokenIds(vec![300; (CTX / SLOTS + 88) as usize]),
         input_tokens: CTX / SLOTS + 88,
         class: None,
+        model: None,
         output_tokens: 4,
         temperature: 1.0,
     };

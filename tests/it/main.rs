@@ -17,5 +17,6 @@ mod sim;
 mod slow;
 mod support;
 mod tokenize;
+mod traffic;
 mod workload;
 mod workload_gaps;

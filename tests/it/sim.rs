@@ -13,6 +13,7 @@ mod flags;
 mod framing;
 mod keepalive;
 mod load;
+mod models;
 mod raw;
 mod shapes;
 
@@ -76,6 +77,17 @@ async fn read_sse(resp: reqwest::Response) -> (Vec<Event>, Option<String>) {
 
 fn json_of(e: &Event) -> Value {
     serde_json::from_str(&e.data).unwrap_or_else(|err| panic!("not JSON: {:?}: {err}", e.data))
+}
+
+/// The simulator's `/v1/models` answer (null when it is not JSON).
+async fn models(c: &reqwest::Client, sim: &SimServer) -> Value {
+    c.get(format!("{}/v1/models", sim.url()))
+        .send()
+        .await
+        .expect("models")
+        .json()
+        .await
+        .unwrap_or_default()
 }
 
 async fn post(c: &reqwest::Client, url: String, body: Value) -> reqwest::Response {
@@ -389,14 +401,7 @@ async fn metrics_parse_as_prometheus_text_and_count_requests() {
     assert_eq!(get("vllm:num_requests_running", None), Some(0.0));
     assert_eq!(get("vllm:num_requests_waiting", None), Some(0.0));
     assert!(get("vllm:kv_cache_usage_perc", None).is_some_and(|v| (0.0..=1.0).contains(&v)));
-    let models: Value = c
-        .get(format!("{}/v1/models", sim.url()))
-        .send()
-        .await
-        .expect("models")
-        .json()
-        .await
-        .unwrap_or_default();
+    let models = models(&c, &sim).await;
     assert_eq!(models["data"][0]["id"], "sim-model");
     assert_eq!(models["data"][0]["max_model_len"], 32768);
     assert_eq!(

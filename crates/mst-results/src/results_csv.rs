@@ -1,10 +1,10 @@
 //! Column names of an iteration's `results.csv` (one header, one row), for the writer in the
 //! tool and the reader in the report. The fixed columns are listed here in file order; between
 //! and after them come columns built from a name: `ERRORS_<KIND>` (one per error kind), the
-//! workload's (`PROMPT_LENGTHS`, `CLASS_…`), each criterion's `<CRITERION>_<FIGURE>` and
+//! workload's (`PROMPT_LENGTHS`, `CLASS_…`, with several models `MODEL_<name>_…`), each criterion's `<CRITERION>_<FIGURE>` and
 //! [`PASSED_SUFFIX`], and the labels. Meanings and units: `docs/reference/outputs.md`.
 
-/// Model name.
+/// Model name (several: comma separated, as in `MODEL`).
 pub const MODEL_USED: &str = "MODEL_USED";
 /// Input side of the size.
 pub const INPUT_TOKENS: &str = "INPUT_TOKENS";

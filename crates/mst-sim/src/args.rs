@@ -45,6 +45,10 @@ pub struct SimulateArgs {
     /// Served model id.
     #[arg(long, default_value = "sim-model")]
     pub model: String,
+    /// Further model names served as LoRA adapters on the model, comma separated (listed by
+    /// /v1/models; requests for any other name get HTTP 404).
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub adapters: Vec<String>,
     /// Mean output length when a request does not set ignore_eos.
     #[arg(long, default_value_t = 200.0, allow_negative_numbers = true)]
     pub eos_mean_tokens: f64,
@@ -180,6 +184,7 @@ impl SimulateArgs {
             time_scale: self.time_scale,
             seed: self.seed,
             model: self.model.clone(),
+            adapters: self.adapters.clone(),
             eos_mean_tokens: self.eos_mean_tokens,
             keep_abandoned: self.keep_abandoned,
         };

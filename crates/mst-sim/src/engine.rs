@@ -207,6 +207,8 @@ pub(crate) struct Shared {
     pub fault_malformed: AtomicU64,
     pub fault_stall: AtomicU64,
     pub dropped_by_refusal: AtomicU64,
+    /// Requests admitted per model name (see `SimServer::requests_by_model`).
+    pub by_model: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 /// Runs the engine until `cancel` fires or every sender of `rx` is gone.

@@ -70,6 +70,11 @@ pub struct EngineConfig {
     pub seed: u64,
     /// Served model id.
     pub model: String,
+    /// Further model names served on top of `model`, as LoRA adapters on a vLLM server:
+    /// `/v1/models` lists them after `model` (with `parent` = `model`), requests may name any
+    /// of them, and the engine runs them alike. A request naming a model not served gets
+    /// HTTP 404, as vLLM answers.
+    pub adapters: Vec<String>,
     /// Mean output length (geometric) when a request does not set `ignore_eos`.
     pub eos_mean_tokens: f64,
     /// Keep generating a request whose client has disconnected (queued or running) instead of
@@ -91,6 +96,7 @@ impl Default for EngineConfig {
             time_scale: 1.0,
             seed: 0,
             model: "sim-model".to_string(),
+            adapters: Vec::new(),
             eos_mean_tokens: 200.0,
             keep_abandoned: false,
         }
@@ -111,6 +117,14 @@ impl EngineConfig {
             time_scale,
             ..EngineConfig::default()
         }
+    }
+
+    /// Every model name served: `model`, then the `adapters`.
+    pub fn served_models(&self) -> Vec<String> {
+        std::iter::once(&self.model)
+            .chain(&self.adapters)
+            .cloned()
+            .collect()
     }
 
     /// Checks every field; the message names the option, the value and what is expected.
@@ -158,6 +172,15 @@ impl EngineConfig {
                 "model = {:?}: expected a non-empty model id",
                 self.model
             ));
+        }
+        let served = self.served_models();
+        for (i, name) in self.adapters.iter().enumerate() {
+            if name.trim().is_empty() || served[..=i].contains(name) {
+                return Err(format!(
+                    "adapters = {:?}: expected non-empty names, distinct from each other and from model {:?}",
+                    self.adapters, self.model
+                ));
+            }
         }
         if !(self.eos_mean_tokens.is_finite() && self.eos_mean_tokens >= 1.0) {
             return Err(format!(
@@ -369,6 +392,25 @@ impl SimServer {
     /// listens on the same port again after `d`.
     pub fn refuse_connections_for(&self, d: Duration) {
         let _ = self.refuse_tx.send(d);
+    }
+
+    /// Requests admitted per served model name since start (a request that names no model
+    /// counts for `model`); every served name is listed, with 0 when none asked for it.
+    /// Counted after the request is validated (an unknown model is not counted), before
+    /// faults are drawn.
+    pub fn requests_by_model(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut counts: std::collections::BTreeMap<String, u64> = self
+            .cfg
+            .served_models()
+            .into_iter()
+            .map(|m| (m, 0))
+            .collect();
+        if let Ok(seen) = self.shared.by_model.lock() {
+            for (m, n) in seen.iter() {
+                counts.insert(m.clone(), *n);
+            }
+        }
+        counts
     }
 
     /// A snapshot of the counters.

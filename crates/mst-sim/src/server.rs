@@ -74,16 +74,24 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// vLLM's shape: the base model, then each LoRA adapter with the base model as `parent`.
 async fn models(State(st): State<Arc<AppState>>) -> Response {
-    axum::Json(json!({
-        "object": "list",
-        "data": [{
-            "id": st.cfg.model, "object": "model", "created": st.created,
-            "owned_by": "mst-search", "root": st.cfg.model, "parent": null,
+    let base = &st.cfg.model;
+    let adapters = st.cfg.adapters.iter().map(|a| {
+        json!({
+            "id": a, "object": "model", "created": st.created,
+            "owned_by": "mst-search", "root": a, "parent": base,
             "max_model_len": st.cfg.max_model_len,
-        }],
+        })
+    });
+    let data: Vec<serde_json::Value> = std::iter::once(json!({
+        "id": base, "object": "model", "created": st.created,
+        "owned_by": "mst-search", "root": base, "parent": null,
+        "max_model_len": st.cfg.max_model_len,
     }))
-    .into_response()
+    .chain(adapters)
+    .collect();
+    axum::Json(json!({"object": "list", "data": data})).into_response()
 }
 
 async fn metrics_text(State(st): State<Arc<AppState>>) -> Response {
@@ -237,10 +245,11 @@ fn admit(st: &AppState, endpoint: Endpoint, body: &[u8]) -> Result<Admitted, Api
         wire::require_text_prompt(body)?;
         req.prompt_tokens += 1;
     }
-    if let Some(m) = req.model.as_ref().filter(|m| **m != cfg.model) {
+    let model = req.model.as_deref().unwrap_or(&cfg.model);
+    if *model != cfg.model && !cfg.adapters.iter().any(|a| a == model) {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            format!("The model `{m}` does not exist."),
+            format!("The model `{model}` does not exist."),
         ));
     }
     if req.prompt_tokens == 0 {
@@ -277,6 +286,9 @@ fn admit(st: &AppState, endpoint: Endpoint, body: &[u8]) -> Result<Admitted, Api
     }
     // Both fit in u32: bounded by max_model_len above.
     let (prompt_tokens, max_tokens) = (req.prompt_tokens as u32, max_tokens as u32);
+    if let Ok(mut seen) = st.shared.by_model.lock() {
+        *seen.entry(model.to_string()).or_default() += 1;
+    }
 
     let mut rng = faults::request_rng(cfg.seed, n);
     let (mut drawn, f) = match st.faults.lock() {

@@ -9,6 +9,7 @@ fn completions_body_has_the_vllm_extras_and_token_ids() {
         prompt: Prompt::TokenIds(vec![1, 2, 3]),
         input_tokens: 3,
         class: None,
+        model: None,
         output_tokens: 7,
         temperature: 0.0,
     };
@@ -86,6 +87,7 @@ fn chat_body_has_messages_not_prompt() {
         }]),
         input_tokens: 1,
         class: None,
+        model: None,
         output_tokens: 2,
         temperature: 1.0,
     };

@@ -3,6 +3,7 @@
 
 mod layers;
 mod registry;
+mod traffic;
 mod values;
 
 use super::*;

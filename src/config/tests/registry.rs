@@ -20,6 +20,8 @@ const BASE: &[(&str, &str)] = &[
 fn companions(key: &str, prompts: &str) -> Vec<(&'static str, String)> {
     match key {
         "TOKENS_LIST_PROPORTION" => vec![("ADDITIVE", "true".into())],
+        "BURSTINESS" => vec![("ARRIVAL", "gamma".into())],
+        "TRAFFIC_SPLIT" => vec![("MODEL", "base,adapter".into())],
         "OUTPUT_FROM_DATASET" | "PROMPTS_FIELD" => vec![("PROMPTS_FILE", prompts.into())],
         "SATURATION_PROBE" | "PROBE_DURATION" | "PROBE_CONCURRENCY" => {
             vec![("SEARCH", "adaptive".into())]
@@ -37,7 +39,11 @@ fn config(pairs: &[(&str, String)]) -> Config {
 }
 
 fn fingerprint_of(c: &Config) -> std::collections::BTreeMap<String, String> {
-    let model = c.model.clone().unwrap_or_else(|| "served-model".into());
+    let model = if c.models.is_empty() {
+        "served-model".to_string()
+    } else {
+        c.models.join(",")
+    };
     crate::experiment::state::settings(c, 0, &model)
 }
 

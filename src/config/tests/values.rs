@@ -18,7 +18,7 @@ fn defaults_when_absent() {
     assert_eq!(c.url, "http://gpu06:9000");
     assert_eq!(c.api, Api::Completions);
     assert!(c.api_key.is_none());
-    assert!(c.model.is_none());
+    assert!(c.models.is_empty() && c.traffic_split.is_empty());
     assert_eq!(c.duration, Duration::from_secs(1800));
     assert_eq!(c.req_min_start, vec![60.0]);
     assert_eq!(c.multiplier, 2.0);
@@ -83,7 +83,7 @@ fn good_values_of_every_key() {
         ("URL", "  h:1  ", |c| c.url == "http://h:1"),
         ("API", "Chat", |c| c.api == Api::Chat),
         ("API", "completions", |c| c.api == Api::Completions),
-        ("MODEL", " llama ", |c| c.model.as_deref() == Some("llama")),
+        ("MODEL", " llama ", |c| c.models == ["llama"]),
         ("DURATION", "12.5m", |c| {
             c.duration == Duration::from_secs(750)
         }),

@@ -2,12 +2,13 @@
 //! are deterministic; tolerances are several standard errors wide.
 
 use super::*;
-use statrs::distribution::{ContinuousCDF, Exp as ExpDist};
+use statrs::distribution::{ContinuousCDF, Exp as ExpDist, Gamma as GammaCdf};
 
-const KINDS: [ArrivalKind; 3] = [
+const KINDS: [ArrivalKind; 4] = [
     ArrivalKind::Poisson,
     ArrivalKind::Constant,
     ArrivalKind::Jitter,
+    ArrivalKind::Gamma { burstiness: 0.5 },
 ];
 
 fn gaps_secs(kind: ArrivalKind, req_min: f64, seed: u64, n: usize) -> Vec<f64> {
@@ -25,6 +26,11 @@ fn mean_and_cv(xs: &[f64]) -> (f64, f64) {
 /// Kolmogorov–Smirnov statistic of `xs` against the exponential with rate `lambda` per second.
 fn ks_against_exp(xs: &[f64], lambda: f64) -> f64 {
     let exp = ExpDist::new(lambda).unwrap();
+    ks(xs, |x| exp.cdf(x))
+}
+
+/// Kolmogorov–Smirnov statistic of `xs` against the distribution function `cdf`.
+fn ks(xs: &[f64], cdf: impl Fn(f64) -> f64) -> f64 {
     let mut sorted = xs.to_vec();
     sorted.sort_by(f64::total_cmp);
     let n = sorted.len() as f64;
@@ -32,7 +38,7 @@ fn ks_against_exp(xs: &[f64], lambda: f64) -> f64 {
         .iter()
         .enumerate()
         .map(|(i, &x)| {
-            let f = exp.cdf(x);
+            let f = cdf(x);
             (f - i as f64 / n).abs().max(((i + 1) as f64 / n - f).abs())
         })
         .fold(0.0, f64::max)
@@ -164,7 +170,11 @@ fn same_seed_reproduces_and_different_seeds_differ() {
         );
         assert_eq!(gaps_secs(kind, 240.0, 9, 50), gaps_secs(kind, 240.0, 9, 50));
     }
-    for kind in [ArrivalKind::Poisson, ArrivalKind::Jitter] {
+    for kind in [
+        ArrivalKind::Poisson,
+        ArrivalKind::Jitter,
+        ArrivalKind::Gamma { burstiness: 0.5 },
+    ] {
         assert_ne!(
             schedule(kind, 240.0, duration, 9),
             schedule(kind, 240.0, duration, 10)
@@ -234,4 +244,76 @@ fn processes_can_move_between_threads() {
     let mut p = process(ArrivalKind::Poisson, 60.0, 5);
     let gap = std::thread::spawn(move || p.next_gap()).join().unwrap();
     assert_eq!(gap, process(ArrivalKind::Poisson, 60.0, 5).next_gap());
+}
+
+/// vLLM's parameterisation: whatever the shape, the mean gap is 60 / REQ_MIN, and the
+/// coefficient of variation is 1/sqrt(shape). Tolerances are five standard errors for n gaps:
+/// the sample mean's relative error has sd CV/sqrt(n); by the delta method the sample CV of
+/// gamma(k) gaps has relative sd sqrt((1 + 1/k) / (2n)) (its kurtosis 3 + 6/k and skewness
+/// 2/sqrt(k) enter through Var(s) and Cov(s, mean)).
+#[test]
+fn gamma_gaps_keep_the_mean_and_have_cv_one_over_root_burstiness() {
+    let req_min = 300.0;
+    let mean_gap = 60.0 / req_min;
+    let n = 40_000;
+    for (burstiness, cv_expected) in [(0.25, 2.0), (0.5, 2f64.sqrt()), (1.0, 1.0), (4.0, 0.5)] {
+        let kind = ArrivalKind::Gamma { burstiness };
+        let (mean, cv) = mean_and_cv(&gaps_secs(kind, req_min, 21, n));
+        let mean_tol = 5.0 * cv_expected / (n as f64).sqrt();
+        let cv_tol = 5.0 * ((1.0 + 1.0 / burstiness) / (2.0 * n as f64)).sqrt();
+        assert!(
+            (mean / mean_gap - 1.0).abs() < mean_tol,
+            "shape {burstiness}: mean gap {mean} s, expected {mean_gap} ± {mean_tol:.3} relative"
+        );
+        assert!(
+            (cv / cv_expected - 1.0).abs() < cv_tol,
+            "shape {burstiness}: cv {cv}, expected {cv_expected} ± {cv_tol:.3} relative"
+        );
+    }
+}
+
+#[test]
+fn gamma_gaps_pass_kolmogorov_smirnov_against_the_gamma_law() {
+    let req_min = 120.0;
+    let n = 2_000;
+    // Critical value at alpha = 0.001, as for the Poisson test.
+    let critical = 1.95 / (n as f64).sqrt();
+    for burstiness in [0.25, 3.0] {
+        // statrs takes the shape and the rate (1 / scale); scale = mean gap / shape.
+        let law = GammaCdf::new(burstiness, burstiness * req_min / 60.0).unwrap();
+        let kind = ArrivalKind::Gamma { burstiness };
+        let d = ks(&gaps_secs(kind, req_min, 4, n), |x| law.cdf(x));
+        assert!(d < critical, "shape {burstiness}: D = {d} >= {critical}");
+        // Poisson gaps of the same mean are told apart from these.
+        let poisson = ks(&gaps_secs(ArrivalKind::Poisson, req_min, 4, n), |x| {
+            law.cdf(x)
+        });
+        assert!(
+            poisson > critical,
+            "shape {burstiness}: Poisson D = {poisson}"
+        );
+    }
+}
+
+/// BURSTINESS=1 is the Poisson process itself: rand_distr draws gamma(1) as the exponential,
+/// so the same seed gives the same schedule.
+#[test]
+fn gamma_of_shape_one_is_the_poisson_schedule() {
+    let duration = Duration::from_secs(600);
+    assert_eq!(
+        schedule(ArrivalKind::Gamma { burstiness: 1.0 }, 90.0, duration, 3),
+        schedule(ArrivalKind::Poisson, 90.0, duration, 3)
+    );
+}
+
+#[test]
+fn gamma_with_an_unusable_shape_sends_only_the_first_request() {
+    for burstiness in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let kind = ArrivalKind::Gamma { burstiness };
+        assert_eq!(process(kind, 60.0, 1).next_gap(), Duration::MAX);
+        assert_eq!(
+            schedule(kind, 60.0, Duration::from_secs(60), 1),
+            [Duration::ZERO]
+        );
+    }
 }

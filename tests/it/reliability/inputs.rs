@@ -39,7 +39,6 @@ fn env_file(dir: &Path, body: &str) -> PathBuf {
 const FREE_TEXT: &[&str] = &[
     "OPENAI_API_KEY",
     "API_KEY",
-    "MODEL",
     "OUTPUT_DIR",
     "JOB_ID",
     "SLURM_JOB_ID",
@@ -73,6 +72,9 @@ const BAD: &[(&str, &str)] = &[
     ("TTFT_TIMEOUT", "never"),
     ("TPOT_TIMEOUT", "-1s"),
     ("ARRIVAL", "burst"),
+    ("BURSTINESS", "0"),
+    ("MODEL", "base,,adapter"),
+    ("TRAFFIC_SPLIT", "0.5,x"),
     ("SEED", "seven"),
     ("EVALUATOR", "vibes"),
     ("QUEUE_GROWTH_WINDOW_PCT", "-10"),

@@ -483,6 +483,7 @@ async fn send_into_closes(closes: u64) {
         prompt: Prompt::Text("hi".into()),
         input_tokens: 1,
         class: None,
+        model: None,
         output_tokens: 1,
         temperature: 0.0,
     };
