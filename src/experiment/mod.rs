@@ -228,7 +228,9 @@ impl Driver<'_> {
                 }
                 Step::Run(run) => run,
                 Step::Probe => {
-                    self.probe(&mut cp, index, size).await?;
+                    self.probe(&mut cp, index, size, since).await?;
+                    // The probe's time is checkpointed and added to the next iteration's.
+                    since = Instant::now();
                     continue;
                 }
             };
@@ -372,11 +374,18 @@ impl Driver<'_> {
 
     /// The saturation probe the search asked for (see [`crate::load::saturation`]), after the
     /// server has settled; its result is checkpointed, so a resumed search does not probe again.
-    async fn probe(&self, cp: &mut Checkpoint, index: usize, size: SizeSpec) -> Result<()> {
+    /// The time since `since` (the settle wait and the probe) is checkpointed with it.
+    async fn probe(
+        &self,
+        cp: &mut Checkpoint,
+        index: usize,
+        size: SizeSpec,
+        since: Instant,
+    ) -> Result<()> {
         let Some(settings) = self.cfg.probe else {
             // The search asks only when the configuration set a probe; without one it learns
             // that nothing was measured and goes on from REQ_MIN_START.
-            cp.record_probe(None)?;
+            cp.record_probe(None, 0.0)?;
             return Ok(());
         };
         self.settle().await?;
@@ -408,7 +417,7 @@ impl Driver<'_> {
         if let Some(settler) = &self.settler {
             settler.after_probe();
         }
-        let next = cp.record_probe(report.throughput)?;
+        let next = cp.record_probe(report.throughput, since.elapsed().as_secs_f64())?;
         self.observer.event(&Event::ProbeDone {
             size,
             report: &report,

@@ -55,6 +55,11 @@ pub struct SizeState {
     /// one after them.
     #[serde(default)]
     pub repeats_done: Vec<RepeatOutcome>,
+    /// Seconds the saturation probe (with its settle wait) held the server, not yet added to
+    /// an iteration's `time_s`: the next recorded iteration takes them, so the probe's cost
+    /// survives a resume between the probe and that iteration.
+    #[serde(default)]
+    pub probe_time_s: f64,
     /// Iterations that do not count (interrupted, or unrecorded after a crash).
     pub set_aside: Vec<SetAside>,
     /// When this size's search first started (RFC 3339).
@@ -244,6 +249,7 @@ impl Checkpoint {
                     search: Search::new(search),
                     iterations: Vec::new(),
                     repeats_done: Vec::new(),
+                    probe_time_s: 0.0,
                     set_aside: Vec::new(),
                     started_at: now.clone(),
                     finished_at: None,
@@ -422,10 +428,11 @@ impl Checkpoint {
     /// Record a finished iteration: feed its observation to the search, keep its brief, save.
     pub fn record(
         &mut self,
-        brief: IterationBrief,
+        mut brief: IterationBrief,
         observation: Observation,
         throughput: Option<crate::search::Throughput>,
     ) -> Result<Step> {
+        brief.time_s += std::mem::take(&mut self.state.probe_time_s);
         self.state.iterations.push(brief);
         let step = self.state.search.observe_measured(observation, throughput);
         self.save()?;
@@ -472,7 +479,12 @@ impl Checkpoint {
     }
 
     /// Record the saturation probe's result (None: it measured nothing), save.
-    pub fn record_probe(&mut self, throughput: Option<crate::search::Throughput>) -> Result<Step> {
+    pub fn record_probe(
+        &mut self,
+        throughput: Option<crate::search::Throughput>,
+        held_s: f64,
+    ) -> Result<Step> {
+        self.state.probe_time_s += held_s;
         let step = self.state.search.observe_probe(throughput);
         self.save()?;
         Ok(step)

@@ -132,6 +132,14 @@ async fn a_search_interrupted_after_its_probe_resumes_without_probing_again() {
     let before = kinds(&run_until(&running, |e| matches!(e, Event::ProbeDone { .. })).await);
     assert!(before.contains(&"ProbeDone".to_string()));
     assert!(!before.contains(&"IterationRunning".to_string()));
+    // The probe's time (PROBE_DURATION = DURATION / 2 = 1.25 s, plus its settle) is kept for
+    // the next iteration's time_s, so iteration_time_s still counts it after the resume.
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(running.out_dir().join("64_32").join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let probe_s = state["probe_time_s"].as_f64().unwrap();
+    assert!(probe_s >= 1.25, "probe_time_s {probe_s}");
 
     let again = Recorder::default();
     let report = running.run_observed(&again).await;
@@ -144,6 +152,11 @@ async fn a_search_interrupted_after_its_probe_resumes_without_probing_again() {
         "the probe's result survived: {o:?}"
     );
     assert!(!o.iterations.is_empty());
+    assert!(
+        o.iterations[0].time_s > probe_s,
+        "the first iteration's time_s {} holds the probe's {probe_s} s",
+        o.iterations[0].time_s
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

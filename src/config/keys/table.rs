@@ -231,7 +231,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "SEARCH",
         group: Group::Search,
-        doc: "How the next rate is chosen. `classic` runs the old tool's sequence exactly: ×`REQ_MIN_INCREASE_MULTIPLIER` until the verdict flips, then midpoints. `adaptive` aims each rate from the capacity the server showed when overloaded (its saturated completion rate) and from the saturation probe, counts an overloaded fail without its re-run, and stops when the highest pass is within `STOP_THRESHOLD` of the capacity measured (see [the adaptive search](../design/search.md)).",
+        doc: "How the next rate is chosen. `classic` runs the old tool's sequence exactly: ×`REQ_MIN_INCREASE_MULTIPLIER` until the verdict flips, then midpoints. `adaptive` aims each rate from the capacity the server showed when overloaded (its saturated completion rate) and from the saturation probe, counts a fail whose completions fell behind the offered rate without its re-run, and stops when the highest pass is within `STOP_THRESHOLD` of the capacity measured (see [the adaptive search](../design/search.md)).",
         default: Default::Value("classic"),
         default_note: "",
         accepted: "`classic`, `adaptive`",
