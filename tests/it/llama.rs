@@ -119,7 +119,12 @@ async fn start(bin: &Path, model: &Path, dir: &Path) -> Server {
 /// Completed requests per minute with `loops` clients each sending the next streamed request as
 /// soon as the last one ended, for `secs` seconds: the engine's closed-loop saturation.
 async fn closed_loop_req_min(url: &str, loops: usize, secs: f64) -> f64 {
-    let http = reqwest::Client::new();
+    // Bounded: a request the engine never finishes (llama-server once stopped answering after
+    // a search, at 25% CPU with an empty log) must not hold the test, and CI, for ever.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs_f64(secs + 10.0))
+        .build()
+        .expect("a client");
     let until = Instant::now() + Duration::from_secs_f64(secs);
     let start = Instant::now();
     let tasks: Vec<_> = (0..loops)
