@@ -283,20 +283,22 @@ fn trend(
 }
 
 fn trend_criterion(name: &str, unit: &str, what: &str, alpha: f64, t: Option<Trend>) -> Criterion {
+    // Without a fit the same columns stay, empty (NaN), so results.csv keeps its shape.
+    let of = |f: fn(&Trend) -> f64| t.as_ref().map_or(f64::NAN, f);
+    let figures = figures(&[
+        (&format!("slope_{unit}_per_s"), of(|t| t.slope_per_s)),
+        (&format!("growth_{unit}"), of(|t| t.growth)),
+        (&format!("baseline_{unit}"), of(|t| t.baseline)),
+        (&format!("threshold_{unit}"), of(|t| t.threshold)),
+        ("p_value", of(|t| t.p)),
+        ("alpha", alpha),
+        ("bins", of(|t| t.bins as f64)),
+    ]);
     let Some(t) = t else {
         return Criterion {
             name: name.into(),
             passed: true,
-            // The same columns as a fitted trend, empty (NaN), so results.csv keeps its shape.
-            figures: figures(&[
-                (&format!("slope_{unit}_per_s"), f64::NAN),
-                (&format!("growth_{unit}"), f64::NAN),
-                (&format!("baseline_{unit}"), f64::NAN),
-                (&format!("threshold_{unit}"), f64::NAN),
-                ("p_value", f64::NAN),
-                ("alpha", alpha),
-                ("bins", f64::NAN),
-            ]),
+            figures,
             detail: format!("{what}: too few requests in the window to fit a trend"),
         };
     };
@@ -306,15 +308,7 @@ fn trend_criterion(name: &str, unit: &str, what: &str, alpha: f64, t: Option<Tre
     Criterion {
         name: name.into(),
         passed,
-        figures: figures(&[
-            (&format!("slope_{unit}_per_s"), t.slope_per_s),
-            (&format!("growth_{unit}"), t.growth),
-            (&format!("baseline_{unit}"), t.baseline),
-            (&format!("threshold_{unit}"), t.threshold),
-            ("p_value", t.p),
-            ("alpha", alpha),
-            ("bins", t.bins as f64),
-        ]),
+        figures,
         detail: format!(
             "{what} grew {:.1} {unit} over the window (threshold {:.1}, p={:.3} in {} bins{})",
             t.growth,

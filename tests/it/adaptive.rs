@@ -210,7 +210,7 @@ async fn repeats_run_whole_searches_on_their_own_traffic_and_resume_between_them
 /// window cut a wave of prefills.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_probe_reads_a_prefill_heavy_size_near_its_capacity() {
-    let s = Scenario::new();
+    let (s, _) = scenario("adaptive");
     let cap = s.capacity(2048, 32);
     let s = s
         .key("DURATION", "4s")
@@ -218,8 +218,6 @@ async fn the_probe_reads_a_prefill_heavy_size_near_its_capacity() {
         .key("TOKENS_LIST", "2048:32")
         .key("REQ_MIN_START", format!("{:.0}", cap * 0.3))
         .key("MAX_ITERATIONS", "1")
-        .key("SEED", "7")
-        .key("SEARCH", "adaptive")
         .start()
         .await;
     let out = s.run().await.outcomes.remove(0);

@@ -4,11 +4,11 @@
 use super::*;
 use crate::search::{ConfirmPolicy, Observation, Search, SearchConfig, Step, Strategy, Threshold};
 
-const P: bool = true;
-const F: bool = false;
+pub(super) const P: bool = true;
+pub(super) const F: bool = false;
 
 /// A non-separated search: a fail (1012.5) below a pass (1050), and both verdicts at 1050.
-const MIXED: [(f64, bool); 10] = [
+pub(super) const MIXED: [(f64, bool); 10] = [
     (300.0, P),
     (600.0, P),
     (1200.0, F),
@@ -22,7 +22,7 @@ const MIXED: [(f64, bool); 10] = [
 ];
 
 /// A classic search with perfect verdicts: every pass below every fail.
-const SEPARATED: [(f64, bool); 8] = [
+pub(super) const SEPARATED: [(f64, bool); 8] = [
     (300.0, P),
     (600.0, P),
     (1200.0, F),

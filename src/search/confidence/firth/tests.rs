@@ -4,34 +4,8 @@
 use super::*;
 use crate::search::confidence::interval_with;
 
-const P: bool = true;
-const F: bool = false;
-
-/// A non-separated search: a fail (1012.5) below a pass (1050), and both verdicts at 1050.
-const MIXED: [(f64, bool); 10] = [
-    (300.0, P),
-    (600.0, P),
-    (1200.0, F),
-    (1200.0, F),
-    (900.0, P),
-    (1050.0, F),
-    (1050.0, P),
-    (975.0, P),
-    (1012.5, F),
-    (1012.5, F),
-];
-
-/// A classic search with perfect verdicts: every pass below every fail.
-const SEPARATED: [(f64, bool); 8] = [
-    (300.0, P),
-    (600.0, P),
-    (1200.0, F),
-    (1200.0, F),
-    (900.0, P),
-    (1050.0, P),
-    (1125.0, F),
-    (1125.0, F),
-];
+// The same hand-checkable searches as the grid posterior's tests.
+use crate::search::confidence::tests::{F, MIXED, P, SEPARATED};
 
 fn close(got: f64, want: f64, rel: f64) -> bool {
     (got - want).abs() <= rel * want.abs()
