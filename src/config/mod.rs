@@ -7,6 +7,7 @@
 mod evaluators;
 pub mod keys;
 mod load;
+pub mod mode;
 mod parse;
 #[cfg(test)]
 mod tests;
@@ -118,6 +119,9 @@ pub struct Config {
     /// shape (serialised with it, so the fingerprint moves with either key).
     #[serde(rename = "ARRIVAL")]
     pub arrival: ArrivalKind,
+    /// The load mode's keys (`THINK_TIME`, …): what the search varies.
+    #[serde(flatten)]
+    pub mode: mode::ModeSettings,
     /// `SEED`: seeds arrivals and prompts.
     #[serde(rename = "SEED")]
     pub seed: u64,
@@ -224,12 +228,19 @@ impl Config {
             filter_buffer: self.filter_buffer,
             drain_timeout: self.drain_timeout,
             arrival: self.arrival,
+            unit: self.load_unit(),
             seed,
             model: model.to_string(),
             labels: Default::default(),
             early_abort: self.evaluator_settings.early_abort,
             early_accept: None,
         }
+    }
+
+    /// The unit of the searched level in the configured load mode (requests/minute for
+    /// open-loop rates).
+    pub fn load_unit(&self) -> crate::search::LoadUnit {
+        self.mode.unit()
     }
 
     /// What the workload needs, from `API`, `TOKENS_LIST`, `SEED`, `SAMPLE_SIZE`,
