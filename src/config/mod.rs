@@ -10,6 +10,7 @@ mod load;
 mod parse;
 #[cfg(test)]
 mod tests;
+mod trace;
 mod traffic;
 mod workload;
 
@@ -17,6 +18,7 @@ pub use crate::workload::WorkloadConfig;
 pub use evaluators::EvaluatorSettings;
 pub use keys::{KEYS, suggest as suggest_key};
 pub use parse::*;
+pub use trace::TraceSettings;
 
 use crate::client::{Api, Secret};
 use crate::error::Result;
@@ -186,6 +188,11 @@ pub struct Config {
     /// `SERVER_METRICS_URL` + `SCRAPE_INTERVAL`: the server's metrics scraped per iteration.
     #[serde(skip)]
     pub scrape: crate::scrape::ScrapeConfig,
+    /// `TRACE` with `TRACE_FORMAT` and `SCALE`: a trace replayed at a time scale (the search
+    /// variable); None: requests at a rate. Its content hash and `SCALE` are in the
+    /// fingerprint.
+    #[serde(rename = "TRACE", skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceSettings>,
 }
 
 impl Config {
@@ -229,6 +236,7 @@ impl Config {
             labels: Default::default(),
             early_abort: self.evaluator_settings.early_abort,
             early_accept: None,
+            trace: self.trace.as_ref().map(|t| t.trace.clone()),
         }
     }
 
@@ -258,8 +266,13 @@ impl Config {
         self.evaluators.iter().map(|e| e.name()).collect()
     }
 
-    /// Start rate for the size at `index` (the last `REQ_MIN_START` entry is reused).
+    /// Start rate for the size at `index` (the last `REQ_MIN_START` entry is reused); with
+    /// `TRACE`, the start scale `SCALE`.
     pub fn start_req_min(&self, index: usize) -> f64 {
+        if let Some(t) = &self.trace {
+            // With TRACE the search's level is the time scale.
+            return t.scale;
+        }
         let i = index.min(self.req_min_start.len().saturating_sub(1));
         self.req_min_start.get(i).copied().unwrap_or(60.0)
     }
