@@ -212,7 +212,12 @@ async fn a_bad_trace_line_exits_2_naming_it_and_sends_nothing() {
     );
     let out = mst(vec!["--env".into(), f.display().to_string()], vec![]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    for part in ["bad.csv line 4", "input_tokens", "\"sixteen\"", "whole number of tokens"] {
+    for part in [
+        "bad.csv line 4",
+        "input_tokens",
+        "\"sixteen\"",
+        "whole number of tokens",
+    ] {
         assert!(text(&out).contains(part), "{part}: {}", text(&out));
     }
     assert_eq!(received(&server.stats()), 0, "nothing may be sent");
