@@ -25,21 +25,23 @@ fn synthetic() -> PathBuf {
 }
 
 fn scenario(trace_path: &Path) -> Scenario {
-    Scenario::new().engine(EngineConfig::small(16, 1.25)).keys(&[
-        ("TRACE", trace_path.display().to_string()),
-        ("SCALE", "1".into()),
-        ("REQ_MIN_INCREASE_MULTIPLIER", "4".into()),
-        ("STOP_THRESHOLD", "0.8".into()),
-        ("CONFIRM", "fail".into()),
-        ("DURATION", "3s".into()),
-        ("FILTER_BUFFER", "0.5s".into()),
-        ("QUEUE_GROWTH_MIN_MS", "1000".into()),
-        ("QUEUE_GROWTH_WINDOW_PCT", "100".into()),
-        ("THROUGHPUT_MIN_PCT", "50".into()),
-        ("MAX_ITERATIONS", "8".into()),
-        ("SEED", "5".into()),
-        ("EARLY_ABORT", "false".into()),
-    ])
+    Scenario::new()
+        .engine(EngineConfig::small(16, 1.25))
+        .keys(&[
+            ("TRACE", trace_path.display().to_string()),
+            ("SCALE", "1".into()),
+            ("REQ_MIN_INCREASE_MULTIPLIER", "4".into()),
+            ("STOP_THRESHOLD", "0.8".into()),
+            ("CONFIRM", "fail".into()),
+            ("DURATION", "3s".into()),
+            ("FILTER_BUFFER", "0.5s".into()),
+            ("QUEUE_GROWTH_MIN_MS", "1000".into()),
+            ("QUEUE_GROWTH_WINDOW_PCT", "100".into()),
+            ("THROUGHPUT_MIN_PCT", "50".into()),
+            ("MAX_ITERATIONS", "8".into()),
+            ("SEED", "5".into()),
+            ("EARLY_ABORT", "false".into()),
+        ])
 }
 
 /// (scale, stage, attempt, verdict) of each iteration.
