@@ -32,6 +32,16 @@ pub enum Error {
     /// A required key was not given anywhere.
     #[error("{key} is not set: {hint}")]
     MissingKey { key: String, hint: String },
+    /// A line of the `TRACE` file is not a request the replay can send.
+    #[error("{path} line {line}: {field}={value:?} is invalid: expected {expected}")]
+    Trace {
+        path: PathBuf,
+        /// 1-based line number in the file (the header is line 1 of a CSV).
+        line: u64,
+        field: String,
+        value: String,
+        expected: String,
+    },
     /// The `--env` file could not be read or parsed.
     #[error("cannot read the env file {path}: {reason}")]
     EnvFile { path: PathBuf, reason: String },
@@ -56,9 +66,10 @@ impl Error {
     /// The exit code this error maps to.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config { .. } | Error::MissingKey { .. } | Error::EnvFile { .. } => {
-                exit_code::USAGE
-            }
+            Error::Config { .. }
+            | Error::MissingKey { .. }
+            | Error::EnvFile { .. }
+            | Error::Trace { .. } => exit_code::USAGE,
             Error::Unreachable { .. } => exit_code::UNREACHABLE,
             Error::Output { .. } => exit_code::OUTPUT,
             Error::Interrupted { .. } => exit_code::INTERRUPTED,

@@ -125,7 +125,9 @@ pub struct IterationSummary {
     pub output_tokens_per_s: f64,
     /// Requests actually sent per second of sending (`requests / sending_s`).
     pub achieved_send_rate_req_s: f64,
-    /// The offered rate, `REQ_MIN / 60`.
+    /// The offered rate, `REQ_MIN / 60`; when the level is not a request rate (users,
+    /// sessions, a trace's scale), the schedule's requests per second of `DURATION`
+    /// (`planned_requests / duration`, 0 when nothing was scheduled ahead).
     pub target_send_rate_req_s: f64,
     /// Time to first token of successful requests (ms).
     pub ttft_ms: Option<Distribution>,
@@ -262,7 +264,11 @@ pub fn summarize(meta: &IterationMeta, records: &[RequestRecord]) -> IterationSu
         input_tokens_per_s: per_s(input_sum as f64, duration_s),
         output_tokens_per_s: per_s(output_sum as f64, duration_s),
         achieved_send_rate_req_s: per_s(requests as f64, sending_s),
-        target_send_rate_req_s: meta.req_min / 60.0,
+        target_send_rate_req_s: if meta.load_unit == crate::search::LoadUnit::ReqMin {
+            meta.req_min / 60.0
+        } else {
+            per_s(meta.planned_requests as f64, meta.duration.as_secs_f64())
+        },
         ttft_ms: distribution(&ttft),
         ttfo_ms: distribution(&ttfo),
         reasoning_tokens: distribution(&reasoning),

@@ -245,6 +245,7 @@ impl Bench {
                 ..Default::default()
             },
             early_accept: None,
+            trace: None,
         };
         self.timings.take();
         let rss_before = usage::process_memory().map(|m| m.rss_bytes);

@@ -213,12 +213,17 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
             "set URL to the server's host:port or base URL, e.g. URL=gpu06:9000, or pass --url",
         )
     })?;
-    let sizes = l.opt("TOKENS_LIST", parse_tokens_list)?.ok_or_else(|| {
-        missing(
-            "TOKENS_LIST",
-            "set TOKENS_LIST to a comma list of in:out token counts, e.g. TOKENS_LIST=16:16,128:128, or pass --tokens-list",
-        )
-    })?;
+    // A trace gives the sizes (one span) and refuses the keys it replaces.
+    let trace = super::trace::resolve(&l)?;
+    let sizes = match &trace {
+        Some(t) => vec![t.trace.size()],
+        None => l.opt("TOKENS_LIST", parse_tokens_list)?.ok_or_else(|| {
+            missing(
+                "TOKENS_LIST",
+                "set TOKENS_LIST to a comma list of in:out token counts, e.g. TOKENS_LIST=16:16,128:128, or pass --tokens-list (or TRACE to replay a trace)",
+            )
+        })?,
+    };
 
     let api = l.or_default("API", parse_api)?;
     // OPENAI_API_KEY wins over API_KEY whatever layers they come from: it is the specific name.
@@ -392,10 +397,13 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
     let max_iterations = l.or_default("MAX_ITERATIONS", |k, v| {
         parse_int_where::<u32>(k, v, "a whole number >= 1", |n| n >= 1)
     })?;
-    let req_min_floor = l.or_default(
-        "REQ_MIN_FLOOR",
-        f64_where("a number greater than 0 (requests/minute)", |x| x > 0.0),
-    )?;
+    let req_min_floor = match &trace {
+        Some(t) => t.scale / super::trace::FLOOR_DIVISOR,
+        None => l.or_default(
+            "REQ_MIN_FLOOR",
+            f64_where("a number greater than 0 (requests/minute)", |x| x > 0.0),
+        )?,
+    };
     let drain_timeout = l.or_default("DRAIN_TIMEOUT", parse_duration)?;
     let retry_on_outage = l.or_default("RETRY_ON_OUTAGE", |k, v| {
         parse_int_where::<u32>(k, v, "a whole number >= 0", |_| true)
@@ -468,7 +476,9 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         workload,
         size_index,
         scrape,
+        trace,
     };
+    super::trace::check_with(&l, &config)?;
     Ok((config, warnings))
 }
 

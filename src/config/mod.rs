@@ -11,6 +11,7 @@ pub mod mode;
 mod parse;
 #[cfg(test)]
 mod tests;
+mod trace;
 mod traffic;
 mod workload;
 
@@ -18,6 +19,7 @@ pub use crate::workload::WorkloadConfig;
 pub use evaluators::EvaluatorSettings;
 pub use keys::{KEYS, suggest as suggest_key};
 pub use parse::*;
+pub use trace::TraceSettings;
 
 use crate::client::{Api, Secret};
 use crate::error::Result;
@@ -190,6 +192,11 @@ pub struct Config {
     /// `SERVER_METRICS_URL` + `SCRAPE_INTERVAL`: the server's metrics scraped per iteration.
     #[serde(skip)]
     pub scrape: crate::scrape::ScrapeConfig,
+    /// `TRACE` with `TRACE_FORMAT` and `SCALE`: a trace replayed at a time scale (the search
+    /// variable); None: requests at a rate. Its content hash and `SCALE` are in the
+    /// fingerprint.
+    #[serde(rename = "TRACE", skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceSettings>,
 }
 
 impl Config {
@@ -234,13 +241,18 @@ impl Config {
             labels: Default::default(),
             early_abort: self.evaluator_settings.early_abort,
             early_accept: None,
+            trace: self.trace.as_ref().map(|t| t.trace.clone()),
         }
     }
 
     /// The unit of the searched level in the configured load mode (requests/minute for
     /// open-loop rates).
     pub fn load_unit(&self) -> crate::search::LoadUnit {
-        self.mode.unit()
+        if self.trace.is_some() {
+            crate::search::LoadUnit::TraceScale
+        } else {
+            self.mode.unit()
+        }
     }
 
     /// What the workload needs, from `API`, `TOKENS_LIST`, `SEED`, `SAMPLE_SIZE`,
@@ -269,8 +281,13 @@ impl Config {
         self.evaluators.iter().map(|e| e.name()).collect()
     }
 
-    /// Start rate for the size at `index` (the last `REQ_MIN_START` entry is reused).
+    /// Start rate for the size at `index` (the last `REQ_MIN_START` entry is reused); with
+    /// `TRACE`, the start scale `SCALE`.
     pub fn start_req_min(&self, index: usize) -> f64 {
+        if let Some(t) = &self.trace {
+            // With TRACE the search's level is the time scale.
+            return t.scale;
+        }
         let i = index.min(self.req_min_start.len().saturating_sub(1));
         self.req_min_start.get(i).copied().unwrap_or(60.0)
     }

@@ -33,6 +33,14 @@ pub(crate) struct Job<C> {
     pub progress: Arc<Progress>,
     /// Every dispatched request sends exactly one record here.
     pub records: mpsc::UnboundedSender<RequestRecord>,
+    /// `TRACE`: which trace request each schedule entry is; None: the workload's requests.
+    pub replay: Option<Replay>,
+}
+
+/// A trace replay's requests, one slot per schedule entry.
+pub(crate) struct Replay {
+    pub trace: Arc<crate::workload::trace::Trace>,
+    pub slots: Vec<crate::workload::trace::Slot>,
 }
 
 /// What the thread did.
@@ -99,7 +107,12 @@ fn run<C: LlmClient>(
     for (i, offset) in job.schedule.iter().enumerate() {
         let idx = i as u64;
         // Built before the deadline, so its cost is not lag.
-        let spec = job.workload.request(job.seed, idx, &job.size);
+        let spec = match &job.replay {
+            Some(r) => job
+                .workload
+                .trace_request(&r.trace, job.seed, idx, r.slots[i]),
+            None => job.workload.request(job.seed, idx, &job.size),
+        };
         if !wait_until(job.t0 + *offset, stop) {
             break;
         }

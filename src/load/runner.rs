@@ -44,6 +44,9 @@ pub struct IterationPlan {
     /// When the iteration may end early as sustainable; None never (the search decides where
     /// early accept is allowed, [`crate::load::accept`] when it fires).
     pub early_accept: Option<crate::load::accept::AcceptSettings>,
+    /// `TRACE`: replay this trace with `req_min` as its time scale instead of arrivals at a
+    /// rate ([`crate::workload::trace::Trace::window`]); None: `arrival` at `req_min`.
+    pub trace: Option<Arc<crate::workload::trace::Trace>>,
 }
 
 /// The seed of one iteration from the run's `SEED`, the size's index and the iteration number,
@@ -144,7 +147,20 @@ pub async fn run_iteration<C: LlmClient>(
     interrupt: &CancellationToken,
     progress: Arc<Progress>,
 ) -> (IterationMeta, Vec<RequestRecord>) {
-    let schedule = arrivals::schedule(plan.arrival, plan.req_min, plan.duration, plan.seed);
+    let (schedule, replay) = match &plan.trace {
+        Some(trace) => {
+            let (offsets, slots) = trace.window(plan.req_min, plan.duration);
+            let replay = crate::load::dispatch::Replay {
+                trace: trace.clone(),
+                slots,
+            };
+            (offsets, Some(replay))
+        }
+        None => (
+            arrivals::schedule(plan.arrival, plan.req_min, plan.duration, plan.seed),
+            None,
+        ),
+    };
     let planned_requests = schedule.len() as u64;
     let cancel = Cancel::new();
     let cpu_before = usage::process_cpu();
@@ -169,6 +185,7 @@ pub async fn run_iteration<C: LlmClient>(
         cancel: cancel.clone(),
         progress: progress.clone(),
         records: records_tx,
+        replay,
     };
     let mut dispatcher = match Dispatcher::start(job) {
         Ok(d) => Some(d),

@@ -13,6 +13,7 @@ pub mod corpus;
 pub mod dataset;
 mod recount;
 pub mod tokens;
+pub mod trace;
 mod weighted;
 pub mod words;
 

@@ -17,6 +17,7 @@ mod sim;
 mod slow;
 mod support;
 mod tokenize;
+mod trace;
 mod traffic;
 mod workload;
 mod workload_gaps;

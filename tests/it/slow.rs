@@ -22,3 +22,5 @@ mod search;
 mod settle;
 #[path = "slurm.rs"]
 mod slurm;
+#[path = "trace_search.rs"]
+mod trace_search;

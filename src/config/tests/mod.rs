@@ -3,6 +3,7 @@
 
 mod layers;
 mod registry;
+mod trace;
 mod traffic;
 mod values;
 

@@ -16,6 +16,18 @@ const BASE: &[(&str, &str)] = &[
     ("SLO_GOODPUT_PCT", "50"),
 ];
 
+/// The base for the keys of a trace replay, which replaces `TOKENS_LIST` (and refuses the
+/// `plateau` evaluator).
+const TRACE_BASE: &[(&str, &str)] = &[
+    ("URL", "gpu06:9000"),
+    ("TRACE", "traces/synthetic.csv"),
+    ("EVALUATOR", "queue,halves,slo"),
+    ("SLO_GOODPUT_PCT", "50"),
+];
+
+/// The keys checked on [`TRACE_BASE`].
+const TRACE_KEYS: &[&str] = &["TRACE", "TRACE_FORMAT", "SCALE"];
+
 /// Keys whose value only counts together with another key.
 fn companions(key: &str, prompts: &str) -> Vec<(&'static str, String)> {
     match key {
@@ -112,7 +124,14 @@ fn the_fingerprint_holds_exactly_the_keys_marked_in_the_registry() {
             "TOKENIZER" => tokenizer.path().display().to_string(),
             _ => k.example.to_string(),
         };
-        let mut base: Vec<(&str, String)> = BASE.iter().map(|(b, v)| (*b, v.to_string())).collect();
+        let mut base: Vec<(&str, String)> = if TRACE_KEYS.contains(&k.name) {
+            TRACE_BASE
+                .iter()
+                .map(|(b, v)| (*b, v.to_string()))
+                .collect()
+        } else {
+            BASE.iter().map(|(b, v)| (*b, v.to_string())).collect()
+        };
         base.extend(companions(k.name, &prompts.path().display().to_string()));
         let before = fingerprint_of(&config(&base));
         let mut changed: Vec<(&str, String)> =

@@ -125,6 +125,9 @@ const BAD: &[(&str, &str)] = &[
     ("EARLY_ABORT_DELAY_MIN_MS", "-1"),
     ("EARLY_ACCEPT", "perhaps"),
     ("EARLY_ACCEPT_AFTER_PCT", "0"),
+    ("TRACE", "/nonexistent/trace.csv"),
+    ("TRACE_FORMAT", "parquet"),
+    ("SCALE", "-2"),
 ];
 
 /// Every key either has a wrong value tested here or is declared free text, so a key added
@@ -177,6 +180,46 @@ async fn a_bad_env_file_exits_2_and_sends_nothing() {
         let out = mst(vec!["--env".into(), f.display().to_string()], vec![]).await;
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
         assert!(text(&out).contains(key), "{}", text(&out));
+    }
+    assert_eq!(received(&server.stats()), 0, "nothing may be sent");
+    assert!(!out_dir.exists(), "nothing may be written");
+    server.shutdown().await;
+}
+
+/// A trace with a bad line: exit 2 naming the file, line, field and value, and not one
+/// request sent (the whole trace is read before any traffic).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_trace_line_exits_2_naming_it_and_sends_nothing() {
+    let server = SimServer::start(engine(), FaultConfig::default())
+        .await
+        .unwrap();
+    let dir = fresh_dir("bad-trace");
+    let out_dir = dir.join("requests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("bad.csv");
+    std::fs::write(
+        &trace,
+        "arrival_s,input_tokens,output_tokens\n0,16,4\n0.5,16,4\n1.0,sixteen,4\n",
+    )
+    .unwrap();
+    let f = env_file(
+        &dir,
+        &format!(
+            "URL={}\nTRACE={}\nOUTPUT_DIR={}\n",
+            server.url(),
+            trace.display(),
+            out_dir.display()
+        ),
+    );
+    let out = mst(vec!["--env".into(), f.display().to_string()], vec![]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    for part in [
+        "bad.csv line 4",
+        "input_tokens",
+        "\"sixteen\"",
+        "whole number of tokens",
+    ] {
+        assert!(text(&out).contains(part), "{part}: {}", text(&out));
     }
     assert_eq!(received(&server.stats()), 0, "nothing may be sent");
     assert!(!out_dir.exists(), "nothing may be written");
