@@ -125,7 +125,7 @@ mod tests {
         }
         let run = Cli::try_parse_from(&args).expect("valid flags").run;
         let overrides = run.overrides();
-        assert_eq!(overrides.len(), 26, "one override per value flag");
+        assert_eq!(overrides.len(), 28, "one override per value flag");
         for (key, value) in overrides {
             assert!(crate::config::keys::is_known(key), "{key} unknown");
             let long = value.trim_start_matches("value-");

@@ -11,12 +11,14 @@ mod parse;
 #[cfg(test)]
 mod tests;
 mod traffic;
+mod users;
 mod workload;
 
 pub use crate::workload::WorkloadConfig;
 pub use evaluators::EvaluatorSettings;
 pub use keys::{KEYS, suggest as suggest_key};
 pub use parse::*;
+pub use users::{LoadMode, USERS_START_DEFAULT};
 
 use crate::client::{Api, Secret};
 use crate::error::Result;
@@ -45,6 +47,10 @@ pub enum ExperimentType {
 /// checks the two agree).
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
+    /// `LOAD` with `USERS_START`: an open-loop rate (default) or closed-loop users; in the
+    /// fingerprint only when it is users.
+    #[serde(rename = "LOAD", skip_serializing_if = "LoadMode::is_rate")]
+    pub load: LoadMode,
     /// `URL`: base URL of the server, scheme added when missing (`http://`), no trailing slash.
     #[serde(skip)]
     pub url: String,
@@ -229,6 +235,14 @@ impl Config {
             labels: Default::default(),
             early_abort: self.evaluator_settings.early_abort,
             early_accept: None,
+            users: match self.load {
+                LoadMode::Rate => None,
+                LoadMode::Users { .. } => Some(crate::load::users::UsersPlan {
+                    // The level is a whole number of users (the search rounds it).
+                    users: req_min.round().max(1.0) as u32,
+                    think_time: Duration::ZERO,
+                }),
+            },
         }
     }
 
@@ -258,8 +272,12 @@ impl Config {
         self.evaluators.iter().map(|e| e.name()).collect()
     }
 
-    /// Start rate for the size at `index` (the last `REQ_MIN_START` entry is reused).
+    /// Start level for the size at `index`: the rate (the last `REQ_MIN_START` entry is
+    /// reused), or with `LOAD=users` the `USERS_START` users.
     pub fn start_req_min(&self, index: usize) -> f64 {
+        if let LoadMode::Users { start } = self.load {
+            return f64::from(start);
+        }
         let i = index.min(self.req_min_start.len().saturating_sub(1));
         self.req_min_start.get(i).copied().unwrap_or(60.0)
     }

@@ -18,5 +18,6 @@ mod slow;
 mod support;
 mod tokenize;
 mod traffic;
+mod users;
 mod workload;
 mod workload_gaps;
