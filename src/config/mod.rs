@@ -49,7 +49,7 @@ pub enum ExperimentType {
 pub struct Config {
     /// `LOAD` with `USERS_START`: an open-loop rate (default) or closed-loop users; in the
     /// fingerprint only when it is users.
-    #[serde(rename = "LOAD", skip_serializing_if = "LoadMode::is_rate")]
+    #[serde(flatten)]
     pub load: LoadMode,
     /// `URL`: base URL of the server, scheme added when missing (`http://`), no trailing slash.
     #[serde(skip)]

@@ -18,9 +18,10 @@ use crate::error::{Error, Result};
 use crate::evaluate::slo::SloSettings;
 use serde::Serialize;
 
-/// `LOAD`: what the search varies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// `LOAD`: what the search varies. Serialised (flattened into the configuration's
+/// fingerprint) as `LOAD=users` and `USERS_START=<n>`, and as nothing in the default rate mode,
+/// so a checkpoint from before `LOAD` existed still resumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LoadMode {
     /// An open-loop request rate (requests/minute), the default.
     #[default]
@@ -33,10 +34,21 @@ pub enum LoadMode {
 }
 
 impl LoadMode {
-    /// True in the default open-loop mode (left out of the resume fingerprint then, so a
-    /// checkpoint from before `LOAD` existed still resumes).
+    /// True in the default open-loop mode.
     pub fn is_rate(&self) -> bool {
         *self == LoadMode::Rate
+    }
+}
+
+impl Serialize for LoadMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        if let LoadMode::Users { start } = self {
+            map.serialize_entry("LOAD", "users")?;
+            map.serialize_entry("USERS_START", start)?;
+        }
+        map.end()
     }
 }
 

@@ -22,3 +22,5 @@ mod search;
 mod settle;
 #[path = "slurm.rs"]
 mod slurm;
+#[path = "users_search.rs"]
+mod users_search;

@@ -517,7 +517,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "LOAD",
         group: Group::Iterations,
-        doc: "What the search varies. `rate`: an open-loop request rate (`REQ_MIN_START`, `ARRIVAL`). `users`: a closed loop of virtual users, each sending its next request when its previous one has ended and it has waited `THINK_TIME`; the search is over whole numbers of users from `USERS_START`, the verdict is the SLO's (`EVALUATOR` defaults to `slo` and at least one `SLO_*` key is required, since a closed loop cannot build a queue), and the answer is the most users that meet it. `users` refuses `SEARCH=adaptive`, `EXPERIMENT_TYPE=MIT`, the `queue`, `fmperf` and `plateau` evaluators and `ARRIVAL`, `REQ_MIN_START` and `REQ_MIN_FLOOR` off their defaults, and turns `EARLY_ABORT` off. See [closed-loop users](../users.md).",
+        doc: "What the search varies. `rate`: an open-loop request rate (`REQ_MIN_START`, `ARRIVAL`). `users`: a closed loop of virtual users, each sending its next request when its previous one has ended and it has waited `THINK_TIME`; the search is over whole numbers of users from `USERS_START`, the verdict is the SLO's (`EVALUATOR` defaults to `slo` and at least one `SLO_*` key is required, since a closed loop cannot build a queue), and the answer is the most users that meet it. `users` refuses `SEARCH=adaptive`, `EXPERIMENT_TYPE=MIT`, the `queue`, `fmperf` and `plateau` evaluators and `ARRIVAL`, `REQ_MIN_START` and `REQ_MIN_FLOOR` off their defaults, and turns `EARLY_ABORT` off. See [closed-loop users](../guide/users.md).",
         default: Default::Value("rate"),
         default_note: "",
         accepted: "`rate` or `users`",
