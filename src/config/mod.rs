@@ -7,6 +7,7 @@
 mod evaluators;
 pub mod keys;
 mod load;
+pub mod mode;
 mod parse;
 #[cfg(test)]
 mod tests;
@@ -47,10 +48,6 @@ pub enum ExperimentType {
 /// checks the two agree).
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
-    /// `LOAD` with `USERS_START`: an open-loop rate (default) or closed-loop users; in the
-    /// fingerprint only when it is users.
-    #[serde(flatten)]
-    pub load: LoadMode,
     /// `URL`: base URL of the server, scheme added when missing (`http://`), no trailing slash.
     #[serde(skip)]
     pub url: String,
@@ -124,6 +121,9 @@ pub struct Config {
     /// shape (serialised with it, so the fingerprint moves with either key).
     #[serde(rename = "ARRIVAL")]
     pub arrival: ArrivalKind,
+    /// The load mode's keys (`THINK_TIME`, …): what the search varies.
+    #[serde(flatten)]
+    pub mode: mode::ModeSettings,
     /// `SEED`: seeds arrivals and prompts.
     #[serde(rename = "SEED")]
     pub seed: u64,
@@ -230,20 +230,27 @@ impl Config {
             filter_buffer: self.filter_buffer,
             drain_timeout: self.drain_timeout,
             arrival: self.arrival,
+            unit: self.load_unit(),
             seed,
             model: model.to_string(),
             labels: Default::default(),
             early_abort: self.evaluator_settings.early_abort,
             early_accept: None,
-            users: match self.load {
+            users: match self.mode.load {
                 LoadMode::Rate => None,
                 LoadMode::Users { .. } => Some(crate::load::users::UsersPlan {
                     // The level is a whole number of users (the search rounds it).
                     users: req_min.round().max(1.0) as u32,
-                    think_time: Duration::ZERO,
+                    think_time: self.mode.think_time,
                 }),
             },
         }
+    }
+
+    /// The unit of the searched level in the configured load mode (requests/minute for
+    /// open-loop rates).
+    pub fn load_unit(&self) -> crate::search::LoadUnit {
+        self.mode.unit()
     }
 
     /// What the workload needs, from `API`, `TOKENS_LIST`, `SEED`, `SAMPLE_SIZE`,
@@ -275,7 +282,7 @@ impl Config {
     /// Start level for the size at `index`: the rate (the last `REQ_MIN_START` entry is
     /// reused), or with `LOAD=users` the `USERS_START` users.
     pub fn start_req_min(&self, index: usize) -> f64 {
-        if let LoadMode::Users { start } = self.load {
+        if let LoadMode::Users { start } = self.mode.load {
             return f64::from(start);
         }
         let i = index.min(self.req_min_start.len().saturating_sub(1));

@@ -243,7 +243,7 @@ mod tests {
     #[test]
     fn users_default_to_the_slo_evaluator_without_the_watchdog() {
         let c = cfg(&[("LOAD", "users"), SLO]).expect("valid");
-        assert_eq!(c.load, LoadMode::Users { start: 4 });
+        assert_eq!(c.mode.load, LoadMode::Users { start: 4 });
         assert_eq!(c.evaluator_names(), vec!["slo"]);
         assert!(!c.evaluator_settings.early_abort.enabled);
         assert_eq!(c.start_req_min(0), 4.0);
@@ -268,7 +268,7 @@ mod tests {
         assert_eq!(c.threshold, Threshold::Absolute(1.0));
         // Rate mode is unchanged: queue by default, the watchdog on.
         let c = cfg(&[]).expect("valid");
-        assert!(c.load.is_rate());
+        assert!(c.mode.load.is_rate());
         assert_eq!(c.evaluator_names(), vec!["queue"]);
         assert!(c.evaluator_settings.early_abort.enabled);
     }

@@ -288,7 +288,7 @@ impl Driver<'_> {
                 .iter()
                 .filter(|b| b.sustainable.is_some())
                 .map(|b| PastIteration {
-                    req_min: b.req_min,
+                    req_min: b.level(),
                     achieved_req_min: b.steady_req_min,
                 })
                 .collect();
@@ -333,10 +333,18 @@ impl Driver<'_> {
                 attempt: run.attempt,
                 line: iteration_line(&meta, run.attempt, &judged),
             });
+            // Outside open-loop rates the level is users, sessions or a trace scale, and the
+            // brief's request rate is what was sent.
+            let rate_search = plan.unit == crate::search::LoadUnit::ReqMin;
             let brief = IterationBrief {
                 iteration,
                 stage: run.stage.number(),
-                req_min: run.req_min,
+                req_min: if rate_search {
+                    run.req_min
+                } else {
+                    records.len() as f64 * 60.0 / cfg.duration.as_secs_f64().max(1e-9)
+                },
+                load: (!rate_search).then_some(run.req_min),
                 attempt: run.attempt,
                 sustainable: judged.observation.verdict(),
                 reason: judged.verdict.reason.clone(),
@@ -353,7 +361,11 @@ impl Driver<'_> {
                 steady_req_min: evaluate::plateau::achieved_req_min(&meta, &records),
             };
             let was_outage = matches!(judged.observation, Observation::Outage { .. });
-            let throughput = crate::load::saturation::iteration_throughput(&meta, &records);
+            // The capacity estimate compares completions with an offered rate, which other
+            // load modes do not offer.
+            let throughput = rate_search
+                .then(|| crate::load::saturation::iteration_throughput(&meta, &records))
+                .flatten();
             let next = cp.record(brief, judged.observation, throughput)?;
             since = Instant::now();
             if was_outage && matches!(next, Step::Run(_)) {
@@ -491,6 +503,7 @@ impl Driver<'_> {
             strategy: cfg.search,
             probe: cfg.probe.is_some(),
             ci_stop_width: cfg.ci_stop_width,
+            unit: cfg.load_unit(),
         };
         let (cp, opened) = Checkpoint::open(
             &cfg.output_dir.join(size.dir_name()),

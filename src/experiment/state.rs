@@ -137,7 +137,7 @@ pub fn settings(cfg: &Config, index: usize, model: &str) -> BTreeMap<String, Str
     map.insert("TOKENS_LIST position".into(), index.to_string());
     map.insert("MODEL".into(), model.to_string());
     // With LOAD=users the start is USERS_START, already in the map.
-    if cfg.load.is_rate() {
+    if cfg.mode.load.is_rate() {
         map.insert("REQ_MIN_START".into(), cfg.start_req_min(index).to_string());
     }
     // A mixed search measures every entry with its weight; separate searches only their own

@@ -24,7 +24,10 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone)]
 pub struct IterationPlan {
     pub size: SizeSpec,
+    /// The level to run at, in `unit` (requests/minute for open-loop rates).
     pub req_min: f64,
+    /// The unit of `req_min`.
+    pub unit: crate::search::LoadUnit,
     pub stage: Stage,
     /// 1-based iteration number within the size's search.
     pub iteration: u32,
@@ -333,6 +336,7 @@ pub(crate) fn finish(
     let meta = IterationMeta {
         size: plan.size,
         req_min: plan.req_min,
+        load_unit: plan.unit,
         stage: plan.stage,
         iteration: plan.iteration,
         model: plan.model.clone(),

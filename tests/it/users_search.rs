@@ -11,6 +11,7 @@ use mst_search::config::Config;
 use mst_search::error::Error;
 use mst_search::experiment::{self, RunOptions};
 use mst_search::output::SizeOutcome;
+use mst_search::search::LoadUnit;
 use mst_search::sim::{EngineConfig, FaultConfig, SimServer};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -58,7 +59,7 @@ const EXPECTED: [(f64, Option<bool>); 6] = [
 fn path_of(o: &SizeOutcome) -> Vec<(f64, Option<bool>)> {
     o.iterations
         .iter()
-        .map(|b| (b.req_min, b.sustainable))
+        .map(|b| (b.level(), b.sustainable))
         .collect()
 }
 
@@ -74,11 +75,36 @@ fn recorded(size_dir: &Path) -> usize {
 /// The MST in users, its unit in `mst.json` and `summary.csv`, and the SLO breaking above it.
 fn check_answer(o: &SizeOutcome, out: &Path) {
     assert_eq!(path_of(o), EXPECTED, "{:?}", path_of(o));
-    assert_eq!(o.mst_req_min, Some(8.0));
+    assert_eq!(o.load_unit, LoadUnit::Users);
+    assert_eq!(
+        (o.mst_load, o.lower_load, o.upper_load),
+        (Some(8.0), Some(8.0), Some(9.0))
+    );
     assert_eq!(o.evaluators, ["slo"]);
+    assert!(o.reason.contains("users"), "{}", o.reason);
     let failed_at_9 = &o.iterations[5].reason;
     assert!(failed_at_9.contains("SLO_TTFT_P99_MS"), "{failed_at_9}");
-    let _ = out;
+    // The request rate measured at 8 users: 8 requests in flight, each about 32 steps of
+    // 14-18 ms (time scale 2, one per 0.45-0.6 s): 800-1070 requests/minute.
+    let rate = o.mst_req_min.expect("a measured rate at the MST");
+    assert!((600.0..1200.0).contains(&rate), "{rate}");
+    assert_eq!((o.lower_req_min, o.upper_req_min), (None, None));
+    // An iteration's REQ_MIN is what was sent per minute, its LOAD the users.
+    let at_8 = &o.iterations[1];
+    assert!(at_8.req_min > 300.0, "{at_8:?}");
+    // mst.json as written, and summary.csv's row.
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("64_32").join("mst.json")).expect("mst.json"),
+    )
+    .expect("json");
+    assert_eq!(json["load_unit"], "users");
+    assert_eq!(json["mst_load"], 8.0);
+    let mut csv = csv::Reader::from_path(out.join("summary.csv")).expect("summary.csv");
+    let headers = csv.headers().expect("headers").clone();
+    let row = csv.records().next().expect("a row").expect("a record");
+    let cell = |name: &str| row[headers.iter().position(|h| h == name).expect(name)].to_string();
+    assert_eq!(cell("LOAD_UNIT"), "users");
+    assert_eq!(cell("MST_LOAD").parse::<f64>().ok(), Some(8.0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -75,6 +75,7 @@ const BAD: &[(&str, &str)] = &[
     ("BURSTINESS", "0"),
     ("LOAD", "closed"),
     ("USERS_START", "0"),
+    ("THINK_TIME", "soon"),
     ("MODEL", "base,,adapter"),
     ("TRAFFIC_SPLIT", "0.5,x"),
     ("SEED", "seven"),
