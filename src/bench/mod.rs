@@ -246,6 +246,7 @@ impl Bench {
             },
             early_accept: None,
             trace: None,
+            users: None,
         };
         self.timings.take();
         let rss_before = usage::process_memory().map(|m| m.rss_bytes);

@@ -31,7 +31,7 @@ impl Layer {
 
 /// One key's winning value, trimmed and non-empty.
 pub(super) struct Raw {
-    value: String,
+    pub(super) value: String,
     layer: Layer,
 }
 
@@ -225,6 +225,7 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         })?,
     };
 
+    let load = super::users::resolve_load(&l)?;
     let api = l.or_default("API", parse_api)?;
     // OPENAI_API_KEY wins over API_KEY whatever layers they come from: it is the specific name.
     let api_key = l
@@ -267,9 +268,11 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
     } else {
         Threshold::Absolute(l.or(
             "STOP_THRESHOLD",
-            10.0,
+            // In users the bounds' own resolution, one user.
+            if load.is_rate() { 10.0 } else { 1.0 },
             f64_where(
-                "a number > 0 when THRESHOLD_TYPE is absolute (requests/minute)",
+                "a number > 0 when THRESHOLD_TYPE is absolute (requests/minute; users with \
+                 LOAD=users)",
                 |x| x > 0.0,
             ),
         )?)
@@ -347,7 +350,7 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
     let tpot_timeout = l.or_default("TPOT_TIMEOUT", positive_duration)?;
 
     let arrival = super::traffic::resolve_arrival(&l)?;
-    let mode = super::mode::resolve(&l)?;
+    let mode = super::mode::resolve(&l, load)?;
     let seed = l.or_default("SEED", |k, v| {
         parse_int_where::<u64>(
             k,
@@ -356,9 +359,18 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
             |_| true,
         )
     })?;
-    let mut evaluators = l.or_default("EVALUATOR", parse_evaluators)?;
+    let mut evaluators = match l.get("EVALUATOR") {
+        // A closed loop is judged by its SLO (see `super::users`).
+        None if !load.is_rate() => vec!["slo".to_string()],
+        _ => l.or_default("EVALUATOR", parse_evaluators)?,
+    };
     let mut evaluator_settings =
         super::evaluators::resolve(&l, experiment_type, &mut evaluators, &mut warnings)?;
+    super::users::require_slo(load, &evaluator_settings.slo)?;
+    if !load.is_rate() {
+        // The watchdog stops a run whose queueing delay climbs; a closed loop has none.
+        evaluator_settings.early_abort.enabled = false;
+    }
     let queue_growth_window_pct = l.or_default(
         "QUEUE_GROWTH_WINDOW_PCT",
         f64_where("a percentage greater than 0 and at most 100", |x| {

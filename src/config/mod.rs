@@ -13,6 +13,7 @@ mod parse;
 mod tests;
 mod trace;
 mod traffic;
+mod users;
 mod workload;
 
 pub use crate::workload::WorkloadConfig;
@@ -20,6 +21,7 @@ pub use evaluators::EvaluatorSettings;
 pub use keys::{KEYS, suggest as suggest_key};
 pub use parse::*;
 pub use trace::TraceSettings;
+pub use users::{LoadMode, USERS_START_DEFAULT};
 
 use crate::client::{Api, Secret};
 use crate::error::Result;
@@ -242,6 +244,14 @@ impl Config {
             early_abort: self.evaluator_settings.early_abort,
             early_accept: None,
             trace: self.trace.as_ref().map(|t| t.trace.clone()),
+            users: match self.mode.load {
+                LoadMode::Rate => None,
+                LoadMode::Users { .. } => Some(crate::load::users::UsersPlan {
+                    // The level is a whole number of users (the search rounds it).
+                    users: req_min.round().max(1.0) as u32,
+                    think_time: self.mode.think_time,
+                }),
+            },
         }
     }
 
@@ -281,12 +291,16 @@ impl Config {
         self.evaluators.iter().map(|e| e.name()).collect()
     }
 
-    /// Start rate for the size at `index` (the last `REQ_MIN_START` entry is reused); with
-    /// `TRACE`, the start scale `SCALE`.
+    /// Start level for the size at `index`: the rate (the last `REQ_MIN_START` entry is
+    /// reused), with `TRACE` the start scale `SCALE`, or with `LOAD=users` the `USERS_START`
+    /// users.
     pub fn start_req_min(&self, index: usize) -> f64 {
         if let Some(t) = &self.trace {
             // With TRACE the search's level is the time scale.
             return t.scale;
+        }
+        if let LoadMode::Users { start } = self.mode.load {
+            return f64::from(start);
         }
         let i = index.min(self.req_min_start.len().saturating_sub(1));
         self.req_min_start.get(i).copied().unwrap_or(60.0)

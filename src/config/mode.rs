@@ -5,6 +5,7 @@
 
 use super::load::Layers;
 use super::parse::parse_duration;
+use super::users::LoadMode;
 use crate::error::Result;
 use crate::search::LoadUnit;
 use serde::Serialize;
@@ -17,17 +18,24 @@ pub struct ModeSettings {
     /// sending its next request (0: none).
     #[serde(rename = "THINK_TIME", serialize_with = "super::secs")]
     pub think_time: Duration,
+    /// `LOAD` with `USERS_START` (closed-loop users, [`super::users`]).
+    #[serde(flatten)]
+    pub load: LoadMode,
 }
 
 impl ModeSettings {
     /// The unit of the searched level in this mode.
     pub fn unit(&self) -> LoadUnit {
-        LoadUnit::ReqMin
+        match self.load {
+            LoadMode::Rate => LoadUnit::ReqMin,
+            LoadMode::Users { .. } => LoadUnit::Users,
+        }
     }
 }
 
-/// The mode's keys, checked against each other.
-pub(super) fn resolve(l: &Layers) -> Result<ModeSettings> {
+/// The mode's keys, checked against each other; `load` was read first
+/// ([`super::users::resolve_load`]), since other keys' defaults follow it.
+pub(super) fn resolve(l: &Layers, load: LoadMode) -> Result<ModeSettings> {
     let think_time = l.or_default("THINK_TIME", parse_duration)?;
-    Ok(ModeSettings { think_time })
+    Ok(ModeSettings { think_time, load })
 }

@@ -361,7 +361,11 @@ impl Driver<'_> {
                 steady_req_min: evaluate::plateau::achieved_req_min(&meta, &records),
             };
             let was_outage = matches!(judged.observation, Observation::Outage { .. });
-            let throughput = crate::load::saturation::iteration_throughput(&meta, &records);
+            // The capacity estimate compares completions with an offered rate, which other
+            // load modes do not offer.
+            let throughput = rate_search
+                .then(|| crate::load::saturation::iteration_throughput(&meta, &records))
+                .flatten();
             let next = cp.record(brief, judged.observation, throughput)?;
             since = Instant::now();
             if was_outage && matches!(next, Step::Run(_)) {

@@ -136,7 +136,10 @@ pub fn settings(cfg: &Config, index: usize, model: &str) -> BTreeMap<String, Str
     map.insert("TOKENS_LIST entry".into(), size);
     map.insert("TOKENS_LIST position".into(), index.to_string());
     map.insert("MODEL".into(), model.to_string());
-    map.insert("REQ_MIN_START".into(), cfg.start_req_min(index).to_string());
+    // With LOAD=users the start is USERS_START, already in the map.
+    if cfg.mode.load.is_rate() {
+        map.insert("REQ_MIN_START".into(), cfg.start_req_min(index).to_string());
+    }
     // A mixed search measures every entry with its weight; separate searches only their own
     // entry, so adding a size to TOKENS_LIST does not invalidate the others.
     map.insert(

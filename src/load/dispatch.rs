@@ -145,21 +145,33 @@ async fn request_task<C: LlmClient>(
     cancel: Arc<Cancel>,
     records: mpsc::UnboundedSender<RequestRecord>,
 ) {
-    let sent = AssertUnwindSafe(client.send(&spec, slot, &cancel))
+    let rec = send_caught(&*client, &spec, slot, &cancel).await;
+    // The receiver is gone only when the iteration itself was dropped.
+    let _ = records.send(rec);
+}
+
+/// Send one request and return its record, also when the client panics (then the record is a
+/// [`ErrorKind::Cancelled`] failure saying so): every request sent has exactly one record. Used
+/// by the open-loop dispatcher and by the closed loops ([`crate::load::users`]).
+pub(crate) async fn send_caught<C: LlmClient>(
+    client: &C,
+    spec: &RequestSpec,
+    slot: Slot,
+    cancel: &Cancel,
+) -> RequestRecord {
+    let sent = AssertUnwindSafe(client.send(spec, slot, cancel))
         .catch_unwind()
         .await;
-    let rec = sent.unwrap_or_else(|panic| {
+    sent.unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "a panic".into());
-        let mut rec = slot.record(&spec, slot.intended);
+        let mut rec = slot.record(spec, slot.intended);
         rec.end = slot.t0.elapsed();
         rec.error = Some(ErrorKind::Cancelled);
         rec.error_detail = Some(format!("client task failed: {what}"));
         rec
-    });
-    // The receiver is gone only when the iteration itself was dropped.
-    let _ = records.send(rec);
+    })
 }

@@ -1,4 +1,5 @@
-//! Load generation: arrival schedules, the open-loop dispatcher, and per-request records.
+//! Load generation: arrival schedules, the open-loop dispatcher, the closed loop of virtual
+//! users, and per-request records.
 
 pub mod accept;
 pub mod arrivals;
@@ -7,4 +8,5 @@ mod dispatch;
 pub mod runner;
 pub mod saturation;
 pub mod usage;
+pub mod users;
 pub mod watchdog;

@@ -47,6 +47,9 @@ pub struct IterationPlan {
     /// `TRACE`: replay this trace with `req_min` as its time scale instead of arrivals at a
     /// rate ([`crate::workload::trace::Trace::window`]); None: `arrival` at `req_min`.
     pub trace: Option<Arc<crate::workload::trace::Trace>>,
+    /// `LOAD=users`: a closed loop of this many users instead of the open-loop schedule
+    /// ([`crate::load::users`]); `req_min` is then the number of users. None: open loop.
+    pub users: Option<crate::load::users::UsersPlan>,
 }
 
 /// The seed of one iteration from the run's `SEED`, the size's index and the iteration number,
@@ -103,14 +106,16 @@ impl Progress {
     }
 }
 
-struct Collector<'a> {
-    records: Vec<RequestRecord>,
-    progress: &'a Progress,
-    max_in_flight: u64,
+/// Takes each finished request's record as it arrives, updating the live counters and the
+/// most requests seen in flight at once (the open-loop and the closed-loop runners share it).
+pub(crate) struct Collector<'a> {
+    pub records: Vec<RequestRecord>,
+    pub progress: &'a Progress,
+    pub max_in_flight: u64,
 }
 
 impl Collector<'_> {
-    fn take(&mut self, rec: RequestRecord) {
+    pub(crate) fn take(&mut self, rec: RequestRecord) {
         // This record's request was still in flight until now.
         let in_flight = self
             .progress
@@ -147,6 +152,12 @@ pub async fn run_iteration<C: LlmClient>(
     interrupt: &CancellationToken,
     progress: Arc<Progress>,
 ) -> (IterationMeta, Vec<RequestRecord>) {
+    if let Some(users) = plan.users {
+        return crate::load::users::run_iteration(
+            client, workload, plan, users, interrupt, progress,
+        )
+        .await;
+    }
     let (schedule, replay) = match &plan.trace {
         Some(trace) => {
             let (offsets, slots) = trace.window(plan.req_min, plan.duration);
@@ -252,7 +263,46 @@ pub async fn run_iteration<C: LlmClient>(
     ) {
         cancel.cancel(ErrorKind::Cancelled);
     }
-    let drain_deadline = tokio::time::Instant::now() + plan.drain_timeout;
+    drain(
+        &mut col,
+        &mut records_rx,
+        sent,
+        &cancel,
+        interrupt,
+        plan.drain_timeout,
+        &mut completion,
+    )
+    .await;
+    let ended = t0.elapsed();
+    finish(
+        plan,
+        &workload,
+        Ended {
+            started_at,
+            planned_requests,
+            sending_stopped,
+            ended,
+            completion,
+            cpu_before,
+        },
+        col,
+    )
+}
+
+/// Drain: take records until `sent` of them have come (`u64::MAX`: until every sender is
+/// gone); in-flight requests may finish until `drain_timeout` has passed, then they are cut off
+/// ([`ErrorKind::DrainCutoff`]) and recorded. A signal meanwhile cancels them at once and marks
+/// the iteration interrupted.
+pub(crate) async fn drain(
+    col: &mut Collector<'_>,
+    records_rx: &mut mpsc::UnboundedReceiver<RequestRecord>,
+    sent: u64,
+    cancel: &Cancel,
+    interrupt: &CancellationToken,
+    drain_timeout: Duration,
+    completion: &mut Completion,
+) {
+    let drain_deadline = tokio::time::Instant::now() + drain_timeout;
     while (col.records.len() as u64) < sent {
         tokio::select! {
             rec = records_rx.recv() => match rec {
@@ -264,15 +314,35 @@ pub async fn run_iteration<C: LlmClient>(
                 cancel.cancel(ErrorKind::DrainCutoff);
             }
             _ = interrupt.cancelled(), if !cancel.is_cancelled() => {
-                completion = Completion::Interrupted("interrupted while draining".into());
+                *completion = Completion::Interrupted("interrupted while draining".into());
                 cancel.cancel(ErrorKind::Cancelled);
             }
         }
     }
-    let ended = t0.elapsed();
+}
+
+/// How an iteration went, for [`finish`].
+pub(crate) struct Ended {
+    pub started_at: chrono::DateTime<chrono::Local>,
+    /// Requests the schedule held (0 for a closed loop, which has none).
+    pub planned_requests: u64,
+    pub sending_stopped: Duration,
+    pub ended: Duration,
+    pub completion: Completion,
+    /// The process's CPU time when the iteration started.
+    pub cpu_before: Option<Duration>,
+}
+
+/// The iteration's metadata and its records in request order.
+pub(crate) fn finish(
+    plan: &IterationPlan,
+    workload: &Workload,
+    end: Ended,
+    col: Collector<'_>,
+) -> (IterationMeta, Vec<RequestRecord>) {
     let client_usage = ClientUsage {
         cpu_s: usage::process_cpu()
-            .zip(cpu_before)
+            .zip(end.cpu_before)
             .map(|(after, before)| after.saturating_sub(before).as_secs_f64()),
         peak_rss_bytes: usage::process_memory().map(|m| m.peak_rss_bytes),
         max_in_flight: col.max_in_flight,
@@ -287,13 +357,13 @@ pub async fn run_iteration<C: LlmClient>(
         stage: plan.stage,
         iteration: plan.iteration,
         model: plan.model.clone(),
-        started_at,
+        started_at: end.started_at,
         duration: plan.duration,
         filter_buffer: plan.filter_buffer,
-        planned_requests,
-        sending_stopped,
-        ended,
-        completion,
+        planned_requests: end.planned_requests,
+        sending_stopped: end.sending_stopped,
+        ended: end.ended,
+        completion: end.completion,
         sample_prompt: workload.sample_text(200),
         prompt_token_count: plan.size.input.min,
         prompt_lengths: workload.lengths_note(),

@@ -26,7 +26,9 @@
 //! whole waves; without waves, the count over the span between two completions is the usual
 //! rate estimate. Without enough completions in the steady part it measured nothing.
 
-use crate::client::{Cancel, LlmClient, Slot};
+#[cfg(test)]
+use crate::client::Slot;
+use crate::client::{Cancel, LlmClient};
 use crate::record::{ErrorKind, RequestRecord};
 use crate::search::Throughput;
 use crate::size::SizeSpec;
@@ -93,41 +95,38 @@ pub async fn run<C: LlmClient>(
     interrupt: &CancellationToken,
 ) -> ProbeReport {
     let t0 = Instant::now();
-    let cancel = Cancel::new();
-    let next = Arc::new(AtomicU64::new(0));
+    let shared = Arc::new(crate::load::users::Loop {
+        client,
+        workload,
+        size,
+        seed,
+        t0,
+        cancel: Cancel::new(),
+        stop: CancellationToken::new(),
+        next: AtomicU64::new(0),
+        progress: None,
+        in_flight: AtomicU64::new(0),
+        max_in_flight: AtomicU64::new(0),
+    });
     // The probe's end in microseconds from t0: PROBE_DURATION until the first request ends.
     let end_us = Arc::new(AtomicU64::new(settings.duration.as_micros() as u64));
     let first_seen = Arc::new(AtomicBool::new(false));
     let mut users = tokio::task::JoinSet::new();
     for _ in 0..settings.concurrency.max(1) {
-        let (client, workload, cancel, next, end_us, first_seen) = (
-            client.clone(),
-            workload.clone(),
-            cancel.clone(),
-            next.clone(),
-            end_us.clone(),
-            first_seen.clone(),
-        );
+        let (shared, end_us, first_seen) = (shared.clone(), end_us.clone(), first_seen.clone());
         users.spawn(async move {
             let mut records = Vec::new();
             let before_end =
                 || t0.elapsed() < Duration::from_micros(end_us.load(Ordering::Relaxed));
-            while before_end() && !cancel.is_cancelled() {
-                let idx = next.fetch_add(1, Ordering::Relaxed);
-                let spec = workload.request(seed, idx, &size);
-                let slot = Slot {
-                    request_idx: idx,
-                    t0,
-                    intended: t0.elapsed(),
-                };
-                let record = client.send(&spec, slot, &cancel).await;
+            crate::load::users::user(&shared, Duration::ZERO, before_end, |record| {
                 if record.success() && !first_seen.swap(true, Ordering::Relaxed) {
                     // The first success fixes the end; later ones move nothing.
                     let end = probe_end(&settings, Some(record.end));
                     end_us.store(end.as_micros() as u64, Ordering::Relaxed);
                 }
                 records.push(record);
-            }
+            })
+            .await;
             records
         });
     }
@@ -143,7 +142,7 @@ pub async fn run<C: LlmClient>(
         }
     };
     let end = Duration::from_micros(end_us.load(Ordering::Relaxed));
-    cancel.cancel(ErrorKind::Cancelled);
+    shared.cancel.cancel(ErrorKind::Cancelled);
     let mut records = Vec::new();
     while let Some(done) = users.join_next().await {
         // A user task that panicked lost its records; the rest still measure.

@@ -19,5 +19,6 @@ mod support;
 mod tokenize;
 mod trace;
 mod traffic;
+mod users;
 mod workload;
 mod workload_gaps;

@@ -24,3 +24,5 @@ mod settle;
 mod slurm;
 #[path = "trace_search.rs"]
 mod trace_search;
+#[path = "users_search.rs"]
+mod users_search;

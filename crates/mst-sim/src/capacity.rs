@@ -81,7 +81,7 @@ mod tests {
             }
             let admitted = core.admit(|_| false);
             t += core.step_ms(cfg, admitted.prompt_tokens);
-            done += core.end_step(|_| true).finished();
+            done += core.end_step(|_, _| true).finished();
             if step == 10_000 {
                 (t_warm, done_warm) = (t, done);
             }

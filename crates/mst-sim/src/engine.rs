@@ -146,12 +146,13 @@ impl<T> Core<T> {
     }
 
     /// Gives every running sequence one token through `emit` (false: its client is gone, so it
-    /// is aborted) and removes the finished ones.
-    pub fn end_step(&mut self, mut emit: impl FnMut(&T) -> bool) -> StepEnd {
+    /// is aborted) and removes the finished ones. `emit`'s second argument says the token is
+    /// the sequence's last.
+    pub fn end_step(&mut self, mut emit: impl FnMut(&T, bool) -> bool) -> StepEnd {
         let mut e = StepEnd::default();
         let kv_used = &mut self.kv_used;
         self.running.retain_mut(|seq| {
-            if !emit(&seq.payload) {
+            if !emit(&seq.payload, seq.remaining == 1) {
                 e.aborted += 1;
                 *kv_used -= seq.reserve;
                 return false;
@@ -190,6 +191,10 @@ pub(crate) struct Shared {
     /// Queued, including requests still in the channel to the engine.
     pub waiting: AtomicUsize,
     pub max_waiting_seen: AtomicUsize,
+    /// Requests handed to the engine and not yet finished, aborted or dropped.
+    pub in_flight: AtomicU64,
+    /// Largest `in_flight` since start.
+    pub max_in_flight: AtomicU64,
     pub kv_used: AtomicU64,
     /// Requests handed to the engine.
     pub total_requests: AtomicU64,
@@ -250,6 +255,9 @@ pub(crate) async fn run(
         let left_queue = (admitted.count + admitted.dropped) as usize;
         shared.waiting.fetch_sub(left_queue, Ordering::Relaxed);
         shared
+            .in_flight
+            .fetch_sub(u64::from(admitted.dropped), Ordering::Relaxed);
+        shared
             .prompt_tokens
             .fetch_add(admitted.prompt_tokens, Ordering::Relaxed);
         if core.running_len() == 0 {
@@ -275,7 +283,18 @@ pub(crate) async fn run(
             }
         }
 
-        let end = core.end_step(|tx| tx.send(()).is_ok() || keep);
+        let end = core.end_step(|tx, last| {
+            // Out of flight before its client can see the last token, so a closed-loop client
+            // that sends its next request at once is never counted with two.
+            if last {
+                shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+            }
+            let sent = tx.send(()).is_ok() || keep;
+            if !sent && !last {
+                shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+            }
+            sent
+        });
         shared
             .tokens_generated
             .fetch_add(end.tokens, Ordering::Relaxed);
@@ -321,7 +340,7 @@ mod tests {
         let mut got = [0u32; 2];
         let mut ends = Vec::new();
         for _ in 0..3 {
-            ends.push(core.end_step(|&id| {
+            ends.push(core.end_step(|&id, _| {
                 got[id as usize] += 1;
                 true
             }));
@@ -339,7 +358,7 @@ mod tests {
         core.push(1, 10, 10, 0);
         core.push(1, 10, 10, 1);
         core.admit(|_| false);
-        let e = core.end_step(|&id| id != 0);
+        let e = core.end_step(|&id, _| id != 0);
         assert_eq!(e.aborted, 1);
         assert_eq!(core.kv_used(), 0);
         let a = core.admit(|_| false);

@@ -203,6 +203,9 @@ pub struct SimStats {
     pub waiting: usize,
     /// Largest `waiting` seen since start.
     pub max_waiting_seen: usize,
+    /// Most requests handed to the engine and not yet finished or aborted at once (queued or
+    /// running), since start: the concurrency the server saw.
+    pub max_in_flight: u64,
     /// Requests handed to the engine since start.
     pub total_requests: u64,
     /// Requests answered with an error status (bad request, injected fault, full queue).
@@ -436,6 +439,7 @@ impl SimServer {
             running: s.running.load(Ordering::Relaxed),
             waiting: s.waiting.load(Ordering::Relaxed),
             max_waiting_seen: s.max_waiting_seen.load(Ordering::Relaxed),
+            max_in_flight: s.max_in_flight.load(Ordering::Relaxed),
             total_requests: s.total_requests.load(Ordering::Relaxed),
             rejected_requests: s.rejected_requests.load(Ordering::Relaxed),
             finished_requests: s.finished_stop.load(Ordering::Relaxed)

@@ -372,7 +372,13 @@ fn admit(st: &AppState, endpoint: Endpoint, body: &[u8]) -> Result<Admitted, Api
         output_len: if drawn.empty { 1 } else { n_out },
         tx,
     };
+    // Counted before the engine can see it, so its end never comes before its start.
+    let in_flight = st.shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+    st.shared
+        .max_in_flight
+        .fetch_max(in_flight, Ordering::Relaxed);
     if st.submit.send(submit).is_err() {
+        st.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
         st.shared.waiting.fetch_sub(1, Ordering::Relaxed);
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

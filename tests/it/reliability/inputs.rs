@@ -74,6 +74,8 @@ const BAD: &[(&str, &str)] = &[
     ("ARRIVAL", "burst"),
     ("BURSTINESS", "0"),
     ("THINK_TIME", "soon"),
+    ("LOAD", "closed"),
+    ("USERS_START", "0"),
     ("MODEL", "base,,adapter"),
     ("TRAFFIC_SPLIT", "0.5,x"),
     ("SEED", "seven"),
@@ -411,4 +413,79 @@ async fn the_api_key_is_in_no_log_line_and_no_file() {
         }
     }
     assert!(files >= 7, "the run wrote its files ({files})");
+}
+
+/// `LOAD=users` with what a closed loop cannot work with: exit 2 naming the key and why, and
+/// not one request sent (the binary, from the env file, with the .env.example-style defaults
+/// of the other keys written out, which contradict nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_users_refuses_what_a_closed_loop_cannot_work_with() {
+    let server = SimServer::start(engine(), FaultConfig::default())
+        .await
+        .unwrap();
+    let dir = fresh_dir("bad-users");
+    let out_dir = dir.join("requests");
+    let base = format!(
+        "URL={}\nTOKENS_LIST=16:16\nOUTPUT_DIR={}\nLOAD=users\nARRIVAL=poisson\n\
+         REQ_MIN_START=60\nEARLY_ABORT=true\n",
+        server.url(),
+        out_dir.display()
+    );
+    for (extra, named, why) in [
+        ("", "LOAD", "cannot build a queue"),
+        ("EXPERIMENT_TYPE=MIT\n", "EXPERIMENT_TYPE", "plateau"),
+        (
+            "SLO_TTFT_P90_MS=500\nEVALUATOR=queue\n",
+            "EVALUATOR",
+            "cannot build",
+        ),
+        (
+            "SLO_TTFT_P90_MS=500\nSEARCH=adaptive\n",
+            "SEARCH",
+            "request rates",
+        ),
+        (
+            "SLO_TTFT_P90_MS=500\nARRIVAL=gamma\n",
+            "ARRIVAL",
+            "arrival schedule",
+        ),
+        (
+            "SLO_TTFT_P90_MS=500\nREQ_MIN_START=120\n",
+            "REQ_MIN_START",
+            "USERS_START",
+        ),
+        (
+            "SLO_TTFT_P90_MS=500\nUSERS_START=1.5\n",
+            "USERS_START",
+            "whole number",
+        ),
+    ] {
+        let f = env_file(&dir, &format!("{base}{extra}"));
+        let out = mst(vec!["--env".into(), f.display().to_string()], vec![]).await;
+        let said = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{extra}: {said}");
+        assert!(
+            said.contains(named) && said.contains(why),
+            "{extra}: {said}"
+        );
+    }
+    // USERS_START without LOAD=users.
+    let f = env_file(
+        &dir,
+        &format!(
+            "URL={}\nTOKENS_LIST=16:16\nOUTPUT_DIR={}\nUSERS_START=8\n",
+            server.url(),
+            out_dir.display()
+        ),
+    );
+    let out = mst(vec!["--env".into(), f.display().to_string()], vec![]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("unset unless LOAD=users"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(received(&server.stats()), 0, "nothing may be sent");
+    assert!(!out_dir.exists(), "nothing may be written");
+    server.shutdown().await;
 }
