@@ -244,6 +244,7 @@ impl Bench {
                 ..Default::default()
             },
             early_accept: None,
+            sessions: None,
         };
         self.timings.take();
         let rss_before = usage::process_memory().map(|m| m.rss_bytes);

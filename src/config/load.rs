@@ -413,6 +413,8 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         .or_else(|| l.get("SLURM_JOB_ID"))
         .map(|r| r.value);
     let workload = super::workload::resolve(&l, &sizes, api, prompts_file.is_some())?;
+    let session_turns =
+        super::sessions::resolve_session_turns(&l, api, additive, prompts_file.is_some())?;
     let metadata: BTreeMap<String, String> = METADATA_KEYS
         .iter()
         .filter_map(|k| l.get(k).map(|r| (k.to_string(), r.value)))
@@ -466,6 +468,7 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         workload,
         size_index,
         scrape,
+        session_turns,
     };
     Ok((config, warnings))
 }

@@ -8,6 +8,7 @@ mod evaluators;
 pub mod keys;
 mod load;
 mod parse;
+mod sessions;
 #[cfg(test)]
 mod tests;
 mod traffic;
@@ -186,6 +187,10 @@ pub struct Config {
     /// `SERVER_METRICS_URL` + `SCRAPE_INTERVAL`: the server's metrics scraped per iteration.
     #[serde(skip)]
     pub scrape: crate::scrape::ScrapeConfig,
+    /// `SESSION_TURNS`: turns per multi-turn session; 1 sends independent requests. Sessions
+    /// (more than 1) then arrive at the search's level, in sessions per minute.
+    #[serde(rename = "SESSION_TURNS")]
+    pub session_turns: u32,
 }
 
 impl Config {
@@ -229,7 +234,16 @@ impl Config {
             labels: Default::default(),
             early_abort: self.evaluator_settings.early_abort,
             early_accept: None,
+            sessions: self.sessions_plan(),
         }
+    }
+
+    /// Multi-turn sessions from `SESSION_TURNS` and `THINK_TIME`; None with one turn.
+    pub fn sessions_plan(&self) -> Option<crate::load::sessions::SessionsPlan> {
+        (self.session_turns > 1).then_some(crate::load::sessions::SessionsPlan {
+            turns: self.session_turns,
+            think_time: std::time::Duration::ZERO,
+        })
     }
 
     /// What the workload needs, from `API`, `TOKENS_LIST`, `SEED`, `SAMPLE_SIZE`,

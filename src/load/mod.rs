@@ -6,5 +6,6 @@ pub mod certify;
 mod dispatch;
 pub mod runner;
 pub mod saturation;
+pub mod sessions;
 pub mod usage;
 pub mod watchdog;

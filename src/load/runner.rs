@@ -41,6 +41,9 @@ pub struct IterationPlan {
     /// When the iteration may end early as sustainable; None never (the search decides where
     /// early accept is allowed, [`crate::load::accept`] when it fires).
     pub early_accept: Option<crate::load::accept::AcceptSettings>,
+    /// Multi-turn sessions (`SESSION_TURNS` > 1): `req_min` is then sessions per minute and
+    /// [`crate::load::sessions`] runs the iteration; None sends independent requests.
+    pub sessions: Option<crate::load::sessions::SessionsPlan>,
 }
 
 /// The seed of one iteration from the run's `SEED`, the size's index and the iteration number,
@@ -97,14 +100,16 @@ impl Progress {
     }
 }
 
-struct Collector<'a> {
-    records: Vec<RequestRecord>,
-    progress: &'a Progress,
-    max_in_flight: u64,
+/// Takes each finished request's record, updating the live counters (shared with the sessions
+/// runner).
+pub(super) struct Collector<'a> {
+    pub(super) records: Vec<RequestRecord>,
+    pub(super) progress: &'a Progress,
+    pub(super) max_in_flight: u64,
 }
 
 impl Collector<'_> {
-    fn take(&mut self, rec: RequestRecord) {
+    pub(super) fn take(&mut self, rec: RequestRecord) {
         // This record's request was still in flight until now.
         let in_flight = self
             .progress
@@ -141,6 +146,12 @@ pub async fn run_iteration<C: LlmClient>(
     interrupt: &CancellationToken,
     progress: Arc<Progress>,
 ) -> (IterationMeta, Vec<RequestRecord>) {
+    if let Some(sessions) = plan.sessions {
+        return crate::load::sessions::run_sessions(
+            client, workload, plan, sessions, interrupt, progress,
+        )
+        .await;
+    }
     let schedule = arrivals::schedule(plan.arrival, plan.req_min, plan.duration, plan.seed);
     let planned_requests = schedule.len() as u64;
     let cancel = Cancel::new();

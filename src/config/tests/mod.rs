@@ -3,6 +3,7 @@
 
 mod layers;
 mod registry;
+mod sessions;
 mod traffic;
 mod values;
 

@@ -22,6 +22,7 @@ fn companions(key: &str, prompts: &str) -> Vec<(&'static str, String)> {
         "TOKENS_LIST_PROPORTION" => vec![("ADDITIVE", "true".into())],
         "BURSTINESS" => vec![("ARRIVAL", "gamma".into())],
         "TRAFFIC_SPLIT" => vec![("MODEL", "base,adapter".into())],
+        "SESSION_TURNS" => vec![("API", "chat".into())],
         "OUTPUT_FROM_DATASET" | "PROMPTS_FIELD" => vec![("PROMPTS_FILE", prompts.into())],
         "SATURATION_PROBE" | "PROBE_DURATION" | "PROBE_CONCURRENCY" => {
             vec![("SEARCH", "adaptive".into())]

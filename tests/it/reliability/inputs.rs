@@ -73,6 +73,7 @@ const BAD: &[(&str, &str)] = &[
     ("TPOT_TIMEOUT", "-1s"),
     ("ARRIVAL", "burst"),
     ("BURSTINESS", "0"),
+    ("SESSION_TURNS", "0"),
     ("MODEL", "base,,adapter"),
     ("TRAFFIC_SPLIT", "0.5,x"),
     ("SEED", "seven"),
