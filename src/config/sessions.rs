@@ -7,6 +7,9 @@ use super::parse::parse_int_where;
 use crate::client::Api;
 use crate::error::{Error, Result};
 
+/// The most turns a session may have (results.csv has six `TURN_<k>_…` columns per turn).
+pub(super) const MAX_TURNS: u32 = 100;
+
 /// `SESSION_TURNS`: turns per session, 1 (the default) for independent requests. More than one
 /// needs `API=chat` (a conversation is a list of messages) and the generated prompts: an
 /// `ADDITIVE` mix would change the size within a session, and a `PROMPTS_FILE` line is a
@@ -21,8 +24,8 @@ pub(super) fn resolve_session_turns(
         parse_int_where(
             k,
             v,
-            "a whole number ≥ 1 (1 = independent requests)",
-            |x: u32| x >= 1,
+            "a whole number from 1 (independent requests) to 100",
+            |x: u32| (1..=MAX_TURNS).contains(&x),
         )
     })?;
     if turns == 1 {

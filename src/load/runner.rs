@@ -289,6 +289,7 @@ pub async fn run_iteration<C: LlmClient>(
         prompt_lengths: workload.lengths_note(),
         classes: workload.class_names(),
         models: workload.model_names(),
+        session_turns: None,
         output_clipped: workload.clipped_outputs(
             plan.seed,
             &plan.size,

@@ -222,6 +222,7 @@ pub async fn run_sessions<C: LlmClient>(
         prompt_lengths: workload.lengths_note(),
         classes: workload.class_names(),
         models: workload.model_names(),
+        session_turns: Some(sessions.turns),
         output_clipped: None,
         labels: plan.labels.clone(),
         client: client_usage,

@@ -61,5 +61,18 @@ async fn session_turns_follow_each_other_in_output_csv() {
             assert!((0.0..0.05).contains(&gap), "{gap} s: {pair:?}");
         }
     }
+    // results.csv has every turn's figures, from the records of that turn.
+    let results = read_rows(&only_iteration(running.out_dir(), "64_8").join("results.csv"));
+    for k in 1..=3 {
+        let n = rows.iter().filter(|r| r["turn"] == k.to_string()).count();
+        assert_eq!(results[0][&format!("TURN_{k}_REQUESTS")], n.to_string());
+        let p50: f64 = results[0][&format!("TURN_{k}_TTFT_P50_MS")]
+            .parse()
+            .unwrap();
+        let p90: f64 = results[0][&format!("TURN_{k}_TTFT_P90_MS")]
+            .parse()
+            .unwrap();
+        assert!(0.0 < p50 && p50 <= p90, "turn {k}: {p50} {p90}");
+    }
     running.shutdown().await;
 }

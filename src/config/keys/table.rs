@@ -520,7 +520,7 @@ pub const KEYS: &[Key] = &[
         doc: "Turns per multi-turn session. Above 1, sessions arrive on `ARRIVAL`'s schedule at the search's level in sessions/min (`REQ_MIN_START` is then read as sessions/min), and each turn sends the whole conversation so far (earlier user messages and the server's actual answers) plus a new user message of the size's input length, `THINK_TIME` after the previous answer ended. Needs `API=chat`; not with `ADDITIVE` or `PROMPTS_FILE`. See [multi-turn sessions](../guide/sessions.md).",
         default: Default::Value("1"),
         default_note: "independent requests",
-        accepted: "whole number ≥ 1",
+        accepted: "whole number 1 … 100",
         unit: "turns",
         flag: None,
         fingerprint: true,

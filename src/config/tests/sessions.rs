@@ -20,7 +20,7 @@ fn several_turns_with_chat_plan_sessions() {
 
 #[test]
 fn session_turns_must_be_a_whole_number_of_at_least_one() {
-    for bad in ["0", "-1", "2.5", "many", "99999999999"] {
+    for bad in ["0", "-1", "2.5", "many", "101", "99999999999"] {
         let err = with_file(&[("API", "chat"), ("SESSION_TURNS", bad)])
             .expect_err(bad)
             .to_string();
