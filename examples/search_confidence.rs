@@ -90,6 +90,7 @@ fn search(setup: &Setup, capacity: f64, start: f64, seed: u64) -> Run {
         strategy: setup.strategy,
         probe: setup.strategy == Strategy::Adaptive,
         ci_stop_width: setup.stop_width,
+        unit: Default::default(),
     });
     let mut points = Vec::new();
     let mut draw = 0;
@@ -380,6 +381,7 @@ fn clustered() {
         strategy: Strategy::Classic,
         probe: false,
         ci_stop_width: None,
+        unit: Default::default(),
     });
     let mut clustered = Vec::new();
     while let Step::Run(run) = s.current() {

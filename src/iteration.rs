@@ -27,8 +27,12 @@ pub enum Completion {
 pub struct IterationMeta {
     /// The size under test.
     pub size: SizeSpec,
-    /// Offered rate, requests/minute (`REQ_MIN`).
+    /// The search's level: the offered rate in requests/minute (`REQ_MIN`), or in another
+    /// mode the level in `load_unit` (users, sessions/minute, × trace).
     pub req_min: f64,
+    /// The unit of `req_min` (`LOAD_UNIT`; requests/minute in files written before it).
+    #[serde(default)]
+    pub load_unit: crate::search::LoadUnit,
     /// Search stage (1 ramp, 2 bisection).
     pub stage: Stage,
     /// 1-based iteration number within this size's search.

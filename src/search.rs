@@ -67,6 +67,9 @@ mod classic;
 pub mod estimate;
 
 pub use estimate::{Estimate, Throughput};
+/// The unit of the searched level: defined with the results schema, since `mst.json`,
+/// `results.csv` and `summary.csv` write it.
+pub use mst_results::LoadUnit;
 pub mod confidence;
 
 /// When the bisection stops (`THRESHOLD_TYPE` + `STOP_THRESHOLD`).
@@ -151,6 +154,12 @@ pub struct SearchConfig {
     /// [the rule](self#rules).
     #[serde(default)]
     pub ci_stop_width: Option<f64>,
+    /// What the level is (`req_min` by default; a state saved before it existed is a rate
+    /// search): every `req_min` of this module — start, floor, the rates it asks for and
+    /// records — is in this unit. With a whole unit (users) every computed level is a whole
+    /// number and a step moves by at least 1; its reasons name the unit.
+    #[serde(default)]
+    pub unit: LoadUnit,
 }
 
 /// What one iteration showed, as judged by the evaluators.
@@ -304,6 +313,27 @@ fn round2(x: f64) -> f64 {
 /// The smallest step a computed rate moves by, so rounding never repeats a rate.
 const MIN_STEP: f64 = 0.01;
 
+impl Search {
+    /// A computed level as the search keeps it: 2 decimals, or a whole number when the unit
+    /// counts (users).
+    fn round(&self, x: f64) -> f64 {
+        if self.cfg.unit.is_whole() && x.round().is_finite() {
+            x.round()
+        } else {
+            round2(x)
+        }
+    }
+
+    /// The smallest step a computed level moves by: 0.01, or 1 in a whole unit.
+    fn min_step(&self) -> f64 {
+        if self.cfg.unit.is_whole() {
+            1.0
+        } else {
+            MIN_STEP
+        }
+    }
+}
+
 fn config_problem(cfg: &SearchConfig) -> Option<String> {
     if !(cfg.start_req_min.is_finite() && cfg.start_req_min > 0.0) {
         return Some(format!(
@@ -420,7 +450,8 @@ impl Search {
                     self.finish(
                         StopKind::Unusable,
                         format!(
-                            "{n} iteration(s) in a row at {rate} req/min were outages, more than RETRY_ON_OUTAGE allows; the last: {reason}"
+                            "{n} iteration(s) in a row at {rate} {} were outages, more than RETRY_ON_OUTAGE allows; the last: {reason}",
+                            self.cfg.unit.label()
                         ),
                     );
                     return self.current();
@@ -430,7 +461,10 @@ impl Search {
                 let rate = self.rate;
                 self.finish(
                     StopKind::Unusable,
-                    format!("The iteration at {rate} req/min could not be judged: {reason}"),
+                    format!(
+                        "The iteration at {rate} {} could not be judged: {reason}",
+                        self.cfg.unit.label()
+                    ),
                 );
                 return self.current();
             }
@@ -441,10 +475,11 @@ impl Search {
                     return self.capped_or_current();
                 }
                 let (rate, n) = (self.rate, self.client_limited_in_a_row);
+                let u = self.cfg.unit.label();
                 self.finish(
                     StopKind::ClientLimited,
                     format!(
-                        "The client, not the server, was the limit at {rate} req/min \
+                        "The client, not the server, was the limit at {rate} {u} \
                          ({n} iterations in a row): {reason}. \
                          This iteration is not counted as the server's failure, and rates from \
                          here up were not measured. Send fewer output tokens per request, spread \
@@ -492,12 +527,13 @@ impl Search {
         let relative = (c.high_req_min - c.low_req_min) / c.estimate_req_min;
         if relative <= width {
             let pct = |x: f64| (x * 1000.0).round() / 10.0;
+            let u = self.cfg.unit.label();
             self.finish(
                 StopKind::Converged,
                 format!(
                     "Converged on the confidence interval: the {}% interval of the capacity, \
-                     {}–{} req/min around {} req/min, is {}% of its estimate, within \
-                     CI_STOP_WIDTH = {width}; sustainable at {lower} req/min.",
+                     {}–{} {u} around {} {u}, is {}% of its estimate, within \
+                     CI_STOP_WIDTH = {width}; sustainable at {lower} {u}.",
                     pct(c.level),
                     round2(c.low_req_min),
                     round2(c.high_req_min),

@@ -229,6 +229,7 @@ impl Bench {
                 output: exact(step.output_tokens),
             },
             req_min: step.rate * 60.0,
+            unit: Default::default(),
             stage: Stage::Ramp,
             iteration: 1,
             duration: step.duration,

@@ -17,6 +17,9 @@ pub enum Group {
     Search,
     /// One iteration: its length, timeouts, arrivals, outages, settling, the client's own lag.
     Iterations,
+    /// What the search varies when it is not an open-loop request rate: closed-loop users,
+    /// multi-turn sessions, a replayed trace.
+    LoadModes,
     /// How an iteration is judged.
     Verdict,
     /// What prompts are sent.
@@ -29,10 +32,11 @@ pub enum Group {
 
 impl Group {
     /// Every group, in page order.
-    pub const ALL: [Group; 7] = [
+    pub const ALL: [Group; 8] = [
         Group::Server,
         Group::Search,
         Group::Iterations,
+        Group::LoadModes,
         Group::Verdict,
         Group::Workload,
         Group::Output,
@@ -45,6 +49,7 @@ impl Group {
             Group::Server => "Server",
             Group::Search => "Sizes and search",
             Group::Iterations => "Iterations and load",
+            Group::LoadModes => "Load modes: users, sessions, traces",
             Group::Verdict => "Verdict",
             Group::Workload => "Workload",
             Group::Output => "Output and metadata",

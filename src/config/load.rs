@@ -342,6 +342,7 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
     let tpot_timeout = l.or_default("TPOT_TIMEOUT", positive_duration)?;
 
     let arrival = super::traffic::resolve_arrival(&l)?;
+    let mode = super::mode::resolve(&l)?;
     let seed = l.or_default("SEED", |k, v| {
         parse_int_where::<u64>(
             k,
@@ -447,6 +448,7 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         ttft_timeout,
         tpot_timeout,
         arrival,
+        mode,
         seed,
         evaluators,
         evaluator_settings,

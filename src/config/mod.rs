@@ -7,6 +7,7 @@
 mod evaluators;
 pub mod keys;
 mod load;
+pub mod mode;
 mod parse;
 mod sessions;
 #[cfg(test)]
@@ -119,6 +120,9 @@ pub struct Config {
     /// shape (serialised with it, so the fingerprint moves with either key).
     #[serde(rename = "ARRIVAL")]
     pub arrival: ArrivalKind,
+    /// The load mode's keys (`THINK_TIME`, …): what the search varies.
+    #[serde(flatten)]
+    pub mode: mode::ModeSettings,
     /// `SEED`: seeds arrivals and prompts.
     #[serde(rename = "SEED")]
     pub seed: u64,
@@ -229,6 +233,7 @@ impl Config {
             filter_buffer: self.filter_buffer,
             drain_timeout: self.drain_timeout,
             arrival: self.arrival,
+            unit: self.load_unit(),
             seed,
             model: model.to_string(),
             labels: Default::default(),
@@ -242,8 +247,18 @@ impl Config {
     pub fn sessions_plan(&self) -> Option<crate::load::sessions::SessionsPlan> {
         (self.session_turns > 1).then_some(crate::load::sessions::SessionsPlan {
             turns: self.session_turns,
-            think_time: std::time::Duration::ZERO,
+            think_time: self.mode.think_time,
         })
+    }
+
+    /// The unit of the searched level in the configured load mode (requests/minute for
+    /// open-loop rates).
+    pub fn load_unit(&self) -> crate::search::LoadUnit {
+        if self.session_turns > 1 {
+            crate::search::LoadUnit::SessionsMin
+        } else {
+            self.mode.unit()
+        }
     }
 
     /// What the workload needs, from `API`, `TOKENS_LIST`, `SEED`, `SAMPLE_SIZE`,

@@ -24,15 +24,28 @@ pub fn size_outcome(
     let outcome = combined.outcome;
     let st = &cp.state;
     let (generated, short_pct) = SizeOutcome::generated_at_mst(&st.iterations, outcome.mst_req_min);
+    // The search's level is `req_min` in every mode; outside open-loop rates the request rate
+    // is what was measured at the answer, and the bounds exist only in the level's unit.
+    let unit = cfg.load_unit();
+    let rate_search = unit == crate::search::LoadUnit::ReqMin;
+    let mst_req_min = if rate_search {
+        outcome.mst_req_min
+    } else {
+        SizeOutcome::steady_req_min_at(&st.iterations, outcome.mst_req_min)
+    };
     SizeOutcome {
         size: size.to_string(),
         input_tokens: size.input.to_string(),
         output_tokens: size.output.to_string(),
         model: model.to_string(),
-        mst_req_min: outcome.mst_req_min,
-        mst_req_s: outcome.mst_req_min.map(|r| r / 60.0),
-        lower_req_min: outcome.lower_req_min,
-        upper_req_min: outcome.upper_req_min,
+        mst_req_min,
+        mst_req_s: mst_req_min.map(|r| r / 60.0),
+        lower_req_min: outcome.lower_req_min.filter(|_| rate_search),
+        upper_req_min: outcome.upper_req_min.filter(|_| rate_search),
+        load_unit: unit,
+        mst_load: outcome.mst_req_min,
+        lower_load: outcome.lower_req_min,
+        upper_load: outcome.upper_req_min,
         stop: outcome.stop,
         reason: outcome.reason.clone(),
         iterations: st.iterations.clone(),
@@ -75,7 +88,7 @@ pub fn size_outcome(
         confidence: crate::search::confidence::interval(
             &st.iterations
                 .iter()
-                .filter_map(|b| b.sustainable.map(|s| (b.req_min, s)))
+                .filter_map(|b| b.sustainable.map(|s| (b.level(), s)))
                 .collect::<Vec<_>>(),
             crate::search::confidence::LEVEL,
         ),

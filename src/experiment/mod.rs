@@ -288,7 +288,7 @@ impl Driver<'_> {
                 .iter()
                 .filter(|b| b.sustainable.is_some())
                 .map(|b| PastIteration {
-                    req_min: b.req_min,
+                    req_min: b.level(),
                     achieved_req_min: b.steady_req_min,
                 })
                 .collect();
@@ -333,10 +333,18 @@ impl Driver<'_> {
                 attempt: run.attempt,
                 line: iteration_line(&meta, run.attempt, &judged),
             });
+            // Outside open-loop rates the level is users, sessions or a trace scale, and the
+            // brief's request rate is what was sent.
+            let rate_search = plan.unit == crate::search::LoadUnit::ReqMin;
             let brief = IterationBrief {
                 iteration,
                 stage: run.stage.number(),
-                req_min: run.req_min,
+                req_min: if rate_search {
+                    run.req_min
+                } else {
+                    records.len() as f64 * 60.0 / cfg.duration.as_secs_f64().max(1e-9)
+                },
+                load: (!rate_search).then_some(run.req_min),
                 attempt: run.attempt,
                 sustainable: judged.observation.verdict(),
                 reason: judged.verdict.reason.clone(),
@@ -491,6 +499,7 @@ impl Driver<'_> {
             strategy: cfg.search,
             probe: cfg.probe.is_some(),
             ci_stop_width: cfg.ci_stop_width,
+            unit: cfg.load_unit(),
         };
         let (cp, opened) = Checkpoint::open(
             &cfg.output_dir.join(size.dir_name()),

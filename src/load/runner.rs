@@ -24,7 +24,10 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone)]
 pub struct IterationPlan {
     pub size: SizeSpec,
+    /// The level to run at, in `unit` (requests/minute for open-loop rates).
     pub req_min: f64,
+    /// The unit of `req_min`.
+    pub unit: crate::search::LoadUnit,
     pub stage: Stage,
     /// 1-based iteration number within the size's search.
     pub iteration: u32,
@@ -274,6 +277,7 @@ pub async fn run_iteration<C: LlmClient>(
     let meta = IterationMeta {
         size: plan.size,
         req_min: plan.req_min,
+        load_unit: plan.unit,
         stage: plan.stage,
         iteration: plan.iteration,
         model: plan.model.clone(),

@@ -423,6 +423,7 @@ mod tests {
     ) -> crate::iteration::IterationMeta {
         crate::iteration::IterationMeta {
             req_min,
+            load_unit: Default::default(),
             duration: Duration::from_secs(60),
             filter_buffer: Duration::from_secs(10),
             sending_stopped: Duration::from_secs(60),

@@ -206,6 +206,7 @@ pub async fn run_sessions<C: LlmClient>(
     let meta = IterationMeta {
         size: plan.size,
         req_min: plan.req_min,
+        load_unit: plan.unit,
         stage: plan.stage,
         iteration: plan.iteration,
         model: plan.model.clone(),

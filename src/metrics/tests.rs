@@ -71,6 +71,7 @@ pub(crate) fn sample_meta() -> IterationMeta {
             output: four,
         },
         req_min: 60.0,
+        load_unit: Default::default(),
         stage: Stage::Bisect,
         iteration: 3,
         model: "test-model".to_string(),

@@ -246,6 +246,17 @@ fn bool_upper(b: bool) -> String {
     if b { "TRUE" } else { "FALSE" }.to_string()
 }
 
+/// `REQ_MIN`: the offered rate of an open-loop rate iteration; in another mode (users,
+/// sessions, trace) the requests sent per minute of `DURATION`, rounded to 2 decimals.
+pub(super) fn sent_req_min(meta: &IterationMeta, sent: u64) -> f64 {
+    let minutes = meta.duration.as_secs_f64() / 60.0;
+    if meta.load_unit == crate::search::LoadUnit::ReqMin || minutes <= 0.0 {
+        meta.req_min
+    } else {
+        (sent as f64 / minutes * 100.0).round() / 100.0
+    }
+}
+
 /// The `results.csv` columns and values, in order (see `docs/reference/outputs.md`).
 fn results_row(files: &IterationFiles) -> Vec<(String, String)> {
     let (meta, s, verdict) = (files.meta, files.summary, files.verdict);
@@ -260,7 +271,7 @@ fn results_row(files: &IterationFiles) -> Vec<(String, String)> {
         meta.model.clone(),
         meta.size.input.to_string(),
         meta.size.output.to_string(),
-        meta.req_min.to_string(),
+        sent_req_min(meta, s.requests).to_string(),
         bool_upper(verdict.sustainable),
         meta.duration.as_secs_f64().to_string(),
         s.requests.to_string(),
@@ -365,6 +376,8 @@ fn results_row(files: &IterationFiles) -> Vec<(String, String)> {
     push(col::REASONING_TOKENS_P90, fmt_opt(reasoning.map(|d| d.p90)));
     push(col::REASONING_TOKENS_P99, fmt_opt(reasoning.map(|d| d.p99)));
     push(col::TRANSPORT_RETRIES, s.transport_retries.to_string());
+    push(col::LOAD_UNIT, meta.load_unit.as_str().to_string());
+    push(col::LOAD, meta.req_min.to_string());
     for (name, value) in super::workload::columns(meta, files.records) {
         push(&name, value);
     }

@@ -137,5 +137,9 @@ fn summary_row(o: &SizeOutcome) -> Vec<String> {
         o.repeats.len().max(1).to_string(),
         fmt_opt(o.repeat_stats.as_ref().map(|s| s.sd_req_min)),
         fmt_opt(o.repeat_stats.as_ref().map(|s| s.cv)),
+        o.load_unit.as_str().to_string(),
+        fmt_opt(o.mst_load),
+        fmt_opt(o.lower_load),
+        fmt_opt(o.upper_load),
     ]
 }

@@ -163,6 +163,10 @@ fn results_csv_has_one_row_and_opens_with_the_old_columns() {
     assert_eq!(row["MODEL_USED"], "test-model");
     assert_eq!(row["INPUT_TOKENS"], "100");
     assert_eq!(row["REQ_MIN"], "60");
+    assert_eq!(
+        (row["LOAD_UNIT"].as_str(), row["LOAD"].as_str()),
+        ("req_min", "60")
+    );
     assert_eq!(row["EVALUATION"], "FALSE");
     assert_eq!(row["DURATION"], "6");
     assert_eq!(row["TOTAL_REQUESTS"], "6");
@@ -287,10 +291,15 @@ fn outcome(size: &str) -> SizeOutcome {
         mst_req_s: Some(1.55),
         lower_req_min: Some(96.0),
         upper_req_min: Some(104.0),
+        load_unit: Default::default(),
+        mst_load: Some(96.0),
+        lower_load: Some(96.0),
+        upper_load: Some(104.0),
         stop: StopKind::Converged,
         reason: "gap 8 req/min, within 10%".to_string(),
         iterations: vec![IterationBrief {
             iteration: 1,
+            load: None,
             stage: 1,
             req_min: 60.0,
             attempt: 1,
@@ -346,6 +355,10 @@ fn summary_csv_is_rebuilt_from_every_sizes_mst_json_in_token_order() {
     );
     assert_eq!(rows[0]["SIZE"], "100:4");
     assert_eq!(rows[0]["MST_REQ_MIN"], "96");
+    assert_eq!(
+        (rows[0]["LOAD_UNIT"].as_str(), rows[0]["MST_LOAD"].as_str()),
+        ("req_min", "96")
+    );
     assert_eq!(rows[0]["EVALUATORS"], "queue+success");
     assert_eq!(rows[1]["SIZE"], "200:8");
     assert_eq!(rows[1]["MST_REQ_MIN"], "");
@@ -477,4 +490,22 @@ fn summary_csv_lists_the_search_its_estimate_and_the_repeats_spread() {
     assert_eq!(rows[1]["CAPACITY_ESTIMATE_REQ_MIN"], "");
     assert_eq!(rows[1]["REPEATS"], "1");
     assert_eq!(rows[1]["MST_CV"], "");
+}
+
+#[test]
+fn outside_rate_searches_req_min_is_what_was_sent_per_minute() {
+    let mut meta = crate::metrics::tests::sample_meta();
+    meta.duration = std::time::Duration::from_secs(30);
+    meta.req_min = 8.0;
+    assert_eq!(
+        super::iteration::sent_req_min(&meta, 45),
+        8.0,
+        "a rate is the rate offered"
+    );
+    meta.load_unit = crate::search::LoadUnit::Users;
+    assert_eq!(
+        super::iteration::sent_req_min(&meta, 45),
+        90.0,
+        "45 sent in 30 s"
+    );
 }

@@ -2,7 +2,7 @@
 //! ×multiplier up after a pass, ÷multiplier down while the start fails, then midpoints between
 //! the bounds until the stop threshold holds. The adaptive search falls back on these too.
 
-use super::{MIN_STEP, Search, Stage, StopKind, Strategy, Threshold, round2};
+use super::{Search, Stage, StopKind, Strategy, Threshold};
 
 impl Search {
     /// Applies a counted verdict at the current rate.
@@ -19,7 +19,9 @@ impl Search {
                     // A pass after walking down: both bounds are known.
                     self.enter_bisect();
                 } else {
-                    self.rate = round2(rate * self.cfg.multiplier).max(round2(rate + MIN_STEP));
+                    self.rate = self
+                        .round(rate * self.cfg.multiplier)
+                        .max(self.round(rate + self.min_step()));
                 }
             }
             Stage::Ramp => {
@@ -42,14 +44,17 @@ impl Search {
     }
 
     pub(super) fn walk_down(&mut self, rate: f64) {
-        let next = round2(rate / self.cfg.multiplier).min(round2(rate - MIN_STEP));
+        let next = self
+            .round(rate / self.cfg.multiplier)
+            .min(self.round(rate - self.min_step()));
         let floor = self.cfg.min_req_min;
+        let u = self.cfg.unit.label();
         if next < floor || next <= 0.0 {
             self.finish(
                 StopKind::FloorReached,
                 format!(
-                    "Every rate down to {rate} req/min was unsustainable; the next, {next} \
-                     req/min, is below the floor of {floor} req/min, so no sustainable rate was found."
+                    "Every level down to {rate} {u} was unsustainable; the next, {next} {u}, \
+                     is below the floor of {floor} {u}, so no sustainable level was found."
                 ),
             );
         } else {
@@ -73,31 +78,37 @@ impl Search {
             return;
         };
         let gap = upper - lower;
+        let u = self.cfg.unit.label();
         let (met, rule) = match self.cfg.threshold {
-            Threshold::Absolute(t) => (gap <= t, format!("the absolute threshold of {t} req/min")),
+            Threshold::Absolute(t) => (gap <= t, format!("the absolute threshold of {t} {u}")),
             Threshold::Relative(t) => (
                 gap <= upper * t,
-                format!("the relative threshold of {t} × {upper} req/min"),
+                format!("the relative threshold of {t} × {upper} {u}"),
             ),
         };
         if met {
             self.finish(
                 StopKind::Converged,
                 format!(
-                    "Converged: sustainable at {lower}, unsustainable at {upper} req/min; \
-                     the gap of {} req/min is within {rule}.",
-                    round2(gap)
+                    "Converged: sustainable at {lower}, unsustainable at {upper} {u}; \
+                     the gap of {} {u} is within {rule}.",
+                    super::round2(gap)
                 ),
             );
             return;
         }
-        let mid = round2((lower + upper) / 2.0);
+        let mid = self.round((lower + upper) / 2.0);
         if mid <= lower || mid >= upper {
             self.finish(
                 StopKind::Converged,
                 format!(
-                    "Converged: sustainable at {lower}, unsustainable at {upper} req/min, \
-                     as close as rates of 2 decimals allow."
+                    "Converged: sustainable at {lower}, unsustainable at {upper} {u}, \
+                     as close as {} allow.",
+                    if self.cfg.unit.is_whole() {
+                        "whole numbers"
+                    } else {
+                        "levels of 2 decimals"
+                    }
                 ),
             );
             return;

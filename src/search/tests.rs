@@ -16,6 +16,7 @@ fn cfg(start: f64, threshold: Threshold, confirm: ConfirmPolicy) -> SearchConfig
         strategy: Strategy::Classic,
         probe: false,
         ci_stop_width: None,
+        unit: Default::default(),
     }
 }
 
@@ -682,3 +683,4 @@ fn a_client_limited_retry_survives_a_save_and_resume() {
 }
 
 mod interval_stop;
+mod whole;

@@ -6,11 +6,12 @@
 //! session capacity is taken as the request capacity of the size over `SESSION_TURNS` (the
 //! second turn's longer prompt makes the real one somewhat lower, which only sharpens the fail).
 
-use super::resume::{counted_folders, engine, path_of, recorded, wait_recorded};
+use super::resume::{counted_folders, engine, recorded, wait_recorded};
 use super::support::fresh_dir;
 use mst_search::config::Config;
 use mst_search::error::Error;
 use mst_search::experiment::{self, RunOptions};
+use mst_search::output::SizeOutcome;
 use mst_search::sim::{FaultConfig, SimServer, capacity};
 use std::path::Path;
 use std::time::Duration;
@@ -69,6 +70,15 @@ fn expected_path() -> Vec<(f64, u8, u32, Option<bool>)> {
     ]
 }
 
+/// (level, stage, attempt, verdict) of every iteration run; the level in sessions/min (a
+/// brief's `req_min` is the requests sent per minute outside rate searches).
+fn path_of(o: &SizeOutcome) -> Vec<(f64, u8, u32, Option<bool>)> {
+    o.iterations
+        .iter()
+        .map(|b| (b.level(), b.stage, b.attempt, b.sustainable))
+        .collect()
+}
+
 fn mst_json(out: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(out.join("64_32").join("mst.json")).expect("mst.json");
     serde_json::from_str(&text).unwrap()
@@ -89,13 +99,19 @@ async fn a_session_search_ends_with_an_mst_in_sessions_per_minute() {
     .expect("a session search");
     let outcome = &report.outcomes[0];
     assert_eq!(path_of(outcome), expected_path(), "{outcome:?}");
-    // The answer is the highest passing level, in sessions/min (the level the search ran).
+    // The answer is the highest passing level, written with its unit.
     let mst = mst_json(&out);
-    assert_eq!(
-        mst["lower_req_min"],
-        serde_json::json!(expected_path()[1].0),
-        "{mst}"
+    let level = expected_path()[1].0;
+    assert_eq!(mst["mst_load"], serde_json::json!(level), "{mst}");
+    assert_eq!(mst["load_unit"], "sessions_min", "{mst}");
+    // Its request rate is what the iterations at that level measured: up to 2 turns a session.
+    let req_min = mst["mst_req_min"].as_f64().unwrap();
+    assert!(
+        req_min > level && req_min <= f64::from(TURNS) * level * 1.5,
+        "{req_min} req/min at {level} sessions/min"
     );
+    let summary = std::fs::read_to_string(out.join("summary.csv")).expect("summary.csv");
+    assert!(summary.contains("sessions_min"), "{summary}");
     server.shutdown().await;
 }
 
@@ -143,9 +159,12 @@ async fn an_interrupted_session_search_resumes_to_the_same_iterations_and_mst() 
     let resumed = &resumed.outcomes[0];
     assert_eq!(path_of(resumed), expected_path(), "{resumed:?}");
     assert_eq!(counted_folders(&size_dir).len(), expected_path().len());
+    let mst = mst_json(&out);
+    assert_eq!(mst["load_unit"], "sessions_min", "{mst}");
     assert_eq!(
-        mst_json(&out)["lower_req_min"],
-        serde_json::json!(expected_path()[1].0)
+        mst["mst_load"],
+        serde_json::json!(expected_path()[1].0),
+        "{mst}"
     );
     server.shutdown().await;
 }

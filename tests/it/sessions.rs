@@ -37,6 +37,7 @@ async fn session_turns_follow_each_other_in_output_csv() {
         ])
         .start()
         .await;
+    running.server().record_requests();
     running.run().await;
     let rows = read_rows(&only_iteration(running.out_dir(), "64_8").join("output.csv"));
     let mut sessions: BTreeMap<u64, Vec<&BTreeMap<String, String>>> = BTreeMap::new();
@@ -74,5 +75,69 @@ async fn session_turns_follow_each_other_in_output_csv() {
             .unwrap();
         assert!(0.0 < p50 && p50 <= p90, "turn {k}: {p50} {p90}");
     }
+    server_saw_growing_conversations(running.server(), 6, 3, rows.len());
     running.shutdown().await;
+}
+
+/// The chat bodies the server received with the test's `max_tokens` (8), as message lists.
+fn conversations(server: &mst_search::sim::SimServer) -> Vec<Vec<(String, String)>> {
+    server
+        .received()
+        .iter()
+        .filter(|r| r.endpoint == "chat" && r.max_tokens == 8)
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            v["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| {
+                    let s = |k: &str| m[k].as_str().unwrap().to_string();
+                    (s("role"), s("content"))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// What the server saw: `sessions` first turns (system + user), and every later turn's messages
+/// are exactly an earlier turn's messages plus a non-empty assistant answer and a new user
+/// message that no earlier turn of any session sent.
+fn server_saw_growing_conversations(
+    server: &mst_search::sim::SimServer,
+    sessions: usize,
+    turns: usize,
+    rows: usize,
+) {
+    let seen = conversations(server);
+    assert_eq!(seen.len(), rows, "one request per output.csv row");
+    let firsts = seen.iter().filter(|m| m.len() == 2).count();
+    assert_eq!(firsts, sessions, "sessions started");
+    let users: Vec<&String> = seen
+        .iter()
+        .flat_map(|m| m.iter().filter(|(r, _)| r == "user").map(|(_, c)| c))
+        .collect();
+    for m in &seen {
+        let k = m.len() / 2;
+        assert!(m.len() % 2 == 0 && (1..=turns).contains(&k), "{m:?}");
+        assert_eq!(m[0].0, "system");
+        if k == 1 {
+            continue;
+        }
+        let (before, added) = m.split_at(m.len() - 2);
+        let (answer, user) = (&added[0], &added[1]);
+        assert!(
+            seen.iter()
+                .any(|p| p.len() == before.len() && p.as_slice() == before),
+            "turn {k} extends no earlier turn: {m:?}"
+        );
+        assert_eq!(answer.0, "assistant");
+        assert!(!answer.1.is_empty(), "the answer as streamed: {m:?}");
+        assert_eq!(user.0, "user");
+        // A new message: sent once as a last message, never among any earlier turn's.
+        assert_eq!(
+            users.iter().filter(|u| **u == &user.1).count(),
+            turns - k + 1
+        );
+    }
 }

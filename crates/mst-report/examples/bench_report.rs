@@ -105,6 +105,7 @@ fn main() -> anyhow::Result<()> {
             )?;
             iterations.push(IterationBrief {
                 iteration: it,
+                load: None,
                 stage: 1,
                 req_min,
                 attempt: 1,
@@ -129,6 +130,10 @@ fn main() -> anyhow::Result<()> {
             mst_req_s: None,
             lower_req_min: Some(100.0 + 10.0 * (per_size as f64 - 1.0)),
             upper_req_min: Some(100.0 + 10.0 * per_size as f64),
+            load_unit: Default::default(),
+            mst_load: None,
+            lower_load: None,
+            upper_load: None,
             stop: mst_search::output::StopKind::Converged,
             reason: "synthetic".into(),
             iterations,

@@ -9,6 +9,7 @@
 
 mod confidence;
 mod judgement;
+mod load_unit;
 mod outcome;
 pub mod results_csv;
 mod stop;
@@ -16,5 +17,6 @@ pub mod summary_csv;
 
 pub use confidence::Confidence;
 pub use judgement::Judgement;
+pub use load_unit::LoadUnit;
 pub use outcome::{CapacityEstimate, IterationBrief, RepeatOutcome, RepeatStats, SizeOutcome};
 pub use stop::StopKind;

@@ -1,7 +1,7 @@
 //! The answer for one size, as `<output_dir>/<in>_<out>/mst.json` holds it: the MST, its
 //! bounds, why the search stopped and every iteration it ran.
 
-use crate::{Confidence, StopKind};
+use crate::{Confidence, LoadUnit, StopKind};
 use serde::{Deserialize, Serialize};
 
 /// One iteration of a size's search, as listed in `mst.json`.
@@ -11,8 +11,13 @@ pub struct IterationBrief {
     pub iteration: u32,
     /// Search stage, 1 (ramp) or 2 (bisection).
     pub stage: u8,
-    /// Offered rate, requests/minute.
+    /// Offered rate, requests/minute; in a mode whose level is not a request rate (`load`
+    /// is set), the requests sent per minute of sending.
     pub req_min: f64,
+    /// The search's level in the size's `load_unit` when that is not requests/minute (users,
+    /// sessions/minute, × trace); None for open-loop rate searches, whose level is `req_min`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<f64>,
     /// 1 for the first run at this rate, 2 for its confirmation re-run, 3 for the tie-break
     /// when `CONFIRM=both` saw two runs disagree.
     pub attempt: u32,
@@ -50,6 +55,14 @@ fn first_repeat() -> u32 {
     1
 }
 
+impl IterationBrief {
+    /// The level the search ran this iteration at, in the size's `load_unit`: `load` when set,
+    /// else the offered `req_min`.
+    pub fn level(&self) -> f64 {
+        self.load.unwrap_or(self.req_min)
+    }
+}
+
 /// How one size's search ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SizeOutcome {
@@ -62,14 +75,32 @@ pub struct SizeOutcome {
     /// Model name.
     pub model: String,
     /// The MST in requests/minute: the highest sustainable rate; None when none was found.
+    /// When `load_unit` is not `req_min`, the requests per minute completed in the steady
+    /// window at `mst_load` (the mean over the iterations judged sustainable there).
     pub mst_req_min: Option<f64>,
     /// The MST in requests/second: `mst_req_min / 60`, the offered rate (not the completions
     /// measured there; those are each iteration's `achieved_req_s`).
     pub mst_req_s: Option<f64>,
-    /// Final lower bound of the bisection (requests/minute).
+    /// Final lower bound of the bisection (requests/minute); null when `load_unit` is not
+    /// `req_min` (the bounds are then `lower_load`, `upper_load`).
     pub lower_req_min: Option<f64>,
-    /// Final upper bound: the lowest confirmed unsustainable rate (requests/minute).
+    /// Final upper bound: the lowest confirmed unsustainable rate (requests/minute); null when
+    /// `load_unit` is not `req_min`.
     pub upper_req_min: Option<f64>,
+    /// What the search varied: the unit of `mst_load`, `lower_load`, `upper_load`, the
+    /// iterations' `load` and `confidence` (`req_min` in files written before it).
+    #[serde(default)]
+    pub load_unit: LoadUnit,
+    /// The answer in `load_unit`: the highest level judged sustainable (with `req_min`, the
+    /// same as `mst_req_min`); None when none was found.
+    #[serde(default)]
+    pub mst_load: Option<f64>,
+    /// Final lower bound of the search in `load_unit`.
+    #[serde(default)]
+    pub lower_load: Option<f64>,
+    /// Final upper bound in `load_unit`: the lowest level counted unsustainable.
+    #[serde(default)]
+    pub upper_load: Option<f64>,
     /// Why the search stopped, as a kind (`converged`, `iteration-cap`, `floor-reached`,
     /// `unusable`, `client-limited`).
     pub stop: StopKind,
@@ -195,19 +226,32 @@ impl SizeOutcome {
         iterations.iter().map(|b| b.time_s).sum()
     }
 
+    /// The requests per minute completed in the steady window at the level `mst_load`: the
+    /// mean `steady_req_min` of the iterations judged sustainable there (the `mst_req_min` of a
+    /// search whose level is not a request rate). None without such an iteration.
+    pub fn steady_req_min_at(iterations: &[IterationBrief], mst_load: Option<f64>) -> Option<f64> {
+        let mst = mst_load?;
+        let at: Vec<f64> = iterations
+            .iter()
+            .filter(|b| b.sustainable == Some(true) && b.level() == mst)
+            .map(|b| b.steady_req_min)
+            .collect();
+        (!at.is_empty()).then(|| at.iter().sum::<f64>() / at.len() as f64)
+    }
+
     /// `generated_output_tokens_p50` and `short_outputs_pct` from the iterations judged
-    /// sustainable at `mst_req_min`: the request-weighted mean of their medians, and the
+    /// sustainable at the level `mst_load`: the request-weighted mean of their medians, and the
     /// share of short answers among their successes. None without such an iteration.
     pub fn generated_at_mst(
         iterations: &[IterationBrief],
-        mst_req_min: Option<f64>,
+        mst_load: Option<f64>,
     ) -> (Option<f64>, Option<f64>) {
-        let Some(mst) = mst_req_min else {
+        let Some(mst) = mst_load else {
             return (None, None);
         };
         let at: Vec<&IterationBrief> = iterations
             .iter()
-            .filter(|b| b.sustainable == Some(true) && b.req_min == mst && b.succeeded > 0)
+            .filter(|b| b.sustainable == Some(true) && b.level() == mst && b.succeeded > 0)
             .collect();
         let ok: u64 = at.iter().map(|b| b.succeeded).sum();
         if ok == 0 {
@@ -236,5 +280,48 @@ mod tests {
         assert!((s.cv - 0.1).abs() < 1e-12);
         assert_eq!(RepeatStats::of(&[100.0]), None);
         assert_eq!(RepeatStats::of(&[0.0, 0.0]), None);
+    }
+
+    fn brief(load: f64, sustainable: bool, steady_req_min: f64) -> IterationBrief {
+        IterationBrief {
+            iteration: 1,
+            stage: 1,
+            req_min: steady_req_min,
+            load: Some(load),
+            attempt: 1,
+            sustainable: Some(sustainable),
+            reason: String::new(),
+            folder: String::new(),
+            achieved_req_s: 0.0,
+            steady_req_min,
+            succeeded: 10,
+            output_tokens_p50: Some(64.0),
+            short_outputs: 0,
+            time_s: 0.0,
+            repeat: 1,
+        }
+    }
+
+    #[test]
+    fn outside_rate_searches_the_mst_rate_is_measured_at_the_answer_level() {
+        let its = [
+            brief(8.0, true, 100.0),
+            brief(16.0, false, 150.0),
+            brief(12.0, true, 120.0),
+            brief(12.0, true, 130.0),
+        ];
+        assert_eq!(its[0].level(), 8.0);
+        assert_eq!(
+            SizeOutcome::steady_req_min_at(&its, Some(12.0)),
+            Some(125.0)
+        );
+        assert_eq!(
+            SizeOutcome::steady_req_min_at(&its, Some(16.0)),
+            None,
+            "a fail"
+        );
+        assert_eq!(SizeOutcome::steady_req_min_at(&its, None), None);
+        let (p50, short) = SizeOutcome::generated_at_mst(&its, Some(12.0));
+        assert_eq!((p50, short), (Some(64.0), Some(0.0)));
     }
 }

@@ -10,7 +10,8 @@ pub const MODEL_USED: &str = "MODEL_USED";
 pub const INPUT_TOKENS: &str = "INPUT_TOKENS";
 /// Output side of the size.
 pub const OUTPUT_TOKENS: &str = "OUTPUT_TOKENS";
-/// Offered rate, requests/minute.
+/// Offered rate, requests/minute; when `LOAD_UNIT` is not `req_min`, the requests sent per
+/// minute of `DURATION`.
 pub const REQ_MIN: &str = "REQ_MIN";
 /// The verdict, `TRUE` (sustainable) or `FALSE`.
 pub const EVALUATION: &str = "EVALUATION";
@@ -165,6 +166,10 @@ pub const REASONING_TOKENS_P90: &str = "REASONING_TOKENS_P90";
 pub const REASONING_TOKENS_P99: &str = "REASONING_TOKENS_P99";
 /// Requests sent again on a closed pooled connection.
 pub const TRANSPORT_RETRIES: &str = "TRANSPORT_RETRIES";
+/// What the search varied (`req_min`, `users`, `sessions_min`, `trace_scale`).
+pub const LOAD_UNIT: &str = "LOAD_UNIT";
+/// The level the iteration ran at, in `LOAD_UNIT` (with `req_min` the same as `REQ_MIN`).
+pub const LOAD: &str = "LOAD";
 /// Scrapes of `SERVER_METRICS_URL` that answered.
 pub const SERVER_SCRAPES: &str = "SERVER_SCRAPES";
 /// Largest waiting queue the server reported, requests.

@@ -57,9 +57,19 @@ pub const MST_SD_REQ_MIN: &str = "MST_SD_REQ_MIN";
 /// Coefficient of variation of the repeats' MSTs (`repeat_stats.cv`).
 pub const MST_CV: &str = "MST_CV";
 
+/// What the search varied (`load_unit` in `mst.json`): `req_min`, `users`, `sessions_min`,
+/// `trace_scale`.
+pub const LOAD_UNIT: &str = "LOAD_UNIT";
+/// The MST in `LOAD_UNIT` (`mst_load`): with `req_min` the same as `MST_REQ_MIN`.
+pub const MST_LOAD: &str = "MST_LOAD";
+/// Final lower bound in `LOAD_UNIT` (`lower_load`).
+pub const LOWER_LOAD: &str = "LOWER_LOAD";
+/// Final upper bound in `LOAD_UNIT` (`upper_load`).
+pub const UPPER_LOAD: &str = "UPPER_LOAD";
+
 /// Every column, in file order (columns are only ever appended, so an older file's header
 /// is a prefix of this one).
-pub const COLUMNS: [&str; 26] = [
+pub const COLUMNS: [&str; 30] = [
     SIZE,
     INPUT_TOKENS,
     OUTPUT_TOKENS,
@@ -86,4 +96,8 @@ pub const COLUMNS: [&str; 26] = [
     REPEATS,
     MST_SD_REQ_MIN,
     MST_CV,
+    LOAD_UNIT,
+    MST_LOAD,
+    LOWER_LOAD,
+    UPPER_LOAD,
 ];

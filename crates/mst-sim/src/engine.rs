@@ -209,6 +209,8 @@ pub(crate) struct Shared {
     pub dropped_by_refusal: AtomicU64,
     /// Requests admitted per model name (see `SimServer::requests_by_model`).
     pub by_model: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// The received requests, when a test asked for them (see `SimServer::record_requests`).
+    pub received: crate::received::RequestLog,
 }
 
 /// Runs the engine until `cancel` fires or every sender of `rx` is gone.

@@ -26,6 +26,7 @@ mod framing;
 mod keepalive;
 mod listener;
 mod metrics;
+mod received;
 mod server;
 mod stream;
 pub mod tokenizer;
@@ -45,6 +46,7 @@ pub use args::SimulateArgs;
 pub use capacity::{Capacity, capacity};
 pub use faults::FaultConfig;
 pub use framing::{ErrorEventStyle, LineEnding};
+pub use received::Received;
 pub use wire::TokenizeShape;
 
 /// The engine's parameters. All times are MODEL milliseconds, before `time_scale`.
@@ -411,6 +413,18 @@ impl SimServer {
             }
         }
         counts
+    }
+
+    /// Starts logging every accepted request (see [`Received`]), emptying any earlier log;
+    /// times are from this call. Off until called, so a long-running server keeps nothing.
+    pub fn record_requests(&self) {
+        self.shared.received.start();
+    }
+
+    /// The requests accepted since [`SimServer::record_requests`], in arrival order (empty
+    /// when it was never called).
+    pub fn received(&self) -> Vec<Received> {
+        self.shared.received.snapshot()
     }
 
     /// A snapshot of the counters.

@@ -289,6 +289,17 @@ fn admit(st: &AppState, endpoint: Endpoint, body: &[u8]) -> Result<Admitted, Api
     if let Ok(mut seen) = st.shared.by_model.lock() {
         *seen.entry(model.to_string()).or_default() += 1;
     }
+    st.shared.received.push(|at| crate::Received {
+        at,
+        endpoint: match endpoint {
+            Endpoint::Completions => "completions",
+            Endpoint::Chat => "chat",
+        },
+        model: model.to_string(),
+        prompt_tokens,
+        max_tokens,
+        body: String::from_utf8_lossy(body).into_owned(),
+    });
 
     let mut rng = faults::request_rng(cfg.seed, n);
     let (mut drawn, f) = match st.faults.lock() {

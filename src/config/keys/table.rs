@@ -527,6 +527,22 @@ pub const KEYS: &[Key] = &[
         example: "4",
     },
     Key {
+        name: "THINK_TIME",
+        group: Group::LoadModes,
+        doc: "The pause a closed-loop user or a multi-turn session takes after an answer ends before it sends its next request, as a person reading the answer would.",
+        default: Default::Value("0s"),
+        default_note: "",
+        accepted: "duration (0 allowed)",
+        unit: "duration",
+        flag: Some(Flag {
+            long: "think-time",
+            value_name: "DURATION",
+            help: "Pause after an answer before a user's or session's next request",
+        }),
+        fingerprint: true,
+        example: "2s",
+    },
+    Key {
         name: "SEED",
         group: Group::Iterations,
         doc: "Seeds arrivals and prompts, so a run can be repeated.",

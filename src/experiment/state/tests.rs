@@ -32,6 +32,7 @@ fn search_cfg() -> SearchConfig {
         strategy: crate::search::Strategy::Classic,
         probe: false,
         ci_stop_width: None,
+        unit: Default::default(),
     }
 }
 
@@ -46,6 +47,7 @@ fn stamp() -> RunStamp {
 
 fn brief(iteration: u32, req_min: f64, pass: bool) -> IterationBrief {
     IterationBrief {
+        load: None,
         iteration,
         stage: 1,
         req_min,

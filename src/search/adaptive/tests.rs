@@ -20,6 +20,7 @@ fn cfg(start: f64, threshold: Threshold, confirm: ConfirmPolicy, probe: bool) ->
         strategy: Strategy::Adaptive,
         probe,
         ci_stop_width: None,
+        unit: Default::default(),
     }
 }
 

@@ -48,6 +48,7 @@ fn noiseless_classic(capacity: f64, n: u32) -> Vec<(f64, bool)> {
         strategy: Strategy::Classic,
         probe: false,
         ci_stop_width: None,
+        unit: Default::default(),
     });
     let mut points = Vec::new();
     while let Step::Run(run) = s.current() {

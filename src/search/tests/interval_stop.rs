@@ -7,6 +7,7 @@ use super::*;
 fn with_interval_stop(threshold: Threshold, width: f64, strategy: Strategy) -> SearchConfig {
     SearchConfig {
         ci_stop_width: Some(width),
+        unit: Default::default(),
         strategy,
         ..cfg(300.0, threshold, ConfirmPolicy::Fail)
     }

@@ -74,6 +74,7 @@ const BAD: &[(&str, &str)] = &[
     ("ARRIVAL", "burst"),
     ("BURSTINESS", "0"),
     ("SESSION_TURNS", "0"),
+    ("THINK_TIME", "soon"),
     ("MODEL", "base,,adapter"),
     ("TRAFFIC_SPLIT", "0.5,x"),
     ("SEED", "seven"),

@@ -64,3 +64,40 @@ fn adapter_names_must_be_distinct_and_not_empty() {
         assert!(err.contains("adapters"), "{err}");
     }
 }
+
+/// The request log a load-mode test reads: off until asked for, then every accepted request in
+/// arrival order with its size and body; a refused request is not in it.
+#[tokio::test]
+async fn the_request_log_keeps_accepted_requests_in_order_once_asked() {
+    let sim = start(fast(), FaultConfig::default()).await;
+    let c = client();
+    let send = |body: Value, path: &'static str| post(&c, format!("{}{path}", sim.url()), body);
+    let before = send(
+        json!({"prompt": "not logged", "max_tokens": 1}),
+        "/v1/completions",
+    )
+    .await;
+    assert_eq!(before.status(), 200);
+    assert!(sim.received().is_empty(), "the log is off until asked for");
+
+    sim.record_requests();
+    let first = json!({"prompt": "one two three", "max_tokens": 2, "ignore_eos": true});
+    assert_eq!(send(first, "/v1/completions").await.status(), 200);
+    let refused = json!({"prompt": "x", "max_tokens": 0});
+    assert_eq!(send(refused, "/v1/completions").await.status(), 400);
+    let chat = json!({"messages": [{"role": "user", "content": "hello there"}], "max_tokens": 3});
+    assert_eq!(send(chat, "/v1/chat/completions").await.status(), 200);
+
+    let seen = sim.received();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(
+        (seen[0].endpoint, seen[0].max_tokens, seen[0].prompt_tokens),
+        ("completions", 2, 3)
+    );
+    assert!(seen[0].body.contains("one two three"));
+    assert_eq!((seen[1].endpoint, seen[1].max_tokens), ("chat", 3));
+    assert!(seen[1].body.contains("hello there"));
+    assert_eq!(seen[1].model, "sim-model");
+    assert!(seen[0].at <= seen[1].at);
+    sim.shutdown().await;
+}

@@ -185,6 +185,7 @@ mod tests {
 
     fn brief(iteration: u32, req_min: f64, sustainable: Option<bool>) -> IterationBrief {
         IterationBrief {
+            load: None,
             iteration,
             stage: 1,
             req_min,
@@ -222,6 +223,10 @@ mod tests {
                 mst_req_s: Some(15.0),
                 lower_req_min: Some(900.0),
                 upper_req_min: Some(1200.0),
+                load_unit: Default::default(),
+                mst_load: None,
+                lower_load: None,
+                upper_load: None,
                 stop: StopKind::IterationCap,
                 reason: String::new(),
                 iterations,
