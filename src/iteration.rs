@@ -67,6 +67,10 @@ pub struct IterationMeta {
     /// when every request asks for `model`.
     #[serde(default)]
     pub models: Vec<String>,
+    /// In multi-turn sessions, `SESSION_TURNS` (results.csv `TURN_<k>_…` for k = 1 … this);
+    /// None with independent requests.
+    #[serde(default)]
+    pub session_turns: Option<u32>,
     /// With `OUTPUT_FROM_DATASET` and a server that reports its `max_model_len`, the requests
     /// whose dataset answer was clipped to fit the context (results `OUTPUT_TOKENS_CLIPPED`);
     /// None otherwise.

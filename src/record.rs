@@ -130,6 +130,13 @@ pub struct RequestRecord {
     /// names several; None when every request asks for the one model.
     #[serde(default)]
     pub model: Option<u16>,
+    /// In a multi-turn session (`SESSION_TURNS` > 1), the session's index within the iteration
+    /// (0-based, in order of start time); None otherwise.
+    #[serde(default)]
+    pub session: Option<u64>,
+    /// In a multi-turn session, the turn's number within its session (1-based); None otherwise.
+    #[serde(default)]
+    pub turn: Option<u32>,
     /// Prompt tokens the server reported in its usage (None when it reported none).
     pub server_prompt_tokens: Option<u32>,
     /// Output tokens generated, reasoning included; how they were counted is in
@@ -152,6 +159,11 @@ pub struct RequestRecord {
     /// so the tokenizer can count it after the iteration; never written out.
     #[serde(skip)]
     pub generated_text: Option<String>,
+    /// A session turn's answer as streamed (the chat `content` or completion `text` of every
+    /// chunk, in order; no reasoning), which the next turn sends back as the assistant's
+    /// message; None outside sessions. Never written out.
+    #[serde(skip)]
+    pub answer_text: Option<String>,
     /// HTTP status of the response (None when no response arrived).
     pub http_status: Option<u16>,
     /// Why it failed; None means success.
@@ -221,12 +233,15 @@ impl RequestRecord {
             requested_output_tokens,
             class: None,
             model: None,
+            session: None,
+            turn: None,
             server_prompt_tokens: None,
             output_tokens: 0,
             output_tokens_from: TokenCount::Usage,
             reasoning_tokens: None,
             transport_retries: 0,
             generated_text: None,
+            answer_text: None,
             http_status: None,
             error: None,
             error_detail: None,

@@ -247,6 +247,7 @@ impl Bench {
             early_accept: None,
             trace: None,
             users: None,
+            sessions: None,
         };
         self.timings.take();
         let rss_before = usage::process_memory().map(|m| m.rss_bytes);

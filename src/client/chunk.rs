@@ -131,6 +131,10 @@ pub struct ChunkInfo {
     pub reasoning_pieces: u32,
     /// The generated text of every kind, concatenated (for counting tokens without usage).
     pub text: String,
+    /// The answer's own text (completion `text`, chat `content`; no reasoning, tool-call
+    /// arguments or refusal), collected only when asked ([`parse_with`]'s `keep_answer`): what
+    /// a chat client puts back into the conversation as the assistant's message.
+    pub answer_text: String,
     /// The strongest finish reason of any choice (`Failed` over `Done`); None when every choice
     /// had none or an empty string.
     pub finish: Option<Finish>,
@@ -159,12 +163,14 @@ fn nonempty<'s>(s: &'s Option<Cow<'_, str>>) -> Option<&'s str> {
 /// Parse one SSE `data:` payload (not `[DONE]`) or a whole non-streamed body, its generated
 /// text included. `Err` means it is not JSON of a chunk's shape (the message quotes its start).
 pub fn parse(data: &str) -> Result<ChunkInfo, String> {
-    parse_with(data, true)
+    parse_with(data, true, true)
 }
 
-/// [`parse`], collecting [`ChunkInfo::text`] only when `keep_text`: the per-token path asks for
-/// it only while the response has reported no usage, so most chunks copy no text.
-pub fn parse_with(data: &str, keep_text: bool) -> Result<ChunkInfo, String> {
+/// [`parse`], collecting [`ChunkInfo::text`] only when `keep_text` and
+/// [`ChunkInfo::answer_text`] only when `keep_answer`: the per-token path asks for the text
+/// only while the response has reported no usage and for the answer only in a multi-turn
+/// session, so most chunks copy no text.
+pub fn parse_with(data: &str, keep_text: bool, keep_answer: bool) -> Result<ChunkInfo, String> {
     if data.trim().is_empty() {
         // An event with empty data (a heartbeat some servers send) carries nothing.
         return Ok(ChunkInfo::default());
@@ -186,14 +192,21 @@ pub fn parse_with(data: &str, keep_text: bool) -> Result<ChunkInfo, String> {
             text.push_str(t);
         }
     };
+    let mut answer_text = String::new();
     for choice in chunk.choices.iter().flatten() {
         let mut answer = false;
         let mut reasoning = false;
         if let Some(t) = nonempty(&choice.text) {
             keep(t);
+            if keep_answer {
+                answer_text.push_str(t);
+            }
             answer = true;
         }
         for d in [&choice.delta, &choice.message].into_iter().flatten() {
+            if let (Some(t), true) = (nonempty(&d.content), keep_answer) {
+                answer_text.push_str(t);
+            }
             for t in [&d.content, &d.refusal].into_iter().filter_map(nonempty) {
                 keep(t);
                 answer = true;
@@ -232,6 +245,7 @@ pub fn parse_with(data: &str, keep_text: bool) -> Result<ChunkInfo, String> {
         }
     }
     info.text = text;
+    info.answer_text = answer_text;
     Ok(info)
 }
 
@@ -290,6 +304,9 @@ pub struct TokenCounter {
     pub finish_reason: Option<String>,
     /// The generated text, kept while no usage has been seen (dropped once usage arrives).
     pub text: Option<String>,
+    /// The answer's text ([`ChunkInfo::answer_text`]) of every chunk, kept whole when the
+    /// request asked for it (a multi-turn session's turn); None otherwise.
+    pub answer: Option<String>,
 }
 
 impl TokenCounter {
@@ -322,6 +339,9 @@ impl TokenCounter {
         }
         if let (Some(text), true) = (&mut self.text, info.generated()) {
             text.push_str(&info.text);
+        }
+        if let Some(answer) = &mut self.answer {
+            answer.push_str(&info.answer_text);
         }
         if let Some(Finish::Done(r) | Finish::Failed(r)) = &info.finish {
             self.finish_reason = Some(r.clone());

@@ -72,6 +72,20 @@ pub struct RequestSpec {
     /// `max_tokens` = `min_tokens`.
     pub output_tokens: u32,
     pub temperature: f64,
+    /// In a multi-turn session (`SESSION_TURNS` > 1), which session and turn this request is;
+    /// the client then returns the answer's text in the record
+    /// ([`RequestRecord::answer_text`]) for the next turn's conversation. None everywhere
+    /// else, so chunks copy no text.
+    pub session: Option<SessionTurn>,
+}
+
+/// One turn of a multi-turn session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionTurn {
+    /// The session's index within its iteration (0-based, in order of start time).
+    pub session: u64,
+    /// The turn's number within its session (1-based).
+    pub turn: u32,
 }
 
 /// One of several models (`MODEL=a,b,c`), as drawn for a request.
@@ -107,6 +121,8 @@ impl Slot {
         );
         r.class = spec.class;
         r.model = spec.model.as_ref().map(|m| m.index);
+        r.session = spec.session.map(|s| s.session);
+        r.turn = spec.session.map(|s| s.turn);
         r
     }
 }

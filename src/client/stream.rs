@@ -106,6 +106,9 @@ pub(super) async fn send(
     let mut rec = slot.record(spec, sent_at.saturating_duration_since(slot.t0));
     rec.token_offsets_us.reserve(spec.output_tokens as usize);
     let mut counter = TokenCounter::new();
+    if spec.session.is_some() {
+        counter.answer = Some(String::new());
+    }
     let mut follow = Follow {
         client,
         t0: slot.t0,
@@ -155,6 +158,7 @@ pub(super) async fn send(
 fn settle_counts(rec: &mut RequestRecord, counter: &mut TokenCounter) {
     let stamped = rec.token_offsets_us.len() as u32;
     rec.server_prompt_tokens = counter.usage_prompt;
+    rec.answer_text = counter.answer.take();
     rec.reasoning_tokens = counter.reasoning();
     if let Some(n) = counter.usage_completion {
         rec.output_tokens = n;
@@ -381,8 +385,12 @@ impl Follow<'_> {
         if ev.data.trim() == "[DONE]" {
             return Ok(Next::Done);
         }
-        let info = chunk::parse_with(&ev.data, self.counter.text.is_some())
-            .map_err(|e| fail(ErrorKind::BadChunk, e))?;
+        let info = chunk::parse_with(
+            &ev.data,
+            self.counter.text.is_some(),
+            self.counter.answer.is_some(),
+        )
+        .map_err(|e| fail(ErrorKind::BadChunk, e))?;
         self.take_chunk(&info, now)?;
         *finished |= info.finish.is_some();
         Ok(Next::More)

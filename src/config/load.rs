@@ -434,6 +434,8 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         .or_else(|| l.get("SLURM_JOB_ID"))
         .map(|r| r.value);
     let workload = super::workload::resolve(&l, &sizes, api, prompts_file.is_some())?;
+    let session_turns =
+        super::sessions::resolve_session_turns(&l, api, additive, prompts_file.is_some())?;
     let metadata: BTreeMap<String, String> = METADATA_KEYS
         .iter()
         .filter_map(|k| l.get(k).map(|r| (k.to_string(), r.value)))
@@ -489,8 +491,10 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         size_index,
         scrape,
         trace,
+        session_turns,
     };
     super::trace::check_with(&l, &config)?;
+    super::mode::check_with(&l, &config)?;
     Ok((config, warnings))
 }
 

@@ -9,6 +9,7 @@ pub mod keys;
 mod load;
 pub mod mode;
 mod parse;
+mod sessions;
 #[cfg(test)]
 mod tests;
 mod trace;
@@ -199,6 +200,10 @@ pub struct Config {
     /// fingerprint.
     #[serde(rename = "TRACE", skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceSettings>,
+    /// `SESSION_TURNS`: turns per multi-turn session; 1 sends independent requests. Sessions
+    /// (more than 1) then arrive at the search's level, in sessions per minute.
+    #[serde(rename = "SESSION_TURNS")]
+    pub session_turns: u32,
 }
 
 impl Config {
@@ -252,7 +257,16 @@ impl Config {
                     think_time: self.mode.think_time,
                 }),
             },
+            sessions: self.sessions_plan(),
         }
+    }
+
+    /// Multi-turn sessions from `SESSION_TURNS` and `THINK_TIME`; None with one turn.
+    pub fn sessions_plan(&self) -> Option<crate::load::sessions::SessionsPlan> {
+        (self.session_turns > 1).then_some(crate::load::sessions::SessionsPlan {
+            turns: self.session_turns,
+            think_time: self.mode.think_time,
+        })
     }
 
     /// The unit of the searched level in the configured load mode (requests/minute for
@@ -260,6 +274,8 @@ impl Config {
     pub fn load_unit(&self) -> crate::search::LoadUnit {
         if self.trace.is_some() {
             crate::search::LoadUnit::TraceScale
+        } else if self.session_turns > 1 {
+            crate::search::LoadUnit::SessionsMin
         } else {
             self.mode.unit()
         }

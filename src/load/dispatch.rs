@@ -85,7 +85,7 @@ impl Dispatcher {
 }
 
 /// Sleep until `due` unless told to stop; true when it is time to send.
-fn wait_until(due: Instant, stop: &std_mpsc::Receiver<()>) -> bool {
+pub(super) fn wait_until(due: Instant, stop: &std_mpsc::Receiver<()>) -> bool {
     loop {
         let now = Instant::now();
         if now >= due {

@@ -7,6 +7,7 @@ pub mod certify;
 mod dispatch;
 pub mod runner;
 pub mod saturation;
+pub mod sessions;
 pub mod usage;
 pub mod users;
 pub mod watchdog;

@@ -50,6 +50,9 @@ pub struct IterationPlan {
     /// `LOAD=users`: a closed loop of this many users instead of the open-loop schedule
     /// ([`crate::load::users`]); `req_min` is then the number of users. None: open loop.
     pub users: Option<crate::load::users::UsersPlan>,
+    /// Multi-turn sessions (`SESSION_TURNS` > 1): `req_min` is then sessions per minute and
+    /// [`crate::load::sessions`] runs the iteration; None sends independent requests.
+    pub sessions: Option<crate::load::sessions::SessionsPlan>,
 }
 
 /// The seed of one iteration from the run's `SEED`, the size's index and the iteration number,
@@ -152,6 +155,12 @@ pub async fn run_iteration<C: LlmClient>(
     interrupt: &CancellationToken,
     progress: Arc<Progress>,
 ) -> (IterationMeta, Vec<RequestRecord>) {
+    if let Some(sessions) = plan.sessions {
+        return crate::load::sessions::run_sessions(
+            client, workload, plan, sessions, interrupt, progress,
+        )
+        .await;
+    }
     if let Some(users) = plan.users {
         return crate::load::users::run_iteration(
             client, workload, plan, users, interrupt, progress,
@@ -369,6 +378,7 @@ pub(crate) fn finish(
         prompt_lengths: workload.lengths_note(),
         classes: workload.class_names(),
         models: workload.model_names(),
+        session_turns: None,
         output_clipped: workload.clipped_outputs(
             plan.seed,
             &plan.size,

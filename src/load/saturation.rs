@@ -310,6 +310,7 @@ mod tests {
             model: None,
             output_tokens: out,
             temperature: 0.0,
+            session: None,
         };
         let slot = Slot {
             request_idx: 0,

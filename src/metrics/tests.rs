@@ -91,6 +91,7 @@ pub(crate) fn sample_meta() -> IterationMeta {
         output_clipped: None,
         classes: Vec::new(),
         models: Vec::new(),
+        session_turns: None,
         labels: [
             ("JOB_ID".to_string(), "job-42".to_string()),
             ("gpus".to_string(), "2".to_string()),

@@ -35,7 +35,7 @@ pub struct IterationFiles<'a> {
 }
 
 /// Columns of `output.csv` and the halves, in order: the old tool's seven, then ours.
-pub const OUTPUT_COLUMNS: [&str; 29] = [
+pub const OUTPUT_COLUMNS: [&str; 31] = [
     "received_timestamp",
     "complete_response_time",
     "success_rate",
@@ -65,6 +65,8 @@ pub const OUTPUT_COLUMNS: [&str; 29] = [
     "output_tokens_from",
     "transport_retries",
     "model",
+    "session",
+    "turn",
 ];
 
 /// The old tool's `results.csv` columns, which open ours in this order.
@@ -223,6 +225,8 @@ fn request_row(files: &IterationFiles, r: &RequestRecord) -> Vec<String> {
         r.output_tokens_from.as_str().to_string(),
         r.transport_retries.to_string(),
         super::workload::model_name(files.meta, r).to_string(),
+        fmt_opt(r.session),
+        fmt_opt(r.turn),
     ]
 }
 
@@ -463,6 +467,11 @@ struct RequestJson<'a> {
     /// Model index with several models (see `meta.models`).
     #[serde(skip_serializing_if = "Option::is_none")]
     model: Option<u16>,
+    /// Session index and turn number in multi-turn sessions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    turn: Option<u32>,
     http_status: Option<u16>,
     error: Option<ErrorKind>,
     error_detail: Option<&'a str>,
@@ -494,6 +503,8 @@ fn results_json<'a>(files: &IterationFiles<'a>) -> ResultsJson<'a> {
             requested_output_tokens: r.requested_output_tokens,
             class: r.class,
             model: r.model,
+            session: r.session,
+            turn: r.turn,
             http_status: r.http_status,
             error: r.error,
             error_detail: r.error_detail.as_deref(),

@@ -1,6 +1,6 @@
 //! The workload's columns in `results.csv`: how prompt lengths were made, the input and output
-//! lengths actually sent, in an `ADDITIVE` mix the figures of each class and with several
-//! models those of each model — kept apart from the writer so the columns of one concern live
+//! lengths actually sent, in an `ADDITIVE` mix the figures of each class, with several
+//! models those of each model and in multi-turn sessions those of each turn — kept apart from the writer so the columns of one concern live
 //! together.
 
 use super::fmt_ms;
@@ -50,7 +50,9 @@ fn lengths(prefix: &str, d: Option<Distribution>, out: &mut Vec<(String, String)
 /// `OUTPUT_TOKENS_REQUESTED_{MIN,P50,MEAN,MAX}`, `OUTPUT_TOKENS_CLIPPED` (dataset answers
 /// clipped to `max_model_len`, only with `OUTPUT_FROM_DATASET`), then per class of a mix
 /// `CLASS_<in>_<out>_{REQUESTS,SUCCESS_RATE,TTFT_P50_MS,TTFT_P90_MS,TPOT_P50_MS,E2E_P50_MS}`
-/// and per model of a split `MODEL_<name>_…` with the same figures.
+/// per model of a split `MODEL_<name>_…` and per turn of multi-turn sessions `TURN_<k>_…`
+/// (k = 1 … `SESSION_TURNS`, every turn's columns in every iteration, empty figures for a turn
+/// none reached) with the same figures.
 pub(super) fn columns(meta: &IterationMeta, records: &[RequestRecord]) -> Vec<(String, String)> {
     let mut out = vec![("PROMPT_LENGTHS".to_string(), meta.prompt_lengths.clone())];
     let ins: Vec<f64> = records.iter().map(|r| f64::from(r.input_tokens)).collect();
@@ -65,6 +67,11 @@ pub(super) fn columns(meta: &IterationMeta, records: &[RequestRecord]) -> Vec<(S
     }
     groups("CLASS", &meta.classes, records, |r| r.class, &mut out);
     groups("MODEL", &meta.models, records, |r| r.model, &mut out);
+    if let Some(turns) = meta.session_turns {
+        let names: Vec<String> = (1..=turns).map(|k| k.to_string()).collect();
+        let turn = |r: &RequestRecord| r.turn.and_then(|t| u16::try_from(t.checked_sub(1)?).ok());
+        groups("TURN", &names, records, turn, &mut out);
+    }
     out
 }
 

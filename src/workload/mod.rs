@@ -312,6 +312,29 @@ impl Workload {
             model,
             output_tokens: output,
             temperature,
+            session: None,
+        }
+    }
+
+    /// The tokens of request `spec`'s last message that the workload generated for it: a chat
+    /// prompt's input less the chat frame (template overhead and system message or shared
+    /// prefix), as [`Workload::request`] sized its user message; the whole input for any other
+    /// prompt. A multi-turn session adds this many tokens with each new user message.
+    pub fn user_message_tokens(&self, spec: &RequestSpec) -> u32 {
+        let w = &*self.inner;
+        match (&w.chat, &spec.prompt, &w.dataset) {
+            (Some(frame), Prompt::Chat(_), None) => {
+                let system = if w.prefix_tokens > 0 {
+                    w.prefix_tokens as usize
+                } else {
+                    frame.system_tokens
+                };
+                let user = (spec.input_tokens as usize)
+                    .saturating_sub(frame.overhead + system)
+                    .max(1);
+                u32::try_from(user).unwrap_or(u32::MAX)
+            }
+            _ => spec.input_tokens,
         }
     }
 

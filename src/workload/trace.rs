@@ -557,6 +557,7 @@ impl Workload {
             model,
             output_tokens: r.output_tokens,
             temperature,
+            session: None,
         }
     }
 

@@ -215,6 +215,7 @@ async fn llama_server_search_has_exact_lengths_its_stream_and_errors_and_an_mst_
         model: None,
         output_tokens: 4,
         temperature: 1.0,
+        session: None,
     };
     let slot = Slot {
         request_idx: 0,

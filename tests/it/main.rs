@@ -13,6 +13,7 @@ mod evaluators;
 mod events;
 mod llama;
 mod scrape;
+mod sessions;
 mod sim;
 mod slow;
 mod support;

@@ -18,6 +18,8 @@ mod reliability;
 mod resume;
 #[path = "search.rs"]
 mod search;
+#[path = "session_search.rs"]
+mod session_search;
 #[path = "settle.rs"]
 mod settle;
 #[path = "slurm.rs"]

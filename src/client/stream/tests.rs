@@ -12,6 +12,7 @@ fn completions_body_has_the_vllm_extras_and_token_ids() {
         model: None,
         output_tokens: 7,
         temperature: 0.0,
+        session: None,
     };
     let v: serde_json::Value = serde_json::from_slice(&body("m", Api::Completions, &spec)).unwrap();
     assert_eq!(v["prompt"], serde_json::json!([1, 2, 3]));
@@ -90,6 +91,7 @@ fn chat_body_has_messages_not_prompt() {
         model: None,
         output_tokens: 2,
         temperature: 1.0,
+        session: None,
     };
     let v: serde_json::Value = serde_json::from_slice(&body("m", Api::Chat, &spec)).unwrap();
     assert_eq!(v["messages"][0]["content"], "hi");

@@ -3,6 +3,7 @@
 
 mod layers;
 mod registry;
+mod sessions;
 mod trace;
 mod traffic;
 mod values;
@@ -58,3 +59,4 @@ pub(super) fn temp_file(name: &str, text: &str) -> tempfile::NamedTempFile {
     std::fs::write(file.path(), text).expect("temp dir is writable");
     file
 }
+mod modes;

@@ -37,6 +37,17 @@ fn companions(key: &str, prompts: &str) -> Vec<(&'static str, String)> {
         // Closed-loop users are judged by the SLO alone.
         "LOAD" => vec![("EVALUATOR", "slo".into())],
         "USERS_START" => vec![("LOAD", "users".into()), ("EVALUATOR", "slo".into())],
+        // Sessions reason in sessions/minute: no plateau.
+        "SESSION_TURNS" => vec![
+            ("API", "chat".into()),
+            ("EVALUATOR", "queue,halves,slo".into()),
+        ],
+        // Only a user or a session waits.
+        "THINK_TIME" => vec![
+            ("API", "chat".into()),
+            ("SESSION_TURNS", "2".into()),
+            ("EVALUATOR", "queue,halves,slo".into()),
+        ],
         "OUTPUT_FROM_DATASET" | "PROMPTS_FIELD" => vec![("PROMPTS_FILE", prompts.into())],
         "SATURATION_PROBE" | "PROBE_DURATION" | "PROBE_CONCURRENCY" => {
             vec![("SEARCH", "adaptive".into())]

@@ -73,6 +73,7 @@ const BAD: &[(&str, &str)] = &[
     ("TPOT_TIMEOUT", "-1s"),
     ("ARRIVAL", "burst"),
     ("BURSTINESS", "0"),
+    ("SESSION_TURNS", "0"),
     ("THINK_TIME", "soon"),
     ("LOAD", "closed"),
     ("USERS_START", "0"),

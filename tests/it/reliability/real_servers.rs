@@ -486,6 +486,7 @@ async fn send_into_closes(closes: u64) {
         model: None,
         output_tokens: 1,
         temperature: 0.0,
+        session: None,
     };
     let t0 = Instant::now();
     let cancel = Cancel::new();
