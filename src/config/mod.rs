@@ -186,6 +186,12 @@ pub struct Config {
     /// `SERVER_METRICS_URL` + `SCRAPE_INTERVAL`: the server's metrics scraped per iteration.
     #[serde(skip)]
     pub scrape: crate::scrape::ScrapeConfig,
+    /// `GPU_METRICS_URL` or `GPU_SMI`, and `GPU_HOURLY_COST`: GPU telemetry per iteration.
+    /// Not in the resume fingerprint: it neither changes the load nor any verdict, so a search
+    /// may be resumed with telemetry added or removed (iterations without it carry no GPU
+    /// figures and are left out of the energy at the MST).
+    #[serde(skip)]
+    pub telemetry: crate::telemetry::TelemetryConfig,
 }
 
 impl Config {

@@ -137,5 +137,14 @@ fn summary_row(o: &SizeOutcome) -> Vec<String> {
         o.repeats.len().max(1).to_string(),
         fmt_opt(o.repeat_stats.as_ref().map(|s| s.sd_req_min)),
         fmt_opt(o.repeat_stats.as_ref().map(|s| s.cv)),
+        fmt_opt(o.energy.as_ref().map(|e| e.gpus)),
+        fmt_opt(o.energy.as_ref().map(|e| e.power_w)),
+        fmt_opt(o.energy.as_ref().and_then(|e| e.joules_per_output_token)),
+        fmt_opt(o.energy.as_ref().and_then(|e| e.output_tokens_per_joule)),
+        fmt_opt(
+            o.energy
+                .as_ref()
+                .and_then(|e| e.cost_per_million_output_tokens),
+        ),
     ]
 }

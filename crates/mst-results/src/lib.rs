@@ -8,6 +8,7 @@
 //! Column meanings and units are documented in `docs/reference/outputs.md`.
 
 mod confidence;
+mod energy;
 mod judgement;
 mod outcome;
 pub mod results_csv;
@@ -15,6 +16,7 @@ mod stop;
 pub mod summary_csv;
 
 pub use confidence::Confidence;
+pub use energy::{EnergyAtMst, GpuBrief};
 pub use judgement::Judgement;
 pub use outcome::{CapacityEstimate, IterationBrief, RepeatOutcome, RepeatStats, SizeOutcome};
 pub use stop::StopKind;

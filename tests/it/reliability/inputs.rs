@@ -124,6 +124,9 @@ const BAD: &[(&str, &str)] = &[
     ("EARLY_ABORT_DELAY_MIN_MS", "-1"),
     ("EARLY_ACCEPT", "perhaps"),
     ("EARLY_ACCEPT_AFTER_PCT", "0"),
+    ("GPU_METRICS_URL", "http://"),
+    ("GPU_SMI", "sometimes"),
+    ("GPU_HOURLY_COST", "-2"),
 ];
 
 /// Every key either has a wrong value tested here or is declared free text, so a key added
