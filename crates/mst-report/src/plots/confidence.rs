@@ -199,6 +199,7 @@ mod tests {
             short_outputs: 0,
             time_s: 0.0,
             repeat: 1,
+            gpu: None,
         }
     }
 
@@ -238,6 +239,7 @@ mod tests {
                 probe_req_min: None,
                 repeats: Vec::new(),
                 repeat_stats: None,
+                energy: None,
                 confidence,
             }),
             iterations: Vec::new(),
