@@ -25,4 +25,5 @@ pub mod seed;
 pub use mst_sim as sim;
 pub mod size;
 pub mod stats;
+pub mod telemetry;
 pub mod workload;

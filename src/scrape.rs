@@ -133,6 +133,45 @@ fn parse_line(line: &str) -> Option<(String, String, f64)> {
 /// One answered scrape: when (from the scraper's start) and its kept (metric, labels, value).
 type Scrape = (Duration, Vec<(String, String, f64)>);
 
+/// Samples as (metric, labels, value), what one poll of any source yields.
+pub type Samples = Vec<(String, String, f64)>;
+
+/// What one poll reads: a Prometheus endpoint, or a local command whose output is turned into
+/// the same (metric, labels, value) samples (the GPU telemetry's `nvidia-smi`).
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// `GET url`; only samples whose metric name `keep` accepts are kept.
+    Http {
+        /// The endpoint.
+        url: String,
+        /// Which metric names to keep.
+        keep: fn(&str) -> bool,
+    },
+    /// Run `program args`; `parse` turns its standard output into samples (an `Err` counts as
+    /// a failed poll).
+    Command {
+        /// The program (a name looked up on `PATH`, or a path).
+        program: String,
+        /// Its arguments.
+        args: Vec<String>,
+        /// Its standard output → samples.
+        parse: fn(&str) -> Result<Samples, String>,
+    },
+}
+
+/// One kind of poll during an iteration: where from, how often, and how a failure is named.
+#[derive(Debug, Clone)]
+pub struct Poll {
+    /// What to read.
+    pub source: Source,
+    /// Time between two polls.
+    pub interval: Duration,
+    /// What the samples are, for the warning (`server metrics`, `GPU telemetry`).
+    pub what: &'static str,
+    /// How to stop trying, for the warning (e.g. `set SERVER_METRICS_URL=off to stop trying`).
+    pub hint: &'static str,
+}
+
 /// A scraper running for one iteration; [`Scraper::finish`] stops it and returns its samples.
 pub struct Scraper {
     stop: CancellationToken,
@@ -141,42 +180,63 @@ pub struct Scraper {
 }
 
 impl Scraper {
-    /// Start scraping now (one scrape at once, then every interval). None when scraping is off.
+    /// Start scraping the server's metrics now (one scrape at once, then every interval). None
+    /// when scraping is off.
     pub fn start(cfg: &ScrapeConfig) -> Option<Scraper> {
         let url = cfg.url.clone()?;
+        Scraper::poll(Poll {
+            source: Source::Http {
+                url,
+                keep: |m| KEPT_METRICS.contains(&m),
+            },
+            interval: cfg.interval,
+            what: "server metrics",
+            hint: "set SERVER_METRICS_URL=off to stop trying",
+        })
+    }
+
+    /// Start polling `poll.source` now (once at once, then every interval, and once more at
+    /// [`Scraper::finish`]). A poll that fails is counted and warned about once per iteration;
+    /// it never stops the iteration. None only when no HTTP client can be built (warned).
+    pub fn poll(poll: Poll) -> Option<Scraper> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let timeout = cfg
+        let timeout = poll
             .interval
             .clamp(Duration::from_millis(200), Duration::from_secs(5));
         let client = match reqwest::Client::builder().timeout(timeout).build() {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!("server metrics: cannot build an HTTP client ({e}); not scraping");
+                tracing::warn!(
+                    "{}: cannot build an HTTP client ({e}); not scraping",
+                    poll.what
+                );
                 return None;
             }
         };
         let stop = CancellationToken::new();
         let anchor = Instant::now();
         let anchor_wall = Local::now();
-        let interval = cfg.interval;
         let token = stop.clone();
         let task = tokio::spawn(async move {
             let mut scrapes = Vec::new();
             let mut failures = 0u32;
-            let mut ticker = tokio::time::interval(interval);
+            let mut ticker = tokio::time::interval(poll.interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 let last = tokio::select! {
                     _ = ticker.tick() => false,
                     _ = token.cancelled() => true,
                 };
-                match scrape_once(&client, &url).await {
+                match poll_once(&client, &poll.source, timeout).await {
                     Ok(samples) => scrapes.push((anchor.elapsed(), samples)),
                     Err(e) => {
                         if failures == 0 {
                             tracing::warn!(
-                                "server metrics: {url} did not answer ({e}); the iteration goes \
-                                 on without server metrics (set SERVER_METRICS_URL=off to stop trying)"
+                                "{}: {} did not answer ({e}); the iteration goes on without \
+                                 them ({})",
+                                poll.what,
+                                poll.source.name(),
+                                poll.hint
                             );
                         }
                         failures += 1;
@@ -193,7 +253,6 @@ impl Scraper {
             anchor_wall,
         })
     }
-
     /// Take a last scrape, stop, and return the samples with times from the iteration's t0
     /// (`started_at`, the iteration's wall-clock start).
     pub async fn finish(self, started_at: DateTime<Local>) -> ServerMetrics {
@@ -229,19 +288,64 @@ impl Scraper {
     }
 }
 
-async fn scrape_once(
-    client: &reqwest::Client,
-    url: &str,
-) -> Result<Vec<(String, String, f64)>, String> {
-    let resp = client.get(url).send().await.map_err(|e| e.to_string())?;
-    if !resp.status().is_success() {
-        return Err(format!("HTTP {}", resp.status()));
+impl Source {
+    /// The URL or the program, for messages.
+    fn name(&self) -> &str {
+        match self {
+            Source::Http { url, .. } => url,
+            Source::Command { program, .. } => program,
+        }
     }
-    let text = resp.text().await.map_err(|e| e.to_string())?;
-    Ok(parse(&text)
-        .into_iter()
-        .filter(|(m, _, _)| KEPT_METRICS.contains(&m.as_str()))
-        .collect())
+}
+
+async fn poll_once(
+    client: &reqwest::Client,
+    source: &Source,
+    timeout: Duration,
+) -> Result<Samples, String> {
+    match source {
+        Source::Http { url, keep } => {
+            let resp = client.get(url).send().await.map_err(|e| e.to_string())?;
+            if !resp.status().is_success() {
+                return Err(format!("HTTP {}", resp.status()));
+            }
+            let text = resp.text().await.map_err(|e| e.to_string())?;
+            Ok(parse(&text)
+                .into_iter()
+                .filter(|(m, _, _)| keep(m))
+                .collect())
+        }
+        Source::Command {
+            program,
+            args,
+            parse,
+        } => {
+            let out = run(program, args, timeout).await?;
+            parse(&out)
+        }
+    }
+}
+
+/// Runs `program args` to its end within `timeout` and returns its standard output; a spawn
+/// failure, a timeout (the child is killed), a failed exit or output that is not UTF-8 is an
+/// `Err` in words.
+pub async fn run(program: &str, args: &[String], timeout: Duration) -> Result<String, String> {
+    let child = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = match tokio::time::timeout(timeout, child).await {
+        Err(_) => return Err(format!("no answer within {timeout:?}")),
+        Ok(Err(e)) => return Err(e.to_string()),
+        Ok(Ok(out)) => out,
+    };
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let first = err.lines().next().unwrap_or("").trim();
+        return Err(format!("{} ({first})", out.status));
+    }
+    String::from_utf8(out.stdout).map_err(|_| "its output is not UTF-8".to_string())
 }
 
 impl ServerMetrics {

@@ -28,11 +28,13 @@ pub enum Group {
     Output,
     /// The server's Prometheus metrics.
     ServerMetrics,
+    /// GPU telemetry (DCGM exporter or `nvidia-smi`) and the cost of a GPU-hour.
+    Gpu,
 }
 
 impl Group {
     /// Every group, in page order.
-    pub const ALL: [Group; 8] = [
+    pub const ALL: [Group; 9] = [
         Group::Server,
         Group::Search,
         Group::Iterations,
@@ -41,6 +43,7 @@ impl Group {
         Group::Workload,
         Group::Output,
         Group::ServerMetrics,
+        Group::Gpu,
     ];
 
     /// The section title.
@@ -54,6 +57,7 @@ impl Group {
             Group::Workload => "Workload",
             Group::Output => "Output and metadata",
             Group::ServerMetrics => "Server metrics",
+            Group::Gpu => "GPU telemetry and cost",
         }
     }
 }

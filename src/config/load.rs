@@ -443,6 +443,7 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
     let size_index = resolve_size_index(&l, sizes.len())?;
 
     let scrape = resolve_scrape(&l, &url)?;
+    let telemetry = resolve_telemetry(&l)?;
 
     let config = Config {
         url,
@@ -492,6 +493,7 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         scrape,
         trace,
         session_turns,
+        telemetry,
     };
     super::trace::check_with(&l, &config)?;
     super::mode::check_with(&l, &config)?;
@@ -565,6 +567,53 @@ fn resolve_scrape(l: &Layers, url: &str) -> Result<crate::scrape::ScrapeConfig> 
     Ok(crate::scrape::ScrapeConfig {
         url: metrics_url,
         interval: l.or_default("SCRAPE_INTERVAL", positive_duration)?,
+    })
+}
+
+/// `GPU_METRICS_URL` or `GPU_SMI` (one source at most), and `GPU_HOURLY_COST` (only with a
+/// source: the cost is per GPU and the telemetry counts them).
+fn resolve_telemetry(l: &Layers) -> Result<crate::telemetry::TelemetryConfig> {
+    use crate::telemetry::GpuSource;
+    let url = match l.get("GPU_METRICS_URL") {
+        Some(r) if ["off", "none", "false"].contains(&r.value.to_ascii_lowercase().as_str()) => {
+            None
+        }
+        Some(r) => Some(parse_url("GPU_METRICS_URL", &r.value)?),
+        None => None,
+    };
+    let smi = l.or_default("GPU_SMI", parse_bool)?;
+    let hourly_cost = l.opt(
+        "GPU_HOURLY_COST",
+        f64_where("a cost per GPU-hour > 0", |x| x > 0.0 && x.is_finite()),
+    )?;
+    let source = match (url, smi) {
+        (Some(url), true) => {
+            return Err(Error::config(
+                "GPU_SMI",
+                "true",
+                format!(
+                    "false or unset while GPU_METRICS_URL is set ({url}): GPU_METRICS_URL and \
+                     GPU_SMI both read the GPUs; set one of them"
+                ),
+            ));
+        }
+        (Some(url), false) => Some(GpuSource::Dcgm { url }),
+        (None, true) => Some(GpuSource::Smi {
+            program: crate::telemetry::smi::PROGRAM.into(),
+        }),
+        (None, false) => None,
+    };
+    if let (Some(cost), None) = (hourly_cost, &source) {
+        return Err(Error::config(
+            "GPU_HOURLY_COST",
+            cost.to_string(),
+            "set together with GPU_METRICS_URL or GPU_SMI=true: the cost is per GPU, and the \
+             GPU telemetry is what counts the GPUs",
+        ));
+    }
+    Ok(crate::telemetry::TelemetryConfig {
+        source,
+        hourly_cost,
     })
 }
 

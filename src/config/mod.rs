@@ -204,6 +204,12 @@ pub struct Config {
     /// (more than 1) then arrive at the search's level, in sessions per minute.
     #[serde(rename = "SESSION_TURNS")]
     pub session_turns: u32,
+    /// `GPU_METRICS_URL` or `GPU_SMI`, and `GPU_HOURLY_COST`: GPU telemetry per iteration.
+    /// Not in the resume fingerprint: it neither changes the load nor any verdict, so a search
+    /// may be resumed with telemetry added or removed (iterations without it carry no GPU
+    /// figures and are left out of the energy at the MST).
+    #[serde(skip)]
+    pub telemetry: crate::telemetry::TelemetryConfig,
 }
 
 impl Config {

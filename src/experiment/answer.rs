@@ -92,6 +92,11 @@ pub fn size_outcome(
                 .collect::<Vec<_>>(),
             crate::search::confidence::LEVEL,
         ),
+        energy: mst_results::EnergyAtMst::at_mst(
+            &st.iterations,
+            outcome.mst_req_min,
+            cfg.telemetry.hourly_cost,
+        ),
     }
 }
 

@@ -28,6 +28,7 @@ use crate::output::{self, IterationBrief, IterationFiles, SizeOutcome};
 use crate::record::RequestRecord;
 use crate::search::{Observation, SearchConfig, SearchOutcome, Step};
 use crate::size::SizeSpec;
+use crate::telemetry::GpuIteration;
 use crate::workload::Workload;
 use events::{Event, Observer};
 use state::{Checkpoint, RunStamp};
@@ -262,6 +263,7 @@ impl Driver<'_> {
                 progress: progress.clone(),
             });
             let scraper = crate::scrape::Scraper::start(&cfg.scrape);
+            let gpu_poller = crate::telemetry::start(&cfg.telemetry, cfg.scrape.interval);
             let (mut meta, mut records) = run_iteration(
                 self.client.clone(),
                 self.workload.clone(),
@@ -278,6 +280,14 @@ impl Driver<'_> {
             self.workload.recount_outputs(&mut records).await;
             let server = match scraper {
                 Some(s) => Some(s.finish(meta.started_at).await),
+                None => None,
+            };
+            let gpu = match gpu_poller {
+                Some(p) => Some(GpuIteration::new(
+                    p.finish(meta.started_at).await,
+                    &meta,
+                    &records,
+                )),
                 None => None,
             };
             // Earlier judged iterations of this size, from the checkpoint so a resumed search
@@ -316,6 +326,7 @@ impl Driver<'_> {
                     halves: &judged.halves,
                     judgement: judged.judgement(),
                     server: server.as_ref(),
+                    gpu: gpu.as_ref(),
                 },
             )?;
             if let Completion::Interrupted(why) = &meta.completion {
@@ -359,6 +370,7 @@ impl Driver<'_> {
                 time_s: since.elapsed().as_secs_f64(),
                 repeat: cp.repeat(),
                 steady_req_min: evaluate::plateau::achieved_req_min(&meta, &records),
+                gpu: gpu.as_ref().and_then(GpuIteration::brief),
             };
             let was_outage = matches!(judged.observation, Observation::Outage { .. });
             // The capacity estimate compares completions with an offered rate, which other

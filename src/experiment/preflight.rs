@@ -35,10 +35,11 @@ pub(super) struct Ready {
 /// Run the pre-flight for `cfg`.
 ///
 /// # Errors
-/// An unreachable server, a size that does not fit the context, no model to request, a
+/// A `GPU_SMI` whose `nvidia-smi` does not run, an unreachable server, a size that does not fit the context, no model to request, a
 /// workload that cannot be built, an output folder that cannot be written, or a size already
 /// locked by another run.
 pub(super) async fn prepare(cfg: &Config, start: Start) -> Result<Ready> {
+    crate::telemetry::check(&cfg.telemetry).await?;
     let units = search_units(cfg);
     let selected: Vec<(usize, SizeSpec)> = match cfg.size_index {
         Some(i) => units.into_iter().filter(|(j, _)| *j == i).collect(),

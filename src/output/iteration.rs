@@ -13,6 +13,7 @@ use crate::metrics::{Halves, IterationSummary, request_metrics};
 use crate::record::{ErrorKind, RequestRecord, TokenCount};
 use crate::scrape::{ServerMetrics, ServerSummary};
 use crate::stats::Distribution;
+use crate::telemetry::{GpuIteration, GpuSummary};
 use mst_results::Judgement;
 use mst_results::results_csv as col;
 use serde::Serialize;
@@ -32,6 +33,8 @@ pub struct IterationFiles<'a> {
     pub judgement: Judgement,
     /// The server's metrics scraped during the iteration (None when scraping is off).
     pub server: Option<&'a ServerMetrics>,
+    /// The GPU telemetry of the iteration (None without `GPU_METRICS_URL`/`GPU_SMI`).
+    pub gpu: Option<&'a GpuIteration>,
 }
 
 /// Columns of `output.csv` and the halves, in order: the old tool's seven, then ours.
@@ -140,6 +143,9 @@ fn write_files(dir: &Path, files: &IterationFiles) -> Result<()> {
     write_atomic(&path, &csv_bytes(&header, &[row], &path)?)?;
     if let Some(server) = files.server {
         write_server_metrics(&dir.join("server_metrics.csv"), server)?;
+    }
+    if let Some(gpu) = files.gpu {
+        super::gpu::write_gpu_metrics(&dir.join("gpu_metrics.csv"), gpu)?;
     }
     let path = dir.join("results.json");
     let json = serde_json::to_vec(&results_json(files)).map_err(|e| output_error(&path, e))?;
@@ -395,6 +401,9 @@ fn results_row(files: &IterationFiles) -> Vec<(String, String)> {
         fmt_opt(server.generation_tokens_s),
     );
     push(col::SERVER_REQUESTS_S, fmt_opt(server.requests_s));
+    for (name, value) in super::gpu::columns(files.gpu.map(|g| &g.summary)) {
+        push(name, value);
+    }
     for c in &verdict.criteria {
         let prefix = upper_snake(&c.name);
         for (figure, value) in &c.figures {
@@ -429,6 +438,8 @@ struct ResultsJson<'a> {
     judgement: Judgement,
     /// The server's figures from its metrics (null when scraping is off).
     server: Option<ServerSummary>,
+    /// The GPU figures over the steady window (null without GPU telemetry).
+    gpu: Option<&'a GpuSummary>,
     halves: HalvesJson,
     requests: Vec<RequestJson<'a>>,
 }
@@ -517,6 +528,7 @@ fn results_json<'a>(files: &IterationFiles<'a>) -> ResultsJson<'a> {
         verdict: files.verdict,
         judgement: files.judgement,
         server: files.server.map(ServerMetrics::summary),
+        gpu: files.gpu.map(|g| &g.summary),
         halves: HalvesJson {
             window_start_s: offset_s(h.window_start),
             window_end_s: offset_s(h.window_end),

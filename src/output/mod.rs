@@ -6,10 +6,12 @@
 //! so a crash or a full disk never leaves a file or folder that looks complete but is not.
 //! Column meanings and units are documented in `docs/reference/outputs.md`.
 
+mod gpu;
 mod iteration;
 mod outcome;
 mod workload;
 
+pub use gpu::GPU_METRICS_COLUMNS;
 pub use iteration::{
     IterationFiles, OUTPUT_COLUMNS, RESULTS_OLD_COLUMNS, SERVER_METRICS_COLUMNS, write_iteration,
 };

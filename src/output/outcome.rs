@@ -141,5 +141,14 @@ fn summary_row(o: &SizeOutcome) -> Vec<String> {
         fmt_opt(o.mst_load),
         fmt_opt(o.lower_load),
         fmt_opt(o.upper_load),
+        fmt_opt(o.energy.as_ref().map(|e| e.gpus)),
+        fmt_opt(o.energy.as_ref().map(|e| e.power_w)),
+        fmt_opt(o.energy.as_ref().and_then(|e| e.joules_per_output_token)),
+        fmt_opt(o.energy.as_ref().and_then(|e| e.output_tokens_per_joule)),
+        fmt_opt(
+            o.energy
+                .as_ref()
+                .and_then(|e| e.cost_per_million_output_tokens),
+        ),
     ]
 }

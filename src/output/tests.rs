@@ -53,6 +53,7 @@ fn write_sample(dir: &Path) -> Result<(PathBuf, crate::metrics::Halves)> {
         halves: &h,
         judgement: Judgement::Fail,
         server: None,
+        gpu: None,
     };
     write_iteration(dir, &files).map(|p| (p, h))
 }
@@ -183,6 +184,10 @@ fn results_csv_has_one_row_and_opens_with_the_old_columns() {
     assert_eq!(row["QUEUE_DELAY_TREND_PASSED"], "TRUE");
     assert_eq!(row["SUCCESS_RATE_PASSED"], "FALSE");
     assert_eq!(row["GPUS"], "2");
+    // Without GPU telemetry its columns are there, empty, and no gpu_metrics.csv is written.
+    assert_eq!(row["GPU_ENERGY_J"], "");
+    assert_eq!(row["GPU_J_PER_OUTPUT_TOKEN"], "");
+    assert!(!folder.join("gpu_metrics.csv").exists());
     assert_eq!(row["VERDICT_REASON"], "only 50% of requests succeeded");
 }
 
@@ -313,6 +318,7 @@ fn outcome(size: &str) -> SizeOutcome {
             short_outputs: 0,
             time_s: 10.0,
             repeat: 1,
+            gpu: None,
         }],
         started_at: "2024-06-11T14:30:05+00:00".to_string(),
         finished_at: "2024-06-11T15:30:05+00:00".to_string(),
@@ -328,6 +334,7 @@ fn outcome(size: &str) -> SizeOutcome {
         repeats: Vec::new(),
         repeat_stats: None,
         confidence: None,
+        energy: None,
     }
 }
 
@@ -508,4 +515,40 @@ fn outside_rate_searches_req_min_is_what_was_sent_per_minute() {
         90.0,
         "45 sent in 30 s"
     );
+}
+
+#[test]
+fn summary_csv_ends_with_the_energy_at_the_mst_and_leaves_it_empty_without() {
+    let tmp = temp();
+    let with = SizeOutcome {
+        energy: Some(mst_results::EnergyAtMst {
+            gpus: 2,
+            power_w: 500.0,
+            joules_per_output_token: Some(0.25),
+            output_tokens_per_joule: Some(4.0),
+            output_tokens_s: 2000.0,
+            gpu_hourly_cost: Some(3.6),
+            cost_per_million_output_tokens: Some(1.0),
+        }),
+        ..outcome("100:4")
+    };
+    write_size_outcome(tmp.path(), "100_4", &with).expect("with energy");
+    let mut without = outcome("200:4");
+    without.input_tokens = "200".into();
+    write_size_outcome(tmp.path(), "200_4", &without).expect("without");
+    let (header, rows) = read_csv(&write_summary(tmp.path()).expect("summary"));
+    assert_eq!(
+        header[header.len() - 5..],
+        [
+            "GPU_COUNT",
+            "MST_POWER_W",
+            "MST_J_PER_OUTPUT_TOKEN",
+            "MST_OUTPUT_TOKENS_PER_J",
+            "MST_COST_PER_M_OUTPUT_TOKENS"
+        ]
+    );
+    assert_eq!(rows[0]["MST_POWER_W"], "500");
+    assert_eq!(rows[0]["MST_COST_PER_M_OUTPUT_TOKENS"], "1");
+    assert_eq!(rows[1]["GPU_COUNT"], "");
+    assert_eq!(rows[1]["MST_J_PER_OUTPUT_TOKEN"], "");
 }

@@ -128,6 +128,7 @@ async fn half_the_capacity_is_accepted_early_judged_sustainable_and_written_so()
             halves: &judged.halves,
             judgement: judged.judgement(),
             server: None,
+            gpu: None,
         },
     )
     .expect("files written");

@@ -9,6 +9,7 @@ mod architecture;
 mod bench;
 mod cli;
 mod cost;
+mod energy;
 mod evaluators;
 mod events;
 mod llama;

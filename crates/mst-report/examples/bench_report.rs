@@ -119,6 +119,7 @@ fn main() -> anyhow::Result<()> {
                 short_outputs: 0,
                 time_s: 0.0,
                 repeat: 1,
+                gpu: None,
             });
         }
         let outcome = SizeOutcome {
@@ -151,6 +152,7 @@ fn main() -> anyhow::Result<()> {
             repeats: Vec::new(),
             repeat_stats: None,
             confidence: None,
+            energy: None,
         };
         std::fs::write(
             size_dir.join("mst.json"),

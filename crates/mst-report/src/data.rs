@@ -31,6 +31,8 @@ pub const FIGURES: &[&str] = &[
     col::SERVER_MAX_RUNNING,
     col::SERVER_MEAN_KV_USAGE_PCT,
     col::SERVER_GENERATION_TOKENS_S,
+    col::GPU_MEAN_POWER_W,
+    col::GPU_J_PER_OUTPUT_TOKEN,
 ];
 
 /// One request of `output.csv`, reduced to what the plots use.

@@ -16,9 +16,16 @@ fn fresh_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// A short two-size search, scraping the server's metrics.
+/// A short two-size search, scraping the server's metrics and its simulated GPUs.
 async fn search(out: &Path) -> Vec<SizeOutcome> {
-    let engine = EngineConfig::small(16, 10.0);
+    let engine = EngineConfig {
+        gpus: Some(mst_search::sim::GpuPower {
+            gpus: 1,
+            idle_w: 60.0,
+            per_seq_w: 2.0,
+        }),
+        ..EngineConfig::small(16, 10.0)
+    };
     let server = SimServer::start(engine.clone(), FaultConfig::default())
         .await
         .unwrap();
@@ -38,6 +45,10 @@ async fn search(out: &Path) -> Vec<SizeOutcome> {
         ("STOP_THRESHOLD", "0.25".into()),
         ("MAX_ITERATIONS", "6".into()),
         ("SCRAPE_INTERVAL", "200ms".into()),
+        (
+            "GPU_METRICS_URL",
+            format!("{}{}", server.url(), mst_search::sim::DCGM_PATH),
+        ),
         ("OUTPUT_DIR", out.display().to_string()),
     ])
     .unwrap();
@@ -177,6 +188,11 @@ async fn report_of_a_real_search_matches_mst_json_and_links_only_local_files() {
         assert_eq!(
             png_size(&out.join(format!("plots/{dir}_percentiles.png"))),
             (900, 560)
+        );
+        // Joules per output token against the rate: every iteration had GPU telemetry.
+        assert_eq!(
+            png_size(&out.join(format!("plots/{dir}_energy.png"))),
+            (900, 480)
         );
         // The fitted curve exactly when mst.json has the interval (a pass and a fail).
         let curve = out.join(format!("plots/{dir}_confidence.png"));

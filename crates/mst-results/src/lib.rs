@@ -8,6 +8,7 @@
 //! Column meanings and units are documented in `docs/reference/outputs.md`.
 
 mod confidence;
+mod energy;
 mod judgement;
 mod load_unit;
 mod outcome;
@@ -16,6 +17,7 @@ mod stop;
 pub mod summary_csv;
 
 pub use confidence::Confidence;
+pub use energy::{EnergyAtMst, GpuBrief};
 pub use judgement::Judgement;
 pub use load_unit::LoadUnit;
 pub use outcome::{CapacityEstimate, IterationBrief, RepeatOutcome, RepeatStats, SizeOutcome};

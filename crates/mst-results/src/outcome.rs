@@ -49,6 +49,10 @@ pub struct IterationBrief {
     /// before this field).
     #[serde(default = "first_repeat")]
     pub repeat: u32,
+    /// What the GPU telemetry measured over the steady window (`GPU_METRICS_URL`,
+    /// `GPU_SMI`); absent without telemetry and in files written before this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<crate::GpuBrief>,
 }
 
 fn first_repeat() -> u32 {
@@ -154,6 +158,10 @@ pub struct SizeOutcome {
     /// size has no judged pass and fail to bound it, and in files written before this field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confidence: Option<Confidence>,
+    /// Power, energy per token and cost at the MST (see [`crate::EnergyAtMst`]); absent
+    /// without GPU telemetry, without an MST, and in files written before this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy: Option<crate::EnergyAtMst>,
 }
 
 /// One of a size's `REPEATS` searches (`repeats` in `mst.json`).
@@ -299,6 +307,7 @@ mod tests {
             short_outputs: 0,
             time_s: 0.0,
             repeat: 1,
+            gpu: None,
         }
     }
 

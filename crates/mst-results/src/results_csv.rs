@@ -184,6 +184,32 @@ pub const SERVER_PROMPT_TOKENS_S: &str = "SERVER_PROMPT_TOKENS_S";
 pub const SERVER_GENERATION_TOKENS_S: &str = "SERVER_GENERATION_TOKENS_S";
 /// The server's own completed requests per second.
 pub const SERVER_REQUESTS_S: &str = "SERVER_REQUESTS_S";
+/// GPUs the telemetry reported (`GPU_METRICS_URL`, `GPU_SMI`); this and the `GPU_*` columns
+/// below are empty without telemetry. Every `GPU_*` figure covers the steady window
+/// (`[FILTER_BUFFER, sending stopped − FILTER_BUFFER]`) and sums over the GPUs unless it says
+/// mean.
+pub const GPU_COUNT: &str = "GPU_COUNT";
+/// Telemetry polls that answered.
+pub const GPU_SAMPLES: &str = "GPU_SAMPLES";
+/// Length of the steady window the figures cover, s.
+pub const GPU_WINDOW_S: &str = "GPU_WINDOW_S";
+/// Mean power over the window (∫P dt over its length), all GPUs, W.
+pub const GPU_MEAN_POWER_W: &str = "GPU_MEAN_POWER_W";
+/// Largest power polled in the window, all GPUs, W.
+pub const GPU_MAX_POWER_W: &str = "GPU_MAX_POWER_W";
+/// Energy over the window, all GPUs, J.
+pub const GPU_ENERGY_J: &str = "GPU_ENERGY_J";
+/// Where the energy comes from: `counter` (the GPUs' energy counters' difference) or `power`
+/// (trapezoid ∫P dt over the polled power).
+pub const GPU_ENERGY_FROM: &str = "GPU_ENERGY_FROM";
+/// Energy per output token generated in the window (successful requests), J.
+pub const GPU_J_PER_OUTPUT_TOKEN: &str = "GPU_J_PER_OUTPUT_TOKEN";
+/// Energy per successful request completed in the window, J.
+pub const GPU_J_PER_REQUEST: &str = "GPU_J_PER_REQUEST";
+/// Mean GPU utilisation over the polls in the window and the GPUs, %.
+pub const GPU_MEAN_UTIL_PCT: &str = "GPU_MEAN_UTIL_PCT";
+/// Mean memory used over the polls in the window, all GPUs, MiB.
+pub const GPU_MEAN_MEMORY_USED_MIB: &str = "GPU_MEAN_MEMORY_USED_MIB";
 
 /// Suffix of a criterion's outcome column, `<CRITERION>_PASSED` (`TRUE`/`FALSE`); the
 /// criterion's name is its upper-snake-cased prefix.

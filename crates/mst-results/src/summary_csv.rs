@@ -56,6 +56,19 @@ pub const REPEATS: &str = "REPEATS";
 pub const MST_SD_REQ_MIN: &str = "MST_SD_REQ_MIN";
 /// Coefficient of variation of the repeats' MSTs (`repeat_stats.cv`).
 pub const MST_CV: &str = "MST_CV";
+/// GPUs behind the energy figures (`energy.gpus`); this and the energy columns below are
+/// empty without GPU telemetry at the MST.
+pub const GPU_COUNT: &str = "GPU_COUNT";
+/// Mean power at the MST, all GPUs (`energy.power_w`), W.
+pub const MST_POWER_W: &str = "MST_POWER_W";
+/// Energy per output token at the MST (`energy.joules_per_output_token`), J.
+pub const MST_J_PER_OUTPUT_TOKEN: &str = "MST_J_PER_OUTPUT_TOKEN";
+/// Output tokens per joule at the MST (`energy.output_tokens_per_joule`).
+pub const MST_OUTPUT_TOKENS_PER_J: &str = "MST_OUTPUT_TOKENS_PER_J";
+/// Cost per million output tokens at the MST (`energy.cost_per_million_output_tokens`):
+/// `GPU_COUNT × GPU_HOURLY_COST ÷ (output tokens/s at the MST × 3600) × 10⁶`, in the currency
+/// of `GPU_HOURLY_COST`; empty without it.
+pub const MST_COST_PER_M_OUTPUT_TOKENS: &str = "MST_COST_PER_M_OUTPUT_TOKENS";
 
 /// What the search varied (`load_unit` in `mst.json`): `req_min`, `users`, `sessions_min`,
 /// `trace_scale`.
@@ -69,7 +82,7 @@ pub const UPPER_LOAD: &str = "UPPER_LOAD";
 
 /// Every column, in file order (columns are only ever appended, so an older file's header
 /// is a prefix of this one).
-pub const COLUMNS: [&str; 30] = [
+pub const COLUMNS: [&str; 35] = [
     SIZE,
     INPUT_TOKENS,
     OUTPUT_TOKENS,
@@ -100,4 +113,9 @@ pub const COLUMNS: [&str; 30] = [
     MST_LOAD,
     LOWER_LOAD,
     UPPER_LOAD,
+    GPU_COUNT,
+    MST_POWER_W,
+    MST_J_PER_OUTPUT_TOKEN,
+    MST_OUTPUT_TOKENS_PER_J,
+    MST_COST_PER_M_OUTPUT_TOKENS,
 ];

@@ -165,6 +165,16 @@ pub struct SimulateArgs {
     /// route then takes text prompts only and counts one BOS token more).
     #[arg(long, default_value = "vllm", value_name = "SERVER")]
     pub tokenize_api: TokenizeShape,
+    /// GPUs to export DCGM-style telemetry for at /dcgm/metrics (0: none); their power follows
+    /// the batch (see --gpu-idle-w, --gpu-per-seq-w).
+    #[arg(long, default_value_t = 0)]
+    pub gpus: u32,
+    /// Power of one idle simulated GPU, W.
+    #[arg(long, default_value_t = 60.0, allow_negative_numbers = true)]
+    pub gpu_idle_w: f64,
+    /// Power each running sequence adds to the simulated GPUs in all, W.
+    #[arg(long, default_value_t = 2.0, allow_negative_numbers = true)]
+    pub gpu_per_seq_w: f64,
     /// Print the analytic capacity for IN:OUT tokens per request and exit.
     #[arg(long, value_name = "IN:OUT")]
     pub capacity: Option<String>,
@@ -187,6 +197,11 @@ impl SimulateArgs {
             adapters: self.adapters.clone(),
             eos_mean_tokens: self.eos_mean_tokens,
             keep_abandoned: self.keep_abandoned,
+            gpus: (self.gpus > 0).then_some(crate::GpuPower {
+                gpus: self.gpus,
+                idle_w: self.gpu_idle_w,
+                per_seq_w: self.gpu_per_seq_w,
+            }),
         };
         // The engine names the field (`step_fixed_ms = …`); the user typed the flag.
         cfg.validate().map_err(|e| match e.split_once(' ') {

@@ -184,10 +184,52 @@ pub(crate) struct Submit {
     pub tx: mpsc::UnboundedSender<()>,
 }
 
+/// ∫ running dt since the server started: what the simulated GPUs' energy counters integrate.
+#[derive(Debug)]
+pub(crate) struct Occupancy {
+    start: Instant,
+    last: Instant,
+    running: u32,
+    seq_seconds: f64,
+}
+
+impl Default for Occupancy {
+    fn default() -> Self {
+        let now = Instant::now();
+        Occupancy {
+            start: now,
+            last: now,
+            running: 0,
+            seq_seconds: 0.0,
+        }
+    }
+}
+
+impl Occupancy {
+    /// The batch holds `running` sequences from `now` on.
+    fn set(&mut self, now: Instant, running: u32) {
+        self.seq_seconds += f64::from(self.running) * (now - self.last).as_secs_f64();
+        self.last = now;
+        self.running = running;
+    }
+
+    /// (seconds since start, ∫ running dt in sequence-seconds) at `now`, and the batch now.
+    pub fn at(&self, now: Instant) -> (f64, f64, u32) {
+        let since = now.saturating_duration_since(self.last).as_secs_f64();
+        (
+            now.saturating_duration_since(self.start).as_secs_f64(),
+            self.seq_seconds + f64::from(self.running) * since,
+            self.running,
+        )
+    }
+}
+
 /// Counters shared between the engine, the HTTP handlers and `stats()`/`/metrics`.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     pub running: AtomicU32,
+    /// The batch's occupancy over time, updated with `running` (see [`Shared::set_running`]).
+    pub occupancy: std::sync::Mutex<Occupancy>,
     /// Queued, including requests still in the channel to the engine.
     pub waiting: AtomicUsize,
     pub max_waiting_seen: AtomicUsize,
@@ -216,6 +258,16 @@ pub(crate) struct Shared {
     pub by_model: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     /// The received requests, when a test asked for them (see `SimServer::record_requests`).
     pub received: crate::received::RequestLog,
+}
+
+impl Shared {
+    /// The batch holds `running` sequences from now on.
+    fn set_running(&self, running: u32) {
+        self.running.store(running, Ordering::Relaxed);
+        if let Ok(mut o) = self.occupancy.lock() {
+            o.set(Instant::now(), running);
+        }
+    }
 }
 
 /// Runs the engine until `cancel` fires or every sender of `rx` is gone.
@@ -263,9 +315,7 @@ pub(crate) async fn run(
         if core.running_len() == 0 {
             continue;
         }
-        shared
-            .running
-            .store(core.running_len() as u32, Ordering::Relaxed);
+        shared.set_running(core.running_len() as u32);
         shared.kv_used.store(core.kv_used(), Ordering::Relaxed);
 
         let step_ms = core.step_ms(&cfg, admitted.prompt_tokens);
@@ -305,9 +355,7 @@ pub(crate) async fn run(
             .finished_length
             .fetch_add(end.finished_length, Ordering::Relaxed);
         shared.aborted.fetch_add(end.aborted, Ordering::Relaxed);
-        shared
-            .running
-            .store(core.running_len() as u32, Ordering::Relaxed);
+        shared.set_running(core.running_len() as u32);
         shared.kv_used.store(core.kv_used(), Ordering::Relaxed);
     }
 }

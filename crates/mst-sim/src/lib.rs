@@ -46,6 +46,7 @@ pub use args::SimulateArgs;
 pub use capacity::{Capacity, capacity};
 pub use faults::FaultConfig;
 pub use framing::{ErrorEventStyle, LineEnding};
+pub use metrics::DCGM_PATH;
 pub use received::Received;
 pub use wire::TokenizeShape;
 
@@ -83,6 +84,29 @@ pub struct EngineConfig {
     /// dropping it, as a gateway or proxy that does not pass disconnects on makes a server do.
     /// Off by default (vLLM aborts such a request).
     pub keep_abandoned: bool,
+    /// GPUs whose DCGM-style telemetry `/dcgm/metrics` exports (None: no such route).
+    pub gpus: Option<GpuPower>,
+}
+
+/// The simulated GPUs' power, for `/dcgm/metrics`: `gpus × idle_w + per_seq_w × running` W in
+/// all, shared evenly between the GPUs, so the power follows the batch's occupancy. Their
+/// energy counters (mJ) integrate exactly that piecewise-constant power over real (wall)
+/// seconds since the server started, whatever `time_scale` is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpuPower {
+    /// GPUs exported (at least 1).
+    pub gpus: u32,
+    /// Power of one idle GPU, W.
+    pub idle_w: f64,
+    /// Power each running sequence adds, W (in all, not per GPU).
+    pub per_seq_w: f64,
+}
+
+impl GpuPower {
+    /// Power of all the GPUs with `running` sequences in the batch, W.
+    pub fn power_w(&self, running: f64) -> f64 {
+        f64::from(self.gpus) * self.idle_w + self.per_seq_w * running
+    }
 }
 
 impl Default for EngineConfig {
@@ -101,6 +125,7 @@ impl Default for EngineConfig {
             adapters: Vec::new(),
             eos_mean_tokens: 200.0,
             keep_abandoned: false,
+            gpus: None,
         }
     }
 }
@@ -182,6 +207,18 @@ impl EngineConfig {
                     "adapters = {:?}: expected non-empty names, distinct from each other and from model {:?}",
                     self.adapters, self.model
                 ));
+            }
+        }
+        if let Some(g) = &self.gpus {
+            if g.gpus == 0 {
+                return Err("gpus = 0: expected at least 1 GPU (or none at all)".to_string());
+            }
+            for (name, v) in [("gpu_idle_w", g.idle_w), ("gpu_per_seq_w", g.per_seq_w)] {
+                if !(v.is_finite() && v >= 0.0) {
+                    return Err(format!(
+                        "{name} = {v}: expected a non-negative number of watts"
+                    ));
+                }
             }
         }
         if !(self.eos_mean_tokens.is_finite() && self.eos_mean_tokens >= 1.0) {

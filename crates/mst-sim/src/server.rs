@@ -69,6 +69,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/apply-template", post(apply_template))
         .route("/chat_tokenize", post(chat_tokenize))
         .route("/metrics", get(metrics_text))
+        .route(metrics::DCGM_PATH, get(dcgm_text))
         .fallback(|| async { no_such_route() })
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(state)
@@ -96,6 +97,27 @@ async fn models(State(st): State<Arc<AppState>>) -> Response {
 
 async fn metrics_text(State(st): State<Arc<AppState>>) -> Response {
     let body = metrics::render(&st.shared, &st.cfg.model, st.cfg.kv_cache_tokens);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// `/dcgm/metrics`: the simulated GPUs' telemetry; without `--gpus` the route is not there.
+async fn dcgm_text(State(st): State<Arc<AppState>>) -> Response {
+    let Some(gpus) = &st.cfg.gpus else {
+        return no_such_route().into_response();
+    };
+    let body = metrics::render_dcgm(
+        &st.shared,
+        gpus,
+        st.cfg.max_num_seqs,
+        st.cfg.kv_cache_tokens,
+    );
     (
         [(
             axum::http::header::CONTENT_TYPE,

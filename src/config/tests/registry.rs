@@ -49,6 +49,7 @@ fn companions(key: &str, prompts: &str) -> Vec<(&'static str, String)> {
             ("EVALUATOR", "queue,halves,slo".into()),
         ],
         "OUTPUT_FROM_DATASET" | "PROMPTS_FIELD" => vec![("PROMPTS_FILE", prompts.into())],
+        "GPU_HOURLY_COST" => vec![("GPU_METRICS_URL", "gpu06:9400/metrics".into())],
         "SATURATION_PROBE" | "PROBE_DURATION" | "PROBE_CONCURRENCY" => {
             vec![("SEARCH", "adaptive".into())]
         }

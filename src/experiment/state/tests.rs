@@ -62,6 +62,7 @@ fn brief(iteration: u32, req_min: f64, pass: bool) -> IterationBrief {
         short_outputs: 0,
         time_s: 10.0,
         repeat: 1,
+        gpu: None,
     }
 }
 

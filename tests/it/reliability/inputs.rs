@@ -131,6 +131,9 @@ const BAD: &[(&str, &str)] = &[
     ("TRACE", "/nonexistent/trace.csv"),
     ("TRACE_FORMAT", "parquet"),
     ("SCALE", "-2"),
+    ("GPU_METRICS_URL", "http://"),
+    ("GPU_SMI", "sometimes"),
+    ("GPU_HOURLY_COST", "-2"),
 ];
 
 /// Every key either has a wrong value tested here or is declared free text, so a key added

@@ -200,6 +200,7 @@ mod tests {
             short_outputs: 0,
             time_s: 0.0,
             repeat: 1,
+            gpu: None,
         }
     }
 
@@ -243,6 +244,7 @@ mod tests {
                 probe_req_min: None,
                 repeats: Vec::new(),
                 repeat_stats: None,
+                energy: None,
                 confidence,
             }),
             iterations: Vec::new(),

@@ -2,11 +2,13 @@
 //! with the `png` crate) and SVG. Text uses DejaVu Sans compiled into the binary, so no system
 //! font or fontconfig is needed.
 //!
-//! Five kinds: per iteration, latency over time ([`latency`]); per size, the search path and the
+//! Six kinds: per iteration, latency over time ([`latency`]); per size, the search path and the
 //! percentiles against offered rate ([`search`]) and the fitted P(sustainable) curve with the
-//! MST's interval ([`confidence`]); across sizes, MST against the token lengths ([`sizes`]).
+//! MST's interval ([`confidence`]) and, with GPU telemetry, joules per output token against
+//! offered rate ([`energy`]); across sizes, MST against the token lengths ([`sizes`]).
 
 pub mod confidence;
+pub mod energy;
 pub mod latency;
 pub mod search;
 pub mod sizes;
@@ -115,6 +117,7 @@ pub fn draw_all(sizes: &[SizeData], rows: &[SummaryRow], out: &Path) -> Result<V
     for (size, row) in sizes.iter().zip(rows) {
         plots.extend(search::draw(size, row, out)?);
         plots.extend(confidence::draw(size, out)?);
+        plots.extend(energy::draw(size, row, out)?);
         for it in &size.iterations {
             plots.push(latency::draw(size, row, it, out)?);
         }
