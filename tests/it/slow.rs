@@ -26,5 +26,7 @@ mod settle;
 mod slurm;
 #[path = "trace_search.rs"]
 mod trace_search;
+#[path = "traffic_resume.rs"]
+mod traffic_resume;
 #[path = "users_search.rs"]
 mod users_search;
