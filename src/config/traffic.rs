@@ -70,6 +70,24 @@ fn parse_models(key: &str, value: &str) -> Result<Vec<String>> {
              none empty or repeated",
         ));
     }
+    // Each name gets its own `MODEL_<name>_…` columns in results.csv: names that differ only
+    // in punctuation would write the same ones.
+    for (i, n) in names.iter().enumerate() {
+        let part = mst_results::results_csv::name_part(n);
+        if let Some(other) = names[..i]
+            .iter()
+            .find(|o| mst_results::results_csv::name_part(o) == part)
+        {
+            return Err(Error::config(
+                key,
+                value,
+                format!(
+                    "model names that differ in a letter or digit: `{other}` and `{n}` differ \
+                     only in punctuation, so both would write results.csv's MODEL_{part}_… columns"
+                ),
+            ));
+        }
+    }
     Ok(names)
 }
 

@@ -25,11 +25,7 @@ pub(super) fn model_name<'a>(meta: &'a IterationMeta, r: &RequestRecord) -> &'a 
 }
 
 /// `100-300:16` → `100_300_16`.
-fn column_part(name: &str) -> String {
-    name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect()
-}
+use mst_results::results_csv::name_part as column_part;
 
 fn num(x: Option<f64>) -> String {
     x.map(|v| format!("{v}")).unwrap_or_default()

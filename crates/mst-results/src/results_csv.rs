@@ -4,6 +4,15 @@
 //! workload's (`PROMPT_LENGTHS`, `CLASS_…`, with several models `MODEL_<name>_…`), each criterion's `<CRITERION>_<FIGURE>` and
 //! [`PASSED_SUFFIX`], and the labels. Meanings and units: `docs/reference/outputs.md`.
 
+/// A name (a model, a class) as it stands inside a column name such as `MODEL_<name>_REQUESTS`:
+/// ASCII letters and digits kept, every other character `_`. Two names with the same part
+/// would share columns, so the tool refuses them together.
+pub fn name_part(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
 /// Model name (several: comma separated, as in `MODEL`).
 pub const MODEL_USED: &str = "MODEL_USED";
 /// Input side of the size.

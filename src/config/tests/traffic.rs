@@ -106,6 +106,10 @@ fn bad_model_lists_and_splits_name_the_key_the_value_and_what_was_expected() {
     let cases = [
         (vec![("MODEL", "a,,b")], "none empty or repeated"),
         (vec![("MODEL", "a,b,a")], "none empty or repeated"),
+        (
+            vec![("MODEL", "llama-3.1,llama_3-1")],
+            "`llama-3.1` and `llama_3-1` differ only in punctuation",
+        ),
         (split("0.5,0.4").to_vec(), "sum to 1"),
         (split("1.5,-0.5").to_vec(), "shares from 0 to 1"),
         (split("half,half").to_vec(), "comma list of shares"),
