@@ -34,9 +34,12 @@ pub struct BenchArgs {
     /// `2 × --ramp-secs` (one token per second), so all are open at once for a while.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub ramp_secs: f64,
-    /// Arrival process of the rate steps: constant, poisson or jitter.
+    /// Arrival process of the rate steps: constant, poisson, jitter or gamma (as `ARRIVAL`).
     #[arg(long, default_value = "constant")]
     pub arrival: String,
+    /// Gamma shape with `--arrival gamma` (as `BURSTINESS`: 1 Poisson-like, below 1 burstier).
+    #[arg(long, default_value_t = 1.0, value_name = "B")]
+    pub burstiness: f64,
     /// Where the CSV goes.
     #[arg(long, default_value = "bench-client.csv", value_name = "FILE")]
     pub csv: PathBuf,

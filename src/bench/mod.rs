@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 /// Run every step the flags ask for, print the table, write the CSV; returns the rows.
 pub async fn run(args: BenchArgs, interrupt: CancellationToken) -> anyhow::Result<Vec<BenchRow>> {
     check_args(&args)?;
-    let arrival = arrival_kind(&args.arrival)?;
+    let arrival = arrival_kind(&args.arrival, args.burstiness)?;
     let rate_steps: Vec<Step> = args
         .rates
         .iter()
@@ -110,12 +110,18 @@ fn check_args(args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn arrival_kind(name: &str) -> anyhow::Result<ArrivalKind> {
-    match name.trim().to_ascii_lowercase().as_str() {
-        "constant" => Ok(ArrivalKind::Constant),
-        "poisson" => Ok(ArrivalKind::Poisson),
-        "jitter" => Ok(ArrivalKind::Jitter),
-        _ => bail!("--arrival {name:?}: expected constant, poisson or jitter"),
+/// `--arrival` with `--burstiness`, read as `ARRIVAL` with `BURSTINESS` are: the shape only
+/// with gamma, and positive.
+fn arrival_kind(name: &str, burstiness: f64) -> anyhow::Result<ArrivalKind> {
+    match crate::config::parse_arrival("--arrival", name)? {
+        ArrivalKind::Gamma { .. } if burstiness > 0.0 && burstiness.is_finite() => {
+            Ok(ArrivalKind::Gamma { burstiness })
+        }
+        ArrivalKind::Gamma { .. } => {
+            bail!("--burstiness {burstiness}: expected a positive number, the gamma shape")
+        }
+        other if burstiness == 1.0 => Ok(other),
+        _ => bail!("--burstiness {burstiness}: expected 1 (the default) unless --arrival gamma"),
     }
 }
 
@@ -344,4 +350,26 @@ fn ttft_errors_ms(
             Some((client as f64 - server as f64) / 1e6)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrival_flags_read_as_the_arrival_keys() {
+        assert_eq!(arrival_kind("Poisson", 1.0).unwrap(), ArrivalKind::Poisson);
+        assert_eq!(
+            arrival_kind("gamma", 0.25).unwrap(),
+            ArrivalKind::Gamma { burstiness: 0.25 }
+        );
+        for (name, b, said) in [
+            ("bursty", 1.0, "--arrival"),
+            ("gamma", 0.0, "positive"),
+            ("poisson", 0.5, "unless --arrival gamma"),
+        ] {
+            let err = arrival_kind(name, b).expect_err(name).to_string();
+            assert!(err.contains(said), "{name} {b}: {err}");
+        }
+    }
 }
