@@ -17,6 +17,7 @@ async fn bench_client_reports_every_figure_for_rates_and_streams() {
         streams: vec![60],
         ramp_secs: 1.0,
         arrival: "constant".into(),
+        burstiness: 1.0,
         csv: csv.to_path_buf(),
         in_process: true,
     };
