@@ -6,21 +6,21 @@ use super::keys::{self, METADATA_KEYS, SECRET_KEYS};
 use super::parse::*;
 use super::{Config, Secret, Sources, Warning};
 use crate::error::{Error, Result};
-use crate::search::{ConfirmPolicy, Threshold};
+use crate::search::Threshold;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Where a value came from, in rising priority.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Layer {
+pub(super) enum Layer {
     File,
     Env,
     Flag,
 }
 
 impl Layer {
-    fn describe(self, file_label: &str) -> String {
+    pub(super) fn describe(self, file_label: &str) -> String {
         match self {
             Layer::File => file_label.to_string(),
             Layer::Env => "the environment".to_string(),
@@ -32,7 +32,7 @@ impl Layer {
 /// One key's winning value, trimmed and non-empty.
 pub(super) struct Raw {
     pub(super) value: String,
-    layer: Layer,
+    pub(super) layer: Layer,
 }
 
 /// The three sources, looked up per key with the precedence rules applied.
@@ -140,7 +140,7 @@ fn missing(key: &str, hint: &str) -> Error {
     }
 }
 
-fn positive_duration(key: &str, value: &str) -> Result<Duration> {
+pub(super) fn positive_duration(key: &str, value: &str) -> Result<Duration> {
     let d = parse_duration(key, value)?;
     if d.is_zero() {
         return Err(Error::config(
@@ -393,9 +393,9 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         throughput_min_pct,
     };
     let evaluators = super::evaluators::specs(&evaluators, &evaluator_settings, queue)?;
-    let confirm = resolve_confirm(&l, file_label, &mut warnings)?;
+    let confirm = super::search::resolve_confirm(&l, file_label, &mut warnings)?;
     let search = l.or_default("SEARCH", parse_strategy)?;
-    let probe = resolve_probe(&l, search, duration)?;
+    let probe = super::search::resolve_probe(&l, search, duration)?;
     let ci_stop_width = l.opt(
         "CI_STOP_WIDTH",
         f64_where(
@@ -442,8 +442,8 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
         .collect();
     let size_index = resolve_size_index(&l, sizes.len())?;
 
-    let scrape = resolve_scrape(&l, &url)?;
-    let telemetry = resolve_telemetry(&l)?;
+    let scrape = super::metrics::resolve_scrape(&l, &url)?;
+    let telemetry = super::metrics::resolve_telemetry(&l)?;
 
     let config = Config {
         url,
@@ -500,40 +500,6 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
     Ok((config, warnings))
 }
 
-/// `SATURATION_PROBE` (unset: on exactly with `SEARCH=adaptive`; `true` with `classic` is
-/// refused, since the classic search never probes), `PROBE_DURATION` (unset: `DURATION` / 2,
-/// at most 60 s) and `PROBE_CONCURRENCY`.
-fn resolve_probe(
-    l: &Layers,
-    search: crate::search::Strategy,
-    duration: Duration,
-) -> Result<Option<crate::load::saturation::ProbeSettings>> {
-    let adaptive = search == crate::search::Strategy::Adaptive;
-    let on = match l.opt("SATURATION_PROBE", parse_bool)? {
-        Some(true) if !adaptive => {
-            return Err(Error::config(
-                "SATURATION_PROBE",
-                l.shown("SATURATION_PROBE", "true"),
-                "false or unset with SEARCH=classic: the classic search runs the old tool's \
-                 sequence and never probes; set SEARCH=adaptive to probe",
-            ));
-        }
-        Some(on) => on,
-        None => adaptive,
-    };
-    let probe = l
-        .opt("PROBE_DURATION", positive_duration)?
-        .unwrap_or_else(|| (duration / 2).min(Duration::from_secs(60)));
-    let concurrency = l.or_default("PROBE_CONCURRENCY", |k, v| {
-        parse_int_where::<u32>(k, v, "a whole number >= 1", |n| n >= 1)
-    })?;
-    Ok(on.then_some(crate::load::saturation::ProbeSettings {
-        duration: probe,
-        concurrency,
-        max_duration: duration.max(probe),
-    }))
-}
-
 /// `SIZE_INDEX`, or inside a SLURM array task `SLURM_ARRAY_TASK_ID`: a 0-based position in
 /// `TOKENS_LIST`.
 fn resolve_size_index(l: &Layers, sizes: usize) -> Result<Option<usize>> {
@@ -553,124 +519,6 @@ fn resolve_size_index(l: &Layers, sizes: usize) -> Result<Option<usize>> {
             |n| n < sizes,
         )
     })
-}
-
-/// `SERVER_METRICS_URL` (default `<URL>/metrics`, `off` to disable) and `SCRAPE_INTERVAL`.
-fn resolve_scrape(l: &Layers, url: &str) -> Result<crate::scrape::ScrapeConfig> {
-    let metrics_url = match l.get("SERVER_METRICS_URL") {
-        Some(r) if ["off", "none", "false"].contains(&r.value.to_ascii_lowercase().as_str()) => {
-            None
-        }
-        Some(r) => Some(parse_url("SERVER_METRICS_URL", &r.value)?),
-        None => Some(format!("{url}/metrics")),
-    };
-    Ok(crate::scrape::ScrapeConfig {
-        url: metrics_url,
-        interval: l.or_default("SCRAPE_INTERVAL", positive_duration)?,
-    })
-}
-
-/// `GPU_METRICS_URL` or `GPU_SMI` (one source at most), and `GPU_HOURLY_COST` (only with a
-/// source: the cost is per GPU and the telemetry counts them).
-fn resolve_telemetry(l: &Layers) -> Result<crate::telemetry::TelemetryConfig> {
-    use crate::telemetry::GpuSource;
-    let url = match l.get("GPU_METRICS_URL") {
-        Some(r) if ["off", "none", "false"].contains(&r.value.to_ascii_lowercase().as_str()) => {
-            None
-        }
-        Some(r) => Some(parse_url("GPU_METRICS_URL", &r.value)?),
-        None => None,
-    };
-    let smi = l.or_default("GPU_SMI", parse_bool)?;
-    let hourly_cost = l.opt(
-        "GPU_HOURLY_COST",
-        f64_where("a cost per GPU-hour > 0", |x| x > 0.0 && x.is_finite()),
-    )?;
-    let source = match (url, smi) {
-        (Some(url), true) => {
-            return Err(Error::config(
-                "GPU_SMI",
-                "true",
-                format!(
-                    "false or unset while GPU_METRICS_URL is set ({url}): GPU_METRICS_URL and \
-                     GPU_SMI both read the GPUs; set one of them"
-                ),
-            ));
-        }
-        (Some(url), false) => Some(GpuSource::Dcgm { url }),
-        (None, true) => Some(GpuSource::Smi {
-            program: crate::telemetry::smi::PROGRAM.into(),
-        }),
-        (None, false) => None,
-    };
-    if let (Some(cost), None) = (hourly_cost, &source) {
-        return Err(Error::config(
-            "GPU_HOURLY_COST",
-            cost.to_string(),
-            "set together with GPU_METRICS_URL or GPU_SMI=true: the cost is per GPU, and the \
-             GPU telemetry is what counts the GPUs",
-        ));
-    }
-    Ok(crate::telemetry::TelemetryConfig {
-        source,
-        hourly_cost,
-    })
-}
-
-/// `CONFIRM` against the old `CONFIRM_FAIL`. When both are set at different layers the higher
-/// layer wins (a `--confirm` flag must beat an old `.env`); at the same layer a disagreement is
-/// an error, since there is no telling which one the user meant.
-fn resolve_confirm(
-    l: &Layers,
-    file_label: &str,
-    warnings: &mut Vec<Warning>,
-) -> Result<ConfirmPolicy> {
-    let confirm = l.get("CONFIRM");
-    let fail = l.get("CONFIRM_FAIL");
-    let from_bool = |b: bool| {
-        if b {
-            ConfirmPolicy::Fail
-        } else {
-            ConfirmPolicy::None
-        }
-    };
-    match (confirm, fail) {
-        (None, None) => Ok(ConfirmPolicy::Fail),
-        (Some(c), None) => parse_confirm("CONFIRM", &c.value),
-        (None, Some(f)) => parse_bool("CONFIRM_FAIL", &f.value).map(from_bool),
-        (Some(c), Some(f)) => {
-            let policy = parse_confirm("CONFIRM", &c.value)?;
-            let confirm_fail = parse_bool("CONFIRM_FAIL", &f.value)?;
-            // `both` confirms fails too, so it agrees with CONFIRM_FAIL=true.
-            let agree = (policy != ConfirmPolicy::None) == confirm_fail;
-            if agree {
-                return Ok(policy);
-            }
-            let (winner, policy) = match c.layer.cmp(&f.layer) {
-                std::cmp::Ordering::Greater => ("CONFIRM", policy),
-                std::cmp::Ordering::Less => ("CONFIRM_FAIL", from_bool(confirm_fail)),
-                std::cmp::Ordering::Equal => {
-                    return Err(Error::config(
-                        "CONFIRM",
-                        c.value,
-                        format!(
-                            "a policy that agrees with CONFIRM_FAIL={:?} (true means fail, \
-                             false means none); set only one of CONFIRM and CONFIRM_FAIL",
-                            f.value
-                        ),
-                    ));
-                }
-            };
-            warnings.push(Warning(format!(
-                "CONFIRM={:?} from {} and CONFIRM_FAIL={:?} from {} disagree; {winner} wins",
-                c.value,
-                c.layer.describe(file_label),
-                f.value,
-                f.layer.describe(file_label),
-            )));
-            Ok(policy)
-        }
-    }
 }
 
 /// Read the env file's pairs in file order without touching the process environment.

@@ -7,8 +7,10 @@
 mod evaluators;
 pub mod keys;
 mod load;
+mod metrics;
 pub mod mode;
 mod parse;
+mod search;
 mod sessions;
 #[cfg(test)]
 mod tests;
