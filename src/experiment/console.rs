@@ -2,8 +2,12 @@
 //! is a terminal; a plain log line every few seconds otherwise), one line per finished
 //! iteration, and the final MST table. Results go to stdout, progress and logs to stderr.
 
+use crate::evaluate::Verdict;
+use crate::evaluate::judge::Judged;
+use crate::iteration::IterationMeta;
 use crate::load::runner::Progress;
 use crate::output::SizeOutcome;
+use crate::search::LoadUnit;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -85,19 +89,24 @@ pub fn opt(v: Option<f64>, digits: usize) -> String {
     }
 }
 
-/// The final table, one row per size.
+/// The final table, one row per size: the MST in the unit its search varied, the request
+/// rate there, and the bounds in that unit.
 pub fn table(outcomes: &[SizeOutcome]) -> String {
     let mut s = String::from(
-        "size            MST req/min   MST req/s   bounds [lower, upper] req/min   iterations  stop\n",
+        "size                   MST  unit          MST req/min   MST req/s   bounds [lower, upper]        iterations  stop\n",
     );
     for o in outcomes {
+        let u = o.load_unit;
+        let shown = |x: Option<f64>| x.map_or("-".to_string(), |x| level(x, u));
         s.push_str(&format!(
-            "{:<15} {:>11} {:>11}   [{:>10}, {:>10}]             {:>10}  {}\n",
+            "{:<15} {:>12}  {:<12} {:>12} {:>11}   [{:>10}, {:>10}]   {:>10}  {}\n",
             o.size,
+            shown(o.mst_load),
+            u.label(),
             opt(o.mst_req_min, 1),
             opt(o.mst_req_s, 2),
-            opt(o.lower_req_min, 1),
-            opt(o.upper_req_min, 1),
+            shown(o.lower_load),
+            shown(o.upper_load),
             o.iterations.len(),
             o.stop,
         ));
@@ -105,9 +114,85 @@ pub fn table(outcomes: &[SizeOutcome]) -> String {
     s
 }
 
+/// A search level as the console shows it: whole users without decimals, a rate with one, a
+/// session rate or a trace's scale with two.
+pub fn level(x: f64, unit: LoadUnit) -> String {
+    match unit {
+        _ if unit.is_whole() => format!("{x:.0}"),
+        LoadUnit::ReqMin => format!("{x:.1}"),
+        _ => format!("{x:.2}"),
+    }
+}
+
+/// Every criterion as `name=ok` or `name=FAIL`, for the console line.
+fn criteria_brief(v: &Verdict) -> String {
+    v.criteria
+        .iter()
+        .map(|c| format!("{}={}", c.name, if c.passed { "ok" } else { "FAIL" }))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The line printed when an iteration has been judged: its level in its unit, what it
+/// achieved, and the verdict with each criterion.
+pub(super) fn iteration_line(meta: &IterationMeta, attempt: u32, j: &Judged) -> String {
+    let s = &j.summary;
+    let verdict = j.judgement();
+    format!(
+        "{} stage {} #{}{} {:>9} {}: achieved {:.2} req/s, TTFT p50 {} ms, TPOT p50 {} ms, failed {}/{} -> {verdict} [{}]: {}",
+        meta.size,
+        meta.stage.number(),
+        meta.iteration,
+        if attempt > 1 {
+            format!(" (confirm {attempt})")
+        } else {
+            String::new()
+        },
+        level(meta.req_min, meta.load_unit),
+        meta.load_unit.label(),
+        s.req_per_s,
+        opt(s.ttft_ms.as_ref().map(|d| d.p50), 1),
+        opt(s.tpot_ms.as_ref().map(|d| d.p50), 2),
+        s.failed,
+        s.requests,
+        criteria_brief(&j.verdict),
+        j.verdict.reason
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn outcome(unit: &str, mst: f64, req_min: f64) -> SizeOutcome {
+        serde_json::from_value(serde_json::json!({
+            "size": "64:32", "input_tokens": "64", "output_tokens": "32", "model": "m",
+            "mst_req_min": req_min, "mst_req_s": req_min / 60.0,
+            "lower_req_min": null, "upper_req_min": null,
+            "load_unit": unit, "mst_load": mst, "lower_load": mst, "upper_load": mst + 1.0,
+            "stop": "converged", "reason": "r", "iterations": [], "started_at": "",
+            "finished_at": "", "wall_time_s": 1.0, "job_id": null, "evaluators": ["slo"],
+        }))
+        .expect("an outcome")
+    }
+
+    #[test]
+    fn the_table_shows_each_answer_in_its_unit_with_the_rate_measured_there() {
+        let t = table(&[
+            outcome("users", 8.0, 1013.4),
+            outcome("trace_scale", 1.7, 441.0),
+        ]);
+        let rows: Vec<Vec<&str>> = t.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(rows[1][..4], ["64:32", "8", "users", "1013.4"], "{t}");
+        assert_eq!(rows[1][6..8], ["8,", "9]"], "{t}");
+        assert_eq!(
+            rows[2][..5],
+            ["64:32", "1.70", "x", "trace", "441.0"],
+            "{t}"
+        );
+        assert_eq!(level(5096.25, LoadUnit::ReqMin), "5096.2");
+        assert_eq!(level(12.0, LoadUnit::Users), "12");
+    }
 
     #[test]
     fn live_ttft_median_covers_only_the_latest_completions() {

@@ -8,6 +8,7 @@ use super::state::Opened;
 use crate::iteration::IterationMeta;
 use crate::load::runner::Progress;
 use crate::output::SizeOutcome;
+use crate::search::LoadUnit;
 use crate::size::SizeSpec;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -127,6 +128,8 @@ pub trait Observer: Send + Sync {
 /// stderr is not a terminal), and the final table on stdout. `quiet` keeps only the table.
 #[derive(Default)]
 pub struct Console {
+    /// What the search varies, so levels are shown in their unit.
+    unit: LoadUnit,
     /// Only the final table.
     pub quiet: bool,
     live: Mutex<Option<console::LiveProgress>>,
@@ -134,9 +137,10 @@ pub struct Console {
 
 impl Console {
     /// A console observer.
-    pub fn new(quiet: bool) -> Console {
+    pub fn new(quiet: bool, unit: LoadUnit) -> Console {
         Console {
             quiet,
+            unit,
             live: Mutex::new(None),
         }
     }
@@ -179,7 +183,9 @@ impl Observer for Console {
                     "{size}: already finished after {done} iterations (state.json); skipped"
                 ),
                 (Opened::Resumed, Some(next)) => println!(
-                    "{size}: resuming from state.json after {done} iterations; next {next} req/min"
+                    "{size}: resuming from state.json after {done} iterations; next {} {}",
+                    console::level(*next, self.unit),
+                    self.unit.label()
                 ),
                 _ => {}
             },
@@ -190,7 +196,11 @@ impl Observer for Console {
                 duration,
                 progress,
             } => self.set_live(Some(console::LiveProgress::start(
-                format!("{size} #{iteration} {req_min:.1} req/min"),
+                format!(
+                    "{size} #{iteration} {} {}",
+                    console::level(*req_min, self.unit),
+                    self.unit.label()
+                ),
                 *duration,
                 progress.clone(),
             ))),
@@ -201,8 +211,11 @@ impl Observer for Console {
                 of,
                 outcome,
             } => println!(
-                "{size}: repeat {repeat} of {of}: MST {} req/min: {}",
-                console::opt(outcome.mst_req_min, 1),
+                "{size}: repeat {repeat} of {of}: MST {} {}: {}",
+                outcome
+                    .mst_req_min
+                    .map_or("-".into(), |m| console::level(m, self.unit)),
+                self.unit.label(),
                 outcome.reason
             ),
             Event::ProbeRunning {
@@ -226,6 +239,17 @@ impl Observer for Console {
                 console::opt(*next_req_min, 1)
             ),
             Event::IterationJudged { line, .. } => println!("{line}"),
+            Event::SizeFinished { outcome } if outcome.load_unit != LoadUnit::ReqMin => println!(
+                "{}: MST {} {} ({} req/min completed there) after {} iterations: {}",
+                outcome.size,
+                outcome
+                    .mst_load
+                    .map_or("-".into(), |m| console::level(m, outcome.load_unit)),
+                outcome.load_unit.label(),
+                console::opt(outcome.mst_req_min, 1),
+                outcome.iterations.len(),
+                outcome.reason
+            ),
             Event::SizeFinished { outcome } => println!(
                 "{}: MST {} req/min ({} req/s) after {} iterations: {}",
                 outcome.size,

@@ -19,9 +19,9 @@ use crate::client::OpenAiClient;
 use crate::config::Config;
 use crate::error::Warning;
 use crate::error::{Error, Result};
-use crate::evaluate::judge::{self, Judged};
-use crate::evaluate::{self, Evaluator, PastIteration, Verdict};
-use crate::iteration::{Completion, IterationMeta};
+use crate::evaluate::judge;
+use crate::evaluate::{self, Evaluator, PastIteration};
+use crate::iteration::Completion;
 use crate::load::runner::{IterationPlan, Progress, iteration_seed, run_iteration};
 use crate::metrics::IterationSummary;
 use crate::output::{self, IterationBrief, IterationFiles, SizeOutcome};
@@ -87,7 +87,7 @@ pub async fn run_with(
     start: Start,
     interrupt: CancellationToken,
 ) -> Result<RunReport> {
-    let console = events::Console::new(opts.quiet);
+    let console = events::Console::new(opts.quiet, cfg.load_unit());
     run_observed(cfg, start, &console, interrupt).await
 }
 
@@ -342,7 +342,7 @@ impl Driver<'_> {
             self.observer.event(&Event::IterationJudged {
                 meta: &meta,
                 attempt: run.attempt,
-                line: iteration_line(&meta, run.attempt, &judged),
+                line: console::iteration_line(&meta, run.attempt, &judged),
             });
             // Outside open-loop rates the level is users, sessions or a trace scale, and the
             // brief's request rate is what was sent.
@@ -591,37 +591,4 @@ fn warn_short_outputs(size: SizeSpec, s: &IterationSummary) -> bool {
         console::opt(s.median_response_tokens, 0)
     );
     true
-}
-
-/// Every criterion as `name=ok` or `name=FAIL`, for the console line.
-fn criteria_brief(v: &Verdict) -> String {
-    v.criteria
-        .iter()
-        .map(|c| format!("{}={}", c.name, if c.passed { "ok" } else { "FAIL" }))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn iteration_line(meta: &IterationMeta, attempt: u32, j: &Judged) -> String {
-    let s = &j.summary;
-    let verdict = j.judgement();
-    format!(
-        "{} stage {} #{}{} {:>9.1} req/min: achieved {:.2} req/s, TTFT p50 {} ms, TPOT p50 {} ms, failed {}/{} -> {verdict} [{}]: {}",
-        meta.size,
-        meta.stage.number(),
-        meta.iteration,
-        if attempt > 1 {
-            format!(" (confirm {attempt})")
-        } else {
-            String::new()
-        },
-        meta.req_min,
-        s.req_per_s,
-        console::opt(s.ttft_ms.as_ref().map(|d| d.p50), 1),
-        console::opt(s.tpot_ms.as_ref().map(|d| d.p50), 2),
-        s.failed,
-        s.requests,
-        criteria_brief(&j.verdict),
-        j.verdict.reason
-    )
 }
