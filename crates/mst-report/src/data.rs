@@ -456,8 +456,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let with = dir.path().join("with");
         let without = dir.path().join("without");
-        fs::create_dir_all(&with).unwrap();
-        fs::create_dir_all(&without).unwrap();
+        let silent = dir.path().join("silent");
+        for d in [&with, &without, &silent] {
+            fs::create_dir_all(d).unwrap();
+        }
+        // Telemetry that never answered: the header alone.
+        fs::write(
+            silent.join("gpu_metrics.csv"),
+            "time_s,gpu,power_w,energy_mj,util_pct,memory_used_mib\n",
+        )
+        .unwrap();
         // Two GPUs, rows out of time order; at 0.4 s GPU 1 gave no power, at 0.6 s it gave no
         // row at all: both polls would be dips, so neither is plotted.
         fs::write(
@@ -474,10 +482,16 @@ mod tests {
         .unwrap();
         let mut a = iteration(&with);
         let mut b = iteration(&without);
-        attach_gpus(&mut [&mut a, &mut b]).unwrap();
+        let mut c = iteration(&silent);
+        attach_gpus(&mut [&mut a, &mut b, &mut c]).unwrap();
         let g = a.gpu.expect("gpu_metrics.csv exists");
         assert_eq!(g.gpus, 2);
         assert_eq!(g.power_w, vec![(0.0, 121.0), (0.2, 150.75)]);
         assert_eq!(b.gpu, None, "no gpu_metrics.csv, no series");
+        assert_eq!(
+            c.gpu,
+            Some(GpuSeries::default()),
+            "a header alone is an empty series"
+        );
     }
 }
