@@ -1,12 +1,14 @@
 //! Reading a results tree: which sizes and iteration folders exist (`mst.json` says which
-//! iterations a size's search used), then every iteration's `results.csv`, `output.csv` and
-//! `server_metrics.csv` through polars lazy scans. Everything below this module works on plain
+//! iterations a size's search used), then every iteration's `results.csv`, `output.csv`,
+//! `server_metrics.csv` and `gpu_metrics.csv` through polars lazy scans. Everything below this module works on plain
 //! vectors, so the plots and tables never touch polars.
 
 use anyhow::{Context, Result};
 use mst_results::SizeOutcome;
 use mst_results::results_csv as col;
-use polars::prelude::{DataType, Expr, LazyCsvReader, LazyFileListReader, PlRefPath, col, lit};
+use polars::prelude::{
+    DataType, Expr, LazyCsvReader, LazyFileListReader, PlRefPath, col, len, lit,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -57,6 +59,18 @@ pub struct ServerSeries {
     pub running: Vec<(f64, f64)>,
 }
 
+/// The GPUs' power over one iteration, from `gpu_metrics.csv` (GPU telemetry: `GPU_METRICS_URL`
+/// or `GPU_SMI`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GpuSeries {
+    /// GPUs seen: the most rows of one poll (the file has one row per GPU per poll).
+    pub gpus: u32,
+    /// (seconds from t0, W): the power summed over the GPUs, one point per poll, in time
+    /// order. A poll where some GPU has no power (or no row) is left out, as the tool leaves
+    /// it out of its energy figures, so a GPU that did not answer is no dip in the line.
+    pub power_w: Vec<(f64, f64)>,
+}
+
 /// Everything the report knows about one iteration folder.
 #[derive(Debug, Clone)]
 pub struct IterationData {
@@ -80,6 +94,8 @@ pub struct IterationData {
     pub requests: Vec<RequestPoint>,
     /// Waiting and running requests on the server, when `server_metrics.csv` exists.
     pub server: Option<ServerSeries>,
+    /// The GPUs' total power, when `gpu_metrics.csv` exists.
+    pub gpu: Option<GpuSeries>,
 }
 
 impl IterationData {
@@ -148,6 +164,7 @@ pub fn load(dir: &Path) -> Result<Vec<SizeData>> {
         .collect();
     attach_requests(&mut all)?;
     attach_server(&mut all)?;
+    attach_gpus(&mut all)?;
     Ok(sizes)
 }
 
@@ -231,6 +248,7 @@ fn read_results(folder: &Path, name: &str, unusable: bool) -> Result<IterationDa
         failed_criteria,
         requests: Vec::new(),
         server: None,
+        gpu: None,
     })
 }
 
@@ -347,4 +365,133 @@ fn attach_server(all: &mut [&mut IterationData]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// One lazy scan over every `gpu_metrics.csv`, grouped by file and poll: the power summed over
+/// the GPUs, how many GPUs lacked it and how many rows the poll had.
+fn attach_gpus(all: &mut [&mut IterationData]) -> Result<()> {
+    let (paths, index) = by_path(all, "gpu_metrics.csv");
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let df = scan_text(&paths)
+        .with_include_file_paths(Some("file".into()))
+        .finish()
+        .and_then(|lf| {
+            // Grouped by the time as written: the rows of one poll carry the same text.
+            lf.group_by([col("file"), col("time_s")])
+                .agg([
+                    f64_col("power_w").sum().alias("power_w"),
+                    f64_col("power_w")
+                        .null_count()
+                        .cast(DataType::UInt32)
+                        .alias("missing"),
+                    len().cast(DataType::UInt32).alias("rows"),
+                ])
+                .select([
+                    col("file"),
+                    f64_col("time_s"),
+                    col("power_w"),
+                    col("missing"),
+                    col("rows"),
+                ])
+                .collect()
+        })
+        .context("reading the gpu_metrics.csv files")?;
+    let mut polls: Vec<Vec<(f64, f64, u32, u32)>> = vec![Vec::new(); all.len()];
+    let files = df.column("file")?.str()?;
+    let time = df.column("time_s")?.f64()?;
+    let power = df.column("power_w")?.f64()?;
+    let missing = df.column("missing")?.u32()?;
+    let rows = df.column("rows")?.u32()?;
+    for row in 0..df.height() {
+        let (Some(file), Some(t), Some(w), Some(m), Some(n)) = (
+            files.get(row),
+            time.get(row),
+            power.get(row),
+            missing.get(row),
+            rows.get(row),
+        ) else {
+            continue;
+        };
+        if let Some(&i) = index.get(file) {
+            polls[i].push((t, w, m, n));
+        }
+    }
+    for &i in index.values() {
+        let gpus = polls[i].iter().map(|p| p.3).max().unwrap_or(0);
+        let mut power_w: Vec<(f64, f64)> = polls[i]
+            .iter()
+            .filter(|&&(_, _, m, n)| m == 0 && n == gpus)
+            .map(|&(t, w, _, _)| (t, w))
+            .collect();
+        power_w.sort_by(|a, b| a.0.total_cmp(&b.0));
+        all[i].gpu = Some(GpuSeries { gpus, power_w });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iteration(path: &Path) -> IterationData {
+        IterationData {
+            folder: file_name(path),
+            path: path.to_path_buf(),
+            sustainable: None,
+            verdict_reason: String::new(),
+            completion: String::new(),
+            unusable: false,
+            figures: BTreeMap::new(),
+            failed_criteria: Vec::new(),
+            requests: Vec::new(),
+            server: None,
+            gpu: None,
+        }
+    }
+
+    #[test]
+    fn gpu_power_is_summed_per_poll_and_incomplete_polls_are_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let with = dir.path().join("with");
+        let without = dir.path().join("without");
+        let silent = dir.path().join("silent");
+        for d in [&with, &without, &silent] {
+            fs::create_dir_all(d).unwrap();
+        }
+        // Telemetry that never answered: the header alone.
+        fs::write(
+            silent.join("gpu_metrics.csv"),
+            "time_s,gpu,power_w,energy_mj,util_pct,memory_used_mib\n",
+        )
+        .unwrap();
+        // Two GPUs, rows out of time order; at 0.4 s GPU 1 gave no power, at 0.6 s it gave no
+        // row at all: both polls would be dips, so neither is plotted.
+        fs::write(
+            with.join("gpu_metrics.csv"),
+            "time_s,gpu,power_w,energy_mj,util_pct,memory_used_mib\n\
+             0.200000,host:1,70.5,,10,1024\n\
+             0.000000,host:0,60,1000,0,1024\n\
+             0.000000,host:1,61,1000,0,1024\n\
+             0.200000,host:0,80.25,2000,20,1100\n\
+             0.400000,host:0,90,3000,30,1100\n\
+             0.400000,host:1,,3000,30,1100\n\
+             0.600000,host:0,95,4000,30,1100\n",
+        )
+        .unwrap();
+        let mut a = iteration(&with);
+        let mut b = iteration(&without);
+        let mut c = iteration(&silent);
+        attach_gpus(&mut [&mut a, &mut b, &mut c]).unwrap();
+        let g = a.gpu.expect("gpu_metrics.csv exists");
+        assert_eq!(g.gpus, 2);
+        assert_eq!(g.power_w, vec![(0.0, 121.0), (0.2, 150.75)]);
+        assert_eq!(b.gpu, None, "no gpu_metrics.csv, no series");
+        assert_eq!(
+            c.gpu,
+            Some(GpuSeries::default()),
+            "a header alone is an empty series"
+        );
+    }
 }

@@ -2,7 +2,7 @@
 //! agrees with mst.json, the PNGs decode at their drawn size and the page links only local
 //! files.
 
-use mst_report::{ReportOptions, build};
+use mst_report::{ReportOptions, build, data};
 use mst_search::config::Config;
 use mst_search::experiment::{self, RunOptions};
 use mst_search::output::SizeOutcome;
@@ -16,15 +16,21 @@ fn fresh_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The simulated GPUs: two, together `2 × IDLE_W + PER_SEQ_W × running` W.
+const GPUS: u32 = 2;
+const IDLE_W: f64 = 60.0;
+const PER_SEQ_W: f64 = 2.0;
+const MAX_NUM_SEQS: u32 = 16;
+
 /// A short two-size search, scraping the server's metrics and its simulated GPUs.
 async fn search(out: &Path) -> Vec<SizeOutcome> {
     let engine = EngineConfig {
         gpus: Some(mst_search::sim::GpuPower {
-            gpus: 1,
-            idle_w: 60.0,
-            per_seq_w: 2.0,
+            gpus: GPUS,
+            idle_w: IDLE_W,
+            per_seq_w: PER_SEQ_W,
         }),
-        ..EngineConfig::small(16, 10.0)
+        ..EngineConfig::small(MAX_NUM_SEQS, 10.0)
     };
     let server = SimServer::start(engine.clone(), FaultConfig::default())
         .await
@@ -175,10 +181,11 @@ async fn report_of_a_real_search_matches_mst_json_and_links_only_local_files() {
         let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
         assert!(md.contains(&format!("| {} | {m:.1} |", mst.size)), "{md}");
 
-        // One latency plot per iteration (with the server panel), the two per-size plots.
+        // One latency plot per iteration (with the server and the GPU power panels), the two
+        // per-size plots.
         for it in &mst.iterations {
             let png = out.join(format!("plots/{dir}/{}_latency.png", it.folder));
-            assert_eq!(png_size(&png), (1100, 820));
+            assert_eq!(png_size(&png), (1100, 1100));
             assert!(png.with_extension("svg").is_file());
         }
         assert_eq!(
@@ -202,6 +209,41 @@ async fn report_of_a_real_search_matches_mst_json_and_links_only_local_files() {
         }
     }
     assert_eq!(png_size(&out.join("plots/mst_by_size.png")), (1200, 520));
+
+    // The GPU power series the latency plots draw: every iteration has one, summed over both
+    // GPUs, each poll what the simulator exported for some batch (2 × 60 W idle plus 2 W per
+    // running sequence, at most MAX_NUM_SEQS of them), and the batch was not always empty.
+    let loaded = data::load(&results).unwrap();
+    let mut above_idle = 0;
+    for it in loaded.iter().flat_map(|s| &s.iterations) {
+        let g = it
+            .gpu
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: no GPU series", it.folder));
+        assert_eq!(g.gpus, GPUS, "{}", it.folder);
+        // A 2 s iteration polled every 200 ms.
+        assert!(g.power_w.len() >= 5, "{}: {:?}", it.folder, g.power_w);
+        let idle = f64::from(GPUS) * IDLE_W;
+        for &(t, w) in &g.power_w {
+            let running = (w - idle) / PER_SEQ_W;
+            assert!(
+                (running - running.round()).abs() < 1e-6
+                    && (0.0..=f64::from(MAX_NUM_SEQS)).contains(&running.round()),
+                "{}: {w} W at {t} s is no batch of the simulator",
+                it.folder
+            );
+            if running >= 1.0 {
+                above_idle += 1;
+            }
+        }
+        assert!(g.power_w.windows(2).all(|p| p[0].0 < p[1].0), "time order");
+    }
+    assert!(above_idle > 0, "the GPUs never drew more than idle power");
+    let html_text = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(
+        html_text.contains("power in W, summed over the 2 GPUs of gpu_metrics.csv"),
+        "the latency captions say what the power panel shows"
+    );
 
     let html = std::fs::read_to_string(out.join("index.html")).unwrap();
     let links = links(&html);

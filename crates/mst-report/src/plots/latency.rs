@@ -1,13 +1,14 @@
 //! Per iteration: every request's E2E and TTFT against its intended send time, with the parts
 //! the verdict ignores (the `FILTER_BUFFER` at each end) greyed and the two halves of the
-//! steady window tinted, the verdict in the title, and — when the server's metrics were
-//! scraped — its waiting and running requests in a panel below on the same time axis.
+//! steady window tinted, the verdict in the title, and panels below on the same time axis:
+//! the server's waiting and running requests when its metrics were scraped, the GPUs' total
+//! power when GPU telemetry was polled.
 
 use super::{
     Chart, FAIL, FONT, PASS, Plot, UNUSABLE, clip, err, legend, legend_headroom, render,
     upper_bound,
 };
-use crate::data::{IterationData, RequestPoint, SizeData};
+use crate::data::{GpuSeries, IterationData, RequestPoint, SizeData};
 use crate::summary::SummaryRow;
 use anyhow::Result;
 use mst_results::Judgement;
@@ -23,6 +24,11 @@ const BINS: usize = 200;
 
 const E2E: RGBColor = RGBColor(31, 119, 180);
 const TTFT: RGBColor = RGBColor(255, 127, 14);
+const POWER: RGBColor = RGBColor(148, 103, 189);
+
+/// Height of the latency chart with panels below it, and of each panel, px.
+const TOP_H: u32 = 540;
+const PANEL_H: u32 = 280;
 
 struct LatencyChart<'a> {
     it: &'a IterationData,
@@ -98,15 +104,130 @@ pub fn draw(size: &SizeData, row: &SummaryRow, it: &IterationData, out: &Path) -
     } else {
         ""
     };
+    let power = match gpu_power(it) {
+        Some(g) => format!(
+            " {}: the GPUs' power in W, summed over the {} GPU{} of gpu_metrics.csv at each \
+             poll{}.",
+            if it.server.is_some() { "Then" } else { "Below" },
+            g.gpus,
+            if g.gpus == 1 { "" } else { "s" },
+            if it.figure(col::GPU_MEAN_POWER_W).is_some() {
+                ", and dashed its mean over the steady window (GPU_MEAN_POWER_W)"
+            } else {
+                ""
+            }
+        ),
+        None => String::new(),
+    };
     Ok(Plot {
         stem,
         caption: format!(
             "{} #{}: E2E (blue) and TTFT (orange) of every request against its intended send \
-             time; failed requests as red crosses. {window}{sampled}{server} Verdict {word}: {}",
+             time; failed requests as red crosses. {window}{sampled}{server}{power} Verdict {word}: {}",
             row.size, it.folder, it.verdict_reason
         ),
         section: row.size.clone(),
     })
+}
+
+/// The GPU series when it has a poll to draw.
+fn gpu_power(it: &IterationData) -> Option<&GpuSeries> {
+    it.gpu.as_ref().filter(|g| !g.power_w.is_empty())
+}
+
+/// A legend label, a colour and (seconds from t0, value) points.
+type Line<'a> = (String, RGBColor, &'a [(f64, f64)]);
+
+/// A panel below the latencies: lines over the same time axis.
+struct Panel<'a> {
+    /// Its title.
+    caption: &'static str,
+    /// The y axis's name and unit.
+    y_desc: &'static str,
+    /// Top of the y axis (it starts at 0).
+    y_end: f64,
+    /// The lines, drawn in order.
+    lines: Vec<Line<'a>>,
+    /// A dashed level over `[x0, x1]`: (label, x0, x1, value).
+    level: Option<(String, f64, f64, f64)>,
+}
+
+impl Panel<'_> {
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>, x_end: f64) -> Result<()> {
+        let mut p = ChartBuilder::on(area)
+            .caption(self.caption, (FONT, 16))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..x_end, 0f64..self.y_end)
+            .map_err(err)?;
+        p.configure_mesh()
+            .x_desc("s from the iteration start")
+            .y_desc(self.y_desc)
+            .label_style((FONT, 14))
+            .draw()
+            .map_err(err)?;
+        for (name, color, points) in &self.lines {
+            let color = *color;
+            p.draw_series(LineSeries::new(
+                points.iter().copied(),
+                color.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], color.stroke_width(2)));
+        }
+        if let Some((label, x0, x1, v)) = &self.level {
+            let style = BLACK.mix(0.7).stroke_width(1);
+            p.draw_series(DashedLineSeries::new([(*x0, *v), (*x1, *v)], 6, 4, style))
+                .map_err(err)?
+                .label(label.as_str())
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], style));
+        }
+        legend(&mut p, SeriesLabelPosition::UpperLeft)
+    }
+}
+
+/// The panels below the latencies, top to bottom.
+fn panels(it: &IterationData) -> Vec<Panel<'_>> {
+    let mut out = Vec::new();
+    if let Some(server) = &it.server {
+        out.push(Panel {
+            caption: "server: requests waiting and running (scraped /metrics)",
+            y_desc: "requests",
+            y_end: upper_bound(server.waiting.iter().chain(&server.running).map(|p| p.1)),
+            lines: vec![
+                ("waiting".into(), FAIL, &server.waiting[..]),
+                ("running".into(), E2E, &server.running[..]),
+            ],
+            level: None,
+        });
+    }
+    if let Some(g) = gpu_power(it) {
+        let mean = it.figure(col::GPU_MEAN_POWER_W);
+        let (x0, x1) = match (it.figure(col::FILTER_BUFFER), it.figure(col::DURATION)) {
+            (Some(fb), Some(d)) if d > 2.0 * fb => (fb, d - fb),
+            _ => (0.0, it.figure(col::DURATION).unwrap_or(0.0)),
+        };
+        out.push(Panel {
+            caption: "GPUs: power summed over the GPUs (gpu_metrics.csv)",
+            y_desc: "power, W",
+            y_end: legend_headroom(g.power_w.iter().map(|p| p.1).chain(mean)),
+            lines: vec![(
+                format!(
+                    "total of {} GPU{}",
+                    g.gpus,
+                    if g.gpus == 1 { "" } else { "s" }
+                ),
+                POWER,
+                &g.power_w[..],
+            )],
+            level: mean
+                .filter(|_| x1 > x0)
+                .map(|w| (format!("steady-window mean {w:.0} W"), x0, x1, w)),
+        });
+    }
+    out
 }
 
 /// The latency a series plots for a request, when it has one.
@@ -138,10 +259,9 @@ fn binned(reqs: &[RequestPoint], end: f64, value: Value) -> [Vec<(f64, f64)>; 2]
 
 impl Chart for LatencyChart<'_> {
     fn size(&self) -> (u32, u32) {
-        if self.it.server.is_some() {
-            (1100, 820)
-        } else {
-            (1100, 560)
+        match panels(self.it).len() as u32 {
+            0 => (1100, 560),
+            n => (1100, TOP_H + n * PANEL_H),
         }
     }
 
@@ -153,18 +273,23 @@ impl Chart for LatencyChart<'_> {
             reqs.iter()
                 .map(|r| r.send_s)
                 .chain(duration)
-                .chain(it.server.iter().flat_map(|s| s.waiting.iter().map(|p| p.0))),
+                .chain(it.server.iter().flat_map(|s| s.waiting.iter().map(|p| p.0)))
+                .chain(
+                    gpu_power(it)
+                        .iter()
+                        .flat_map(|g| g.power_w.iter().map(|p| p.0)),
+                ),
         );
         let y_end = legend_headroom(
             reqs.iter()
                 .flat_map(|r| r.e2e_ms.into_iter().chain(r.ttft_ms)),
         );
-        let (top, bottom) = match it.server {
-            Some(_) => {
-                let (t, b) = area.split_vertically(540);
-                (t, Some(b))
-            }
-            None => (area.clone(), None),
+        let panels = panels(it);
+        let (top, mut rest) = if panels.is_empty() {
+            (area.clone(), None)
+        } else {
+            let (t, b) = area.split_vertically(TOP_H);
+            (t, Some(b))
         };
         let mut chart = ChartBuilder::on(&top)
             .caption(&self.title, (FONT, 22))
@@ -267,42 +392,11 @@ impl Chart for LatencyChart<'_> {
                 .legend(|(x, y)| Cross::new((x + 7, y), 4, FAIL.stroke_width(2)));
         }
         legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
-        if let (Some(bottom), Some(server)) = (bottom, &it.server) {
-            let q_end = upper_bound(server.waiting.iter().chain(&server.running).map(|p| p.1));
-            let mut q = ChartBuilder::on(&bottom)
-                .caption(
-                    clip(
-                        "server: requests waiting and running (scraped /metrics)",
-                        90,
-                    ),
-                    (FONT, 16),
-                )
-                .margin(12)
-                .x_label_area_size(40)
-                .y_label_area_size(70)
-                .build_cartesian_2d(0f64..x_end, 0f64..q_end)
-                .map_err(err)?;
-            q.configure_mesh()
-                .x_desc("s from the iteration start")
-                .y_desc("requests")
-                .label_style((FONT, 14))
-                .draw()
-                .map_err(err)?;
-            for (name, color, points) in [
-                ("waiting", FAIL, &server.waiting),
-                ("running", E2E, &server.running),
-            ] {
-                q.draw_series(LineSeries::new(
-                    points.iter().copied(),
-                    color.stroke_width(2),
-                ))
-                .map_err(err)?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 14, y)], color.stroke_width(2))
-                });
-            }
-            legend(&mut q, SeriesLabelPosition::UpperLeft)?;
+        for panel in &panels {
+            let Some(area) = rest.take() else { break };
+            let (this, below) = area.split_vertically(PANEL_H);
+            panel.draw(&this, x_end)?;
+            rest = Some(below);
         }
         Ok(())
     }

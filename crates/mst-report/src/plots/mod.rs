@@ -2,10 +2,11 @@
 //! with the `png` crate) and SVG. Text uses DejaVu Sans compiled into the binary, so no system
 //! font or fontconfig is needed.
 //!
-//! Six kinds: per iteration, latency over time ([`latency`]); per size, the search path and the
-//! percentiles against offered rate ([`search`]) and the fitted P(sustainable) curve with the
-//! MST's interval ([`confidence`]) and, with GPU telemetry, joules per output token against
-//! offered rate ([`energy`]); across sizes, MST against the token lengths ([`sizes`]).
+//! Six kinds: per iteration, latency over time with the server's queue and the GPUs' power
+//! below it ([`latency`]); per size, the search path and the percentiles against offered rate
+//! ([`search`]) and the fitted P(sustainable) curve with the MST's interval ([`confidence`])
+//! and, with GPU telemetry, joules per output token against offered rate ([`energy`]); across
+//! sizes, MST against the token lengths ([`sizes`]).
 
 pub mod confidence;
 pub mod energy;
