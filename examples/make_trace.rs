@@ -4,8 +4,8 @@
 //! is drawn from the seed, so the files are the same on every machine. Run with
 //! `cargo run --example make_trace [SEED] [DIR]` (defaults 17 and `traces`).
 //!
-//! The synthetic trace is a minute of traffic at about 4 requests/s with a burst in its
-//! middle third (twice the rate), short prompts and answers so a replay against the simulator
+//! The synthetic trace is 240 requests over about 41 s: about 4 requests/s, twice that in a
+//! burst from 20 s to 40 s (about 350 requests/minute on average), short prompts and answers so a replay against the simulator
 //! is quick, and a third of its requests in ten sessions (shared prompt prefixes).
 
 use mst_search::seed::{mix, unit};

@@ -22,6 +22,21 @@ pub enum Completion {
     Interrupted(String),
 }
 
+impl IterationMeta {
+    /// `REQ_MIN` as the files write it: the offered rate of an open-loop rate iteration; in
+    /// another mode (users, sessions, trace) the `sent` requests per minute of sending (up to
+    /// `sending_stopped`, so an iteration stopped early is not diluted by time it did not
+    /// send), rounded to 2 decimals.
+    pub fn sent_req_min(&self, sent: u64) -> f64 {
+        let minutes = self.sending_stopped.as_secs_f64() / 60.0;
+        if self.load_unit == crate::search::LoadUnit::ReqMin || minutes <= 0.0 {
+            self.req_min
+        } else {
+            (sent as f64 / minutes * 100.0).round() / 100.0
+        }
+    }
+}
+
 /// One iteration's metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IterationMeta {

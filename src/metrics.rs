@@ -222,7 +222,11 @@ pub fn summarize(meta: &IterationMeta, records: &[RequestRecord]) -> IterationSu
         let m = request_metrics(r);
         lag.push(m.schedule_lag_ms);
         retries += u64::from(r.transport_retries);
-        if r.server_prompt_tokens.is_some_and(|s| s != r.input_tokens) {
+        // A later session turn's input_tokens is the tool's estimate of the conversation (the
+        // chat template's tokens around its messages are not counted), so only first turns and
+        // independent requests can disagree with the server.
+        let estimated = r.turn.is_some_and(|t| t > 1);
+        if !estimated && r.server_prompt_tokens.is_some_and(|s| s != r.input_tokens) {
             mismatch += 1;
         }
         if let Some(kind) = r.error {

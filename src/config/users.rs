@@ -119,7 +119,7 @@ fn refuse_open_loop_keys(l: &Layers) -> Result<()> {
             "ARRIVAL",
             v,
             format!(
-                "{} or unset with LOAD=users: closed-loop users send when their previous \
+                "unset (or its default, {}) with LOAD=users: closed-loop users send when their previous \
                  request ends (plus THINK_TIME), not on an arrival schedule",
                 default_of("ARRIVAL")
             ),
@@ -131,7 +131,7 @@ fn refuse_open_loop_keys(l: &Layers) -> Result<()> {
             "REQ_MIN_START",
             v,
             format!(
-                "{} or unset with LOAD=users: the search starts at USERS_START users, not at a \
+                "unset (or its default, {}) with LOAD=users: the search starts at USERS_START users, not at a \
                  request rate; set USERS_START instead",
                 default_of("REQ_MIN_START")
             ),
@@ -142,7 +142,7 @@ fn refuse_open_loop_keys(l: &Layers) -> Result<()> {
             "REQ_MIN_FLOOR",
             v,
             format!(
-                "{} or unset with LOAD=users: the lowest number of users tried is 1",
+                "unset (or its default, {}) with LOAD=users: the lowest number of users tried is 1",
                 default_of("REQ_MIN_FLOOR")
             ),
         ));

@@ -158,6 +158,17 @@ pub async fn run_observed(
         output::write_size_outcome(&cfg.output_dir, &size.dir_name(), &outcome)?;
         output::write_summary(&cfg.output_dir)?;
         observer.event(&Event::SizeFinished { outcome: &outcome });
+        if cfg.telemetry.hourly_cost.is_some()
+            && outcome.mst_load.is_some()
+            && outcome.energy.is_none()
+        {
+            tracing::warn!(
+                "{}: GPU_HOURLY_COST is set but no cost per million tokens was written: no \
+                 iteration judged sustainable at the MST has GPU telemetry with an energy (the \
+                 GPU source did not answer then)",
+                outcome.size
+            );
+        }
         outcomes.push(outcome);
     }
     observer.event(&Event::RunFinished {
@@ -350,11 +361,7 @@ impl Driver<'_> {
             let brief = IterationBrief {
                 iteration,
                 stage: run.stage.number(),
-                req_min: if rate_search {
-                    run.req_min
-                } else {
-                    records.len() as f64 * 60.0 / cfg.duration.as_secs_f64().max(1e-9)
-                },
+                req_min: meta.sent_req_min(records.len() as u64),
                 load: (!rate_search).then_some(run.req_min),
                 attempt: run.attempt,
                 sustainable: judged.observation.verdict(),

@@ -280,3 +280,27 @@ fn client_cpu_is_carried_into_the_summary() {
     assert_eq!(s.client_cpu_pct, Some(25.0));
     assert_eq!(s.client_max_in_flight, 4);
 }
+
+/// A later session turn's `input_tokens` is the tool's estimate of the whole conversation
+/// (without the chat template's tokens): its difference from the server's count is not a
+/// mismatch, while a first turn's still is.
+#[test]
+fn later_session_turns_are_not_prompt_mismatches() {
+    let mut records = sample_records();
+    let base = summarize(&sample_meta(), &records).prompt_tokens_mismatch;
+    assert_eq!(base, 1);
+    let first = records
+        .iter()
+        .position(|r| r.server_prompt_tokens.is_some_and(|s| s != r.input_tokens))
+        .expect("the mismatch");
+    records[first].turn = Some(2);
+    assert_eq!(
+        summarize(&sample_meta(), &records).prompt_tokens_mismatch,
+        0
+    );
+    records[first].turn = Some(1);
+    assert_eq!(
+        summarize(&sample_meta(), &records).prompt_tokens_mismatch,
+        1
+    );
+}

@@ -252,17 +252,6 @@ fn bool_upper(b: bool) -> String {
     if b { "TRUE" } else { "FALSE" }.to_string()
 }
 
-/// `REQ_MIN`: the offered rate of an open-loop rate iteration; in another mode (users,
-/// sessions, trace) the requests sent per minute of `DURATION`, rounded to 2 decimals.
-pub(super) fn sent_req_min(meta: &IterationMeta, sent: u64) -> f64 {
-    let minutes = meta.duration.as_secs_f64() / 60.0;
-    if meta.load_unit == crate::search::LoadUnit::ReqMin || minutes <= 0.0 {
-        meta.req_min
-    } else {
-        (sent as f64 / minutes * 100.0).round() / 100.0
-    }
-}
-
 /// The `results.csv` columns and values, in order (see `docs/reference/outputs.md`).
 fn results_row(files: &IterationFiles) -> Vec<(String, String)> {
     let (meta, s, verdict) = (files.meta, files.summary, files.verdict);
@@ -277,7 +266,7 @@ fn results_row(files: &IterationFiles) -> Vec<(String, String)> {
         meta.model.clone(),
         meta.size.input.to_string(),
         meta.size.output.to_string(),
-        sent_req_min(meta, s.requests).to_string(),
+        meta.sent_req_min(s.requests).to_string(),
         bool_upper(verdict.sustainable),
         meta.duration.as_secs_f64().to_string(),
         s.requests.to_string(),

@@ -110,6 +110,11 @@ fn size_key(o: &SizeOutcome) -> (u64, u64, String) {
 }
 
 fn summary_row(o: &SizeOutcome) -> Vec<String> {
+    // The interval is in the search's unit: under the request-rate names only for a rate.
+    let rate_ci = o
+        .confidence
+        .as_ref()
+        .filter(|_| o.load_unit == mst_results::LoadUnit::ReqMin);
     vec![
         o.size.clone(),
         o.input_tokens.clone(),
@@ -130,8 +135,8 @@ fn summary_row(o: &SizeOutcome) -> Vec<String> {
         fmt_opt(o.generated_output_tokens_p50),
         fmt_opt(o.short_outputs_pct),
         o.iteration_time_s.to_string(),
-        fmt_opt(o.confidence.as_ref().map(|c| c.low_req_min)),
-        fmt_opt(o.confidence.as_ref().map(|c| c.high_req_min)),
+        fmt_opt(rate_ci.map(|c| c.low_req_min)),
+        fmt_opt(rate_ci.map(|c| c.high_req_min)),
         o.search.clone(),
         fmt_opt(o.capacity_estimate.as_ref().map(|e| e.req_min)),
         o.repeats.len().max(1).to_string(),
@@ -150,5 +155,7 @@ fn summary_row(o: &SizeOutcome) -> Vec<String> {
                 .as_ref()
                 .and_then(|e| e.cost_per_million_output_tokens),
         ),
+        fmt_opt(o.confidence.as_ref().map(|c| c.low_req_min)),
+        fmt_opt(o.confidence.as_ref().map(|c| c.high_req_min)),
     ]
 }

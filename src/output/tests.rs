@@ -432,6 +432,30 @@ fn summary_csv_lists_the_confidence_interval_and_leaves_it_empty_without_one() {
     assert_eq!(rows[0]["MST_CI_HIGH_REQ_MIN"], "110.25");
     assert_eq!(rows[1]["MST_CI_LOW_REQ_MIN"], "");
     assert_eq!(rows[1]["MST_CI_HIGH_REQ_MIN"], "");
+    assert_eq!(
+        (
+            rows[0]["MST_CI_LOW_LOAD"].as_str(),
+            rows[1]["MST_CI_LOW_LOAD"].as_str()
+        ),
+        ("90.5", "")
+    );
+}
+
+/// An interval over users is not a request rate: only the `_LOAD` columns carry it.
+#[test]
+fn outside_rate_searches_the_interval_is_written_in_the_searched_unit_only() {
+    let tmp = temp();
+    let users = SizeOutcome {
+        load_unit: mst_results::LoadUnit::Users,
+        ..with_confidence("100:4")
+    };
+    write_size_outcome(tmp.path(), "100_4", &users).expect("users");
+    let (_, rows) = read_csv(&write_summary(tmp.path()).expect("summary"));
+    assert_eq!(rows[0]["LOAD_UNIT"], "users");
+    assert_eq!(rows[0]["MST_CI_LOW_REQ_MIN"], "");
+    assert_eq!(rows[0]["MST_CI_HIGH_REQ_MIN"], "");
+    assert_eq!(rows[0]["MST_CI_LOW_LOAD"], "90.5");
+    assert_eq!(rows[0]["MST_CI_HIGH_LOAD"], "110.25");
 }
 
 #[test]
@@ -502,23 +526,17 @@ fn summary_csv_lists_the_search_its_estimate_and_the_repeats_spread() {
 #[test]
 fn outside_rate_searches_req_min_is_what_was_sent_per_minute() {
     let mut meta = crate::metrics::tests::sample_meta();
-    meta.duration = std::time::Duration::from_secs(30);
+    meta.duration = std::time::Duration::from_secs(60);
+    // Stopped early: 45 requests in 30 s of sending are 90 per minute, not 45.
+    meta.sending_stopped = std::time::Duration::from_secs(30);
     meta.req_min = 8.0;
-    assert_eq!(
-        super::iteration::sent_req_min(&meta, 45),
-        8.0,
-        "a rate is the rate offered"
-    );
+    assert_eq!(meta.sent_req_min(45), 8.0, "a rate is the rate offered");
     meta.load_unit = crate::search::LoadUnit::Users;
-    assert_eq!(
-        super::iteration::sent_req_min(&meta, 45),
-        90.0,
-        "45 sent in 30 s"
-    );
+    assert_eq!(meta.sent_req_min(45), 90.0, "45 sent in 30 s of sending");
 }
 
 #[test]
-fn summary_csv_ends_with_the_energy_at_the_mst_and_leaves_it_empty_without() {
+fn summary_csv_lists_the_energy_at_the_mst_and_leaves_it_empty_without() {
     let tmp = temp();
     let with = SizeOutcome {
         energy: Some(mst_results::EnergyAtMst {
@@ -537,8 +555,12 @@ fn summary_csv_ends_with_the_energy_at_the_mst_and_leaves_it_empty_without() {
     without.input_tokens = "200".into();
     write_size_outcome(tmp.path(), "200_4", &without).expect("without");
     let (header, rows) = read_csv(&write_summary(tmp.path()).expect("summary"));
+    let energy = header
+        .iter()
+        .position(|c| c == "GPU_COUNT")
+        .expect("GPU_COUNT");
     assert_eq!(
-        header[header.len() - 5..],
+        header[energy..energy + 5],
         [
             "GPU_COUNT",
             "MST_POWER_W",

@@ -20,7 +20,7 @@ pub const INPUT_TOKENS: &str = "INPUT_TOKENS";
 /// Output side of the size.
 pub const OUTPUT_TOKENS: &str = "OUTPUT_TOKENS";
 /// Offered rate, requests/minute; when `LOAD_UNIT` is not `req_min`, the requests sent per
-/// minute of `DURATION`.
+/// minute of sending.
 pub const REQ_MIN: &str = "REQ_MIN";
 /// The verdict, `TRUE` (sustainable) or `FALSE`.
 pub const EVALUATION: &str = "EVALUATION";

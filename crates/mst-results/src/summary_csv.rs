@@ -41,7 +41,8 @@ pub const SHORT_OUTPUTS_PCT: &str = "SHORT_OUTPUTS_PCT";
 /// What the answer cost: the sum of the iterations' times (cooldowns, settles, sending,
 /// drains), seconds.
 pub const ITERATION_TIME_S: &str = "ITERATION_TIME_S";
-/// Lower end of the MST's confidence interval (`confidence.low_req_min`), requests/minute.
+/// Lower end of the MST's confidence interval (`confidence.low_req_min`), requests/minute;
+/// empty when the search varied another unit (then `MST_CI_LOW_LOAD`).
 pub const MST_CI_LOW_REQ_MIN: &str = "MST_CI_LOW_REQ_MIN";
 /// Upper end of the MST's confidence interval (`confidence.high_req_min`), requests/minute.
 pub const MST_CI_HIGH_REQ_MIN: &str = "MST_CI_HIGH_REQ_MIN";
@@ -80,9 +81,15 @@ pub const LOWER_LOAD: &str = "LOWER_LOAD";
 /// Final upper bound in `LOAD_UNIT` (`upper_load`).
 pub const UPPER_LOAD: &str = "UPPER_LOAD";
 
+/// Lower end of the MST's confidence interval in `LOAD_UNIT` (`confidence.low_req_min`,
+/// which holds the level in `load_unit`); the same as `MST_CI_LOW_REQ_MIN` for rate searches.
+pub const MST_CI_LOW_LOAD: &str = "MST_CI_LOW_LOAD";
+/// Upper end of the MST's confidence interval in `LOAD_UNIT`.
+pub const MST_CI_HIGH_LOAD: &str = "MST_CI_HIGH_LOAD";
+
 /// Every column, in file order (columns are only ever appended, so an older file's header
 /// is a prefix of this one).
-pub const COLUMNS: [&str; 35] = [
+pub const COLUMNS: [&str; 37] = [
     SIZE,
     INPUT_TOKENS,
     OUTPUT_TOKENS,
@@ -118,4 +125,6 @@ pub const COLUMNS: [&str; 35] = [
     MST_J_PER_OUTPUT_TOKEN,
     MST_OUTPUT_TOKENS_PER_J,
     MST_COST_PER_M_OUTPUT_TOKENS,
+    MST_CI_LOW_LOAD,
+    MST_CI_HIGH_LOAD,
 ];
