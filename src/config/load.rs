@@ -173,9 +173,7 @@ pub(super) fn f64_where(
 
 /// Validate all layers; `file_label` names the env file in warnings.
 pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warning>)> {
-    let l = Layers::new(s);
-    let mut warnings = Vec::new();
-
+    let mut unknown = Vec::new();
     let mut seen_unknown: Vec<&str> = Vec::new();
     for (k, _) in &s.file {
         if keys::is_known(k) || seen_unknown.contains(&k.as_str()) {
@@ -188,8 +186,40 @@ pub(super) fn resolve(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warn
                 .map(|near| format!(" (did you mean {near}?)"))
                 .unwrap_or_default(),
         };
-        warnings.push(Warning(format!("unknown key {k} in {file_label}{hint}")));
+        unknown.push(Warning(format!("unknown key {k} in {file_label}{hint}")));
     }
+    match resolve_known(s, file_label) {
+        Ok((config, warnings)) => Ok((config, unknown.into_iter().chain(warnings).collect())),
+        // A refusal may come from a misspelt key (an SLO key that LOAD=users does not see): the
+        // unknown keys go with the error, since no warning is printed for a refused run.
+        Err(e) if unknown.is_empty() => Err(e),
+        Err(Error::Config {
+            key,
+            value,
+            expected,
+        }) => Err(Error::Config {
+            key,
+            value,
+            expected: format!("{expected}{}", unknown_note(&unknown)),
+        }),
+        Err(Error::MissingKey { key, hint }) => Err(Error::MissingKey {
+            key,
+            hint: format!("{hint}{}", unknown_note(&unknown)),
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// The unknown keys as a note after a refusal's text.
+fn unknown_note(unknown: &[Warning]) -> String {
+    let list: Vec<&str> = unknown.iter().map(|w| w.0.as_str()).collect();
+    format!(" (note: {})", list.join("; "))
+}
+
+/// [`resolve`] without the unknown keys: every known key read and checked.
+fn resolve_known(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warning>)> {
+    let l = Layers::new(s);
+    let mut warnings = Vec::new();
 
     // A required key that is missing may be misspelt in the file, or the file never given.
     let missing = |key: &str, hint: &str| {

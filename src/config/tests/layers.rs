@@ -351,3 +351,26 @@ fn a_missing_required_key_points_at_its_misspelling_or_the_missing_env_file() {
     .expect_err("nothing set");
     assert!(err.to_string().contains("no --env FILE was given"), "{err}");
 }
+
+/// A refused run prints no warnings, so a misspelt key that explains the refusal (an SLO key
+/// `LOAD=users` cannot see) goes with the error.
+#[test]
+fn a_refusal_names_the_unknown_keys_that_may_explain_it() {
+    let err = resolve_with(
+        &[
+            ("URL", "h:1"),
+            ("TOKENS_LIST", "8:8"),
+            ("LOAD", "users"),
+            ("SLO_TTFT_P95_MS", "200"),
+        ],
+        &[],
+        &[],
+    )
+    .expect_err("no SLO key it knows")
+    .to_string();
+    assert!(
+        err.contains("LOAD") && err.contains("unknown key SLO_TTFT_P95_MS"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean SLO_TTFT_P"), "{err}");
+}
