@@ -92,8 +92,10 @@ pub fn opt(v: Option<f64>, digits: usize) -> String {
 /// The final table, one row per size: the MST in the unit its search varied, the request
 /// rate there, and the bounds in that unit.
 pub fn table(outcomes: &[SizeOutcome]) -> String {
-    let mut s = String::from(
-        "size                   MST  unit          MST req/min   MST req/s   bounds [lower, upper]        iterations  stop\n",
+    // The header with the rows' own widths, so the columns line up.
+    let mut s = format!(
+        "{:<15} {:>12}  {:<12} {:>12} {:>11}   {:<24}   {:>10}  stop\n",
+        "size", "MST", "unit", "MST req/min", "MST req/s", "bounds [lower, upper]", "iterations"
     );
     for o in outcomes {
         let u = o.load_unit;
