@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 /// Figures of `results.csv` the report reads as numbers (missing columns stay None).
 pub const FIGURES: &[&str] = &[
     col::REQ_MIN,
+    col::LOAD,
     col::DURATION,
     col::FILTER_BUFFER,
     col::ITERATION,
@@ -102,6 +103,12 @@ impl IterationData {
     /// A figure of `results.csv`, None when the column is missing or empty.
     pub fn figure(&self, name: &str) -> Option<f64> {
         self.figures.get(name).copied()
+    }
+
+    /// The level the search ran this iteration at, in the size's `LOAD_UNIT`: `LOAD`, or
+    /// `REQ_MIN` in files written before it (which were all rate searches).
+    pub fn level(&self) -> Option<f64> {
+        self.figure(col::LOAD).or_else(|| self.figure(col::REQ_MIN))
     }
 }
 

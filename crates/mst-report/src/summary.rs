@@ -28,6 +28,12 @@ pub struct SummaryRow {
     pub lower_req_min: Option<f64>,
     /// Final upper bound: the lowest confirmed unsustainable rate, requests/minute.
     pub upper_req_min: Option<f64>,
+    /// What the search varied (`mst.json` `load_unit`; `req_min` for older files).
+    pub load_unit: mst_results::LoadUnit,
+    /// The MST in `load_unit` (`mst_load`; the rate for older files).
+    pub mst_load: Option<f64>,
+    /// The final upper bound in `load_unit` (`upper_load`; the rate for older files).
+    pub upper_load: Option<f64>,
     /// Why the search stopped; None without `mst.json` (written [`UNFINISHED`]).
     pub stop: Option<StopKind>,
     /// Iterations run for the size.
@@ -90,8 +96,9 @@ fn same_rate(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }
 
-fn at_rate(it: &IterationData, rate: f64) -> bool {
-    it.figure(col::REQ_MIN).is_some_and(|r| same_rate(r, rate))
+/// Whether the iteration ran at the search level `level` (in the size's unit).
+fn at_rate(it: &IterationData, level: f64) -> bool {
+    it.level().is_some_and(|r| same_rate(r, level))
 }
 
 /// The row of one size.
@@ -99,13 +106,16 @@ pub fn row(size: &SizeData) -> SummaryRow {
     let o = size.outcome.as_ref();
     let mst = o.and_then(|o| o.mst_req_min);
     let upper = o.and_then(|o| o.upper_req_min);
-    let mst_it = mst.and_then(|m| {
+    // The answer and bound in the searched unit (files before `mst_load`: the rate).
+    let mst_load = o.and_then(|o| o.mst_load.or(o.mst_req_min));
+    let upper_load = o.and_then(|o| o.upper_load.or(o.upper_req_min));
+    let mst_it = mst_load.and_then(|m| {
         size.iterations
             .iter()
             .rev()
             .find(|it| it.sustainable == Some(true) && at_rate(it, m))
     });
-    let binding = upper
+    let binding = upper_load
         .map(|u| {
             let mut names: Vec<&str> = size
                 .iterations
@@ -130,6 +140,9 @@ pub fn row(size: &SizeData) -> SummaryRow {
         mst_req_s: o.and_then(|o| o.mst_req_s),
         lower_req_min: o.and_then(|o| o.lower_req_min),
         upper_req_min: upper,
+        load_unit: o.map(|o| o.load_unit).unwrap_or_default(),
+        mst_load,
+        upper_load,
         stop: o.map(|o| o.stop),
         iterations: size.iterations.len(),
         wall_time_s: o.map(|o| o.wall_time_s),
@@ -252,6 +265,59 @@ mod tests {
         assert!(
             text.contains(",unfinished,") && text.contains(",client-limited,"),
             "{text}"
+        );
+    }
+
+    /// Outside rate searches the MST iteration and the binding criterion are found by the
+    /// searched level (`LOAD`, users here), not by `REQ_MIN` (what was sent per minute).
+    #[test]
+    fn a_users_search_finds_its_mst_iteration_by_the_level() {
+        let outcome: mst_results::SizeOutcome = serde_json::from_value(serde_json::json!({
+            "size": "64:32", "input_tokens": "64", "output_tokens": "32", "model": "m",
+            "mst_req_min": 1020.0, "mst_req_s": 17.0, "lower_req_min": null,
+            "upper_req_min": null, "load_unit": "users", "mst_load": 8.0, "lower_load": 8.0,
+            "upper_load": 9.0, "stop": "converged", "reason": "r", "iterations": [],
+            "started_at": "", "finished_at": "", "wall_time_s": 1.0, "job_id": null,
+            "evaluators": ["slo"]
+        }))
+        .unwrap();
+        let it = |folder: &str, load: f64, req_min: f64, pass: bool| crate::data::IterationData {
+            folder: folder.into(),
+            path: folder.into(),
+            sustainable: Some(pass),
+            verdict_reason: String::new(),
+            completion: String::new(),
+            unusable: false,
+            figures: [
+                (col::LOAD, load),
+                (col::REQ_MIN, req_min),
+                (col::ACHIEVED_REQ_S, load),
+            ]
+            .into_iter()
+            .collect(),
+            failed_criteria: if pass {
+                vec![]
+            } else {
+                vec!["ttft_p99".into()]
+            },
+            requests: Vec::new(),
+            server: None,
+            gpu: None,
+        };
+        let data = SizeData {
+            dir_name: "64_32".into(),
+            outcome: Some(outcome),
+            iterations: vec![it("a", 8.0, 1056.0, true), it("b", 9.0, 1080.0, false)],
+        };
+        let r = row(&data);
+        assert_eq!(r.load_unit, mst_results::LoadUnit::Users);
+        assert_eq!((r.mst_load, r.upper_load), (Some(8.0), Some(9.0)));
+        assert_eq!(r.mst_folder.as_deref(), Some("a"));
+        assert_eq!(r.binding, "ttft_p99");
+        assert_eq!(
+            r.at_mst[0],
+            Some(8.0),
+            "ACHIEVED_REQ_S of the MST iteration"
         );
     }
 }

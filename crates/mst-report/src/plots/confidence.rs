@@ -31,23 +31,22 @@ pub fn draw(size: &SizeData, out: &Path) -> Result<Option<Plot>> {
     };
     let stem = PathBuf::from("plots").join(format!("{}_confidence", size.dir_name));
     render(&CurveChart { outcome, ci }, out, &stem)?;
-    let mst = outcome.mst_req_min.map_or_else(
-        || "no MST was found".to_string(),
-        |m| format!("MST {m:.1} req/min"),
-    );
+    let unit = outcome.load_unit;
+    let mst = super::mst_words(outcome.mst_load.or(outcome.mst_req_min), unit);
     Ok(Some(Plot {
         stem,
         caption: format!(
             "{}: every judged iteration at its offered rate (green at 1 = sustainable, red at \
              0 = not; repeats at one rate are stacked) and the fitted probability of a \
              sustainable verdict (blue, {}); shaded: the {:.0}% interval of the rate where it \
-             crosses 1/2, {:.1}–{:.1} req/min, estimate {:.1} (dotted); green dashed line: \
+             crosses 1/2, {:.1}–{:.1} {}, estimate {:.1} (dotted); green dashed line: \
              {mst}.",
             outcome.size,
             ci.method,
             ci.level * 100.0,
             ci.low_req_min,
             ci.high_req_min,
+            unit.label(),
             ci.estimate_req_min,
         ),
         section: outcome.size.clone(),
@@ -65,7 +64,7 @@ impl Chart for CurveChart<'_> {
             .outcome
             .iterations
             .iter()
-            .filter_map(|b| b.sustainable.map(|s| (b.req_min, s)))
+            .filter_map(|b| b.sustainable.map(|s| (b.level(), s)))
             .collect();
         let x_end = super::upper_bound(
             judged
@@ -78,8 +77,9 @@ impl Chart for CurveChart<'_> {
         let mut chart = ChartBuilder::on(area)
             .caption(
                 format!(
-                    "{}: P(sustainable) against offered rate, {:.0}% interval {:.1}–{:.1} req/min",
+                    "{}: P(sustainable) against {}, {:.0}% interval {:.1}–{:.1}",
                     self.outcome.size,
+                    super::level_axis(self.outcome.load_unit),
                     ci.level * 100.0,
                     ci.low_req_min,
                     ci.high_req_min
@@ -93,7 +93,7 @@ impl Chart for CurveChart<'_> {
             .map_err(err)?;
         chart
             .configure_mesh()
-            .x_desc("offered rate, req/min")
+            .x_desc(super::level_axis(self.outcome.load_unit))
             .y_desc("P(sustainable)")
             .y_labels(6)
             .y_label_formatter(&|v| {
@@ -161,7 +161,7 @@ impl Chart for CurveChart<'_> {
                 .label(label)
                 .legend(move |(x, y)| Circle::new((x + 7, y), 5, color.filled()));
         }
-        if let Some(m) = self.outcome.mst_req_min {
+        if let Some(m) = self.outcome.mst_load.or(self.outcome.mst_req_min) {
             chart
                 .draw_series(DashedLineSeries::new(
                     [(m, y.0), (m, 1.05)],

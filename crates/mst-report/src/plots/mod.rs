@@ -22,6 +22,25 @@ use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+/// The axis title of a search level: the offered rate, or the level in its unit (users,
+/// sessions/min, x trace).
+pub(crate) fn level_axis(unit: mst_results::LoadUnit) -> String {
+    match unit {
+        mst_results::LoadUnit::ReqMin => "offered rate, req/min".to_string(),
+        u => format!("load, {}", u.label()),
+    }
+}
+
+/// The MST as a plot names it, in its unit: `MST 5096.2 req/min`, `MST 8 users`.
+pub(crate) fn mst_words(mst: Option<f64>, unit: mst_results::LoadUnit) -> String {
+    match mst {
+        None => "no MST was found".to_string(),
+        Some(m) if unit.is_whole() => format!("MST {m:.0} {}", unit.label()),
+        Some(m) if unit == mst_results::LoadUnit::ReqMin => format!("MST {m:.1} req/min"),
+        Some(m) => format!("MST {m:.2} {}", unit.label()),
+    }
+}
+
 /// The font every label is drawn with.
 pub const FONT: &str = "sans-serif";
 static DEJAVU_SANS: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");

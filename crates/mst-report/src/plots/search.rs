@@ -35,10 +35,7 @@ pub fn draw(size: &SizeData, row: &SummaryRow, out: &Path) -> Result<Vec<Plot>> 
     render(&PathChart { size, row }, out, &path_stem)?;
     let pct_stem = dir.join(format!("{}_percentiles", size.dir_name));
     render(&PercentileChart { size, row }, out, &pct_stem)?;
-    let mst = row.mst_req_min.map_or_else(
-        || "no MST was found".to_string(),
-        |m| format!("MST {m:.1} req/min"),
-    );
+    let mst = super::mst_words(row.mst_load, row.load_unit);
     Ok(vec![
         Plot {
             stem: path_stem,
@@ -94,19 +91,14 @@ impl Chart for PathChart<'_> {
         let points: Vec<(f64, f64, &'static str)> = its
             .iter()
             .enumerate()
-            .filter_map(|(i, it)| {
-                it.figure(col::REQ_MIN)
-                    .map(|r| ((i + 1) as f64, r, verdict_word(it)))
-            })
+            .filter_map(|(i, it)| it.level().map(|r| ((i + 1) as f64, r, verdict_word(it))))
             .collect();
-        let y_end = legend_headroom(points.iter().map(|p| p.1).chain(self.row.upper_req_min));
+        let y_end = legend_headroom(points.iter().map(|p| p.1).chain(self.row.upper_load));
         let x = (0.5, its.len() as f64 + 0.5);
         let title = format!(
             "{}: search path, {}",
             self.row.size,
-            self.row
-                .mst_req_min
-                .map_or_else(|| "no MST".to_string(), |m| format!("MST {m:.1} req/min"))
+            super::mst_words(self.row.mst_load, self.row.load_unit)
         );
         let mut chart = ChartBuilder::on(area)
             .caption(title, (FONT, 22))
@@ -118,7 +110,7 @@ impl Chart for PathChart<'_> {
         chart
             .configure_mesh()
             .x_desc("iteration")
-            .y_desc("offered rate, req/min")
+            .y_desc(super::level_axis(self.row.load_unit))
             .x_labels(its.len().clamp(2, 30))
             .x_label_formatter(&|v| format!("{v:.0}"))
             .label_style((FONT, 14))
@@ -149,10 +141,10 @@ impl Chart for PathChart<'_> {
                 .label(label)
                 .legend(move |(x, y)| Circle::new((x + 7, y), 5, color.filled()));
         }
-        if let Some(m) = self.row.mst_req_min {
+        if let Some(m) = self.row.mst_load {
             hline(&mut chart, m, x, PASS, format!("MST {m:.1}"))?;
         }
-        if let Some(u) = self.row.upper_req_min {
+        if let Some(u) = self.row.upper_load {
             hline(&mut chart, u, x, FAIL, format!("upper bound {u:.1}"))?;
         }
         legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
@@ -190,12 +182,13 @@ impl Chart for PercentileChart<'_> {
         } else {
             (1.0, 10.0)
         };
-        let x_end = upper_bound(its.iter().filter_map(|it| it.figure(col::REQ_MIN)));
+        let x_end = upper_bound(its.iter().filter_map(|it| it.level()));
         let mut chart = ChartBuilder::on(area)
             .caption(
                 format!(
-                    "{}: latency percentiles against offered rate",
-                    self.row.size
+                    "{}: latency percentiles against {}",
+                    self.row.size,
+                    super::level_axis(self.row.load_unit)
                 ),
                 (FONT, 22),
             )
@@ -206,7 +199,7 @@ impl Chart for PercentileChart<'_> {
             .map_err(err)?;
         chart
             .configure_mesh()
-            .x_desc("offered rate, req/min")
+            .x_desc(super::level_axis(self.row.load_unit))
             .y_desc("latency, ms (log scale)")
             .label_style((FONT, 14))
             .draw()
@@ -216,7 +209,7 @@ impl Chart for PercentileChart<'_> {
                 .iter()
                 .filter_map(|it| {
                     let v = it.figure(figure).filter(|v| *v > 0.0)?;
-                    Some((it.figure(col::REQ_MIN)?, v, it.sustainable == Some(true)))
+                    Some((it.level()?, v, it.sustainable == Some(true)))
                 })
                 .collect();
             if pts.is_empty() {
@@ -256,7 +249,7 @@ impl Chart for PercentileChart<'_> {
                 }))
                 .map_err(err)?;
         }
-        if let Some(m) = self.row.mst_req_min {
+        if let Some(m) = self.row.mst_load {
             chart
                 .draw_series(DashedLineSeries::new(
                     [(m, lo), (m, hi)],
