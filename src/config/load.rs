@@ -525,8 +525,8 @@ fn resolve_known(s: &Sources, file_label: &str) -> Result<(Config, Vec<Warning>)
         session_turns,
         telemetry,
     };
-    super::trace::check_with(&l, &config)?;
     super::mode::check_with(&l, &config)?;
+    super::trace::check_with(&l, &config)?;
     Ok((config, warnings))
 }
 

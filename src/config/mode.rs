@@ -87,14 +87,18 @@ pub(super) fn check_with(l: &Layers, cfg: &super::Config) -> Result<()> {
     let mode = modes
         .first()
         .map_or(String::new(), |(k, v)| format!("{k}={v}"));
+    let level = match unit {
+        LoadUnit::Users => "a number of users",
+        LoadUnit::SessionsMin => "a session rate in sessions/min",
+        _ => "a time scale in x trace",
+    };
     if cfg.search != crate::search::Strategy::Classic {
         return Err(Error::config(
             "SEARCH",
             l.shown("SEARCH", "classic"),
             format!(
                 "classic with {mode}: the adaptive search aims from a capacity estimate in \
-                 requests/minute, and this mode's level is in {}",
-                unit.label()
+                 requests/minute, and this mode's level is {level}"
             ),
         ));
     }
@@ -108,8 +112,7 @@ pub(super) fn check_with(l: &Layers, cfg: &super::Config) -> Result<()> {
             l.shown("EVALUATOR", "queue"),
             format!(
                 "evaluators without {e} with {mode}: {e} compares the completions with the \
-                 offered rate in requests/minute, and this mode's level is in {}",
-                unit.label()
+                 offered rate in requests/minute, and this mode's level is {level}"
             ),
         ));
     }

@@ -148,21 +148,13 @@ pub(super) fn resolve(l: &Layers) -> Result<Option<TraceSettings>> {
     }))
 }
 
-/// The keys of the search checked against a trace once they are known: the adaptive search
-/// and the probe measure capacity in requests/minute, which a time scale is not; an absolute
-/// `STOP_THRESHOLD` must be given in × trace (its default, 10, is requests/minute); the
-/// `fmperf` and `plateau` evaluators compare an offered rate in requests/minute.
+/// The stop rule checked against a trace once it is known: an absolute `STOP_THRESHOLD` must
+/// be given in × trace (its default, 10, is requests/minute). What refuses a trace's time scale
+/// for every load mode (the adaptive search, `fmperf`, `plateau`) is in
+/// [`super::mode::check_with`], which runs first.
 pub(super) fn check_with(l: &Layers, cfg: &super::Config) -> Result<()> {
     if cfg.trace.is_none() {
         return Ok(());
-    }
-    if cfg.search != crate::search::Strategy::Classic {
-        return Err(Error::config(
-            "SEARCH",
-            l.shown("SEARCH", "classic"),
-            "classic with TRACE: the adaptive search aims from a capacity estimate in \
-             requests/minute, and a trace's time scale is not one",
-        ));
     }
     if matches!(cfg.threshold, crate::search::Threshold::Absolute(_))
         && l.get("STOP_THRESHOLD").is_none()
@@ -172,20 +164,6 @@ pub(super) fn check_with(l: &Layers, cfg: &super::Config) -> Result<()> {
             l.shown("THRESHOLD_TYPE", "relative"),
             "relative with TRACE, or absolute with STOP_THRESHOLD set in x trace (the absolute \
              default, 10, is requests/minute)",
-        ));
-    }
-    if let Some(e) = cfg
-        .evaluator_names()
-        .into_iter()
-        .find(|e| matches!(*e, "fmperf" | "plateau"))
-    {
-        return Err(Error::config(
-            "EVALUATOR",
-            l.shown("EVALUATOR", "queue"),
-            format!(
-                "evaluators without {e} with TRACE: {e} compares the offered rate in \
-                 requests/minute, and a trace's level is a time scale"
-            ),
         ));
     }
     Ok(())

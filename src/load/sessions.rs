@@ -21,10 +21,10 @@
 //! every turn of every session has its own prompt and a rerun the same ones.
 
 use crate::client::{Cancel, ChatMessage, LlmClient, Prompt, RequestSpec, SessionTurn, Slot};
-use crate::iteration::{ClientUsage, Completion, IterationMeta};
+use crate::iteration::{Completion, IterationMeta};
 use crate::load::arrivals;
 use crate::load::dispatch::wait_until;
-use crate::load::runner::{Collector, IterationPlan, Progress};
+use crate::load::runner::{Collector, Ended, IterationPlan, Progress, drain, finish};
 use crate::load::usage;
 use crate::load::watchdog::{Fired, Watchdog};
 use crate::record::{ErrorKind, RequestRecord};
@@ -174,61 +174,37 @@ pub async fn run_sessions<C: LlmClient>(
     ) {
         cancel.cancel(ErrorKind::Cancelled);
     }
-    let drain_deadline = tokio::time::Instant::now() + plan.drain_timeout;
-    while channel_open {
-        tokio::select! {
-            rec = records_rx.recv() => match rec {
-                Some(rec) => col.take(rec),
-                // Every session task and the starter hold a sender until they end.
-                None => channel_open = false,
-            },
-            _ = tokio::time::sleep_until(drain_deadline), if !cancel.is_cancelled() => {
-                cancel.cancel(ErrorKind::DrainCutoff);
-            }
-            _ = interrupt.cancelled(), if !cancel.is_cancelled() => {
-                completion = Completion::Interrupted("interrupted while draining".into());
-                cancel.cancel(ErrorKind::Cancelled);
-            }
-        }
-    }
+    // Every session task and the starter hold a sender until they end, so the drain takes
+    // records until the channel closes.
+    drain(
+        &mut col,
+        &mut records_rx,
+        u64::MAX,
+        &cancel,
+        interrupt,
+        plan.drain_timeout,
+        &mut completion,
+    )
+    .await;
     let ended = t0.elapsed();
-    let max_in_flight = col.max_in_flight;
-    let mut records = col.records;
-    records.sort_by_key(|r| r.request_idx);
-    let later_turns = records.iter().filter(|r| r.turn > Some(1)).count() as u64;
-    let client_usage = ClientUsage {
-        cpu_s: usage::process_cpu()
-            .zip(cpu_before)
-            .map(|(after, before)| after.saturating_sub(before).as_secs_f64()),
-        peak_rss_bytes: usage::process_memory().map(|m| m.peak_rss_bytes),
-        max_in_flight,
-    };
-    let meta = IterationMeta {
-        size: plan.size,
-        req_min: plan.req_min,
-        load_unit: plan.unit,
-        stage: plan.stage,
-        iteration: plan.iteration,
-        model: plan.model.clone(),
-        started_at,
-        duration: plan.duration,
-        filter_buffer: plan.filter_buffer,
-        // The schedule's sessions (their first turns) and the later turns that came due.
-        planned_requests: scheduled + later_turns,
-        sending_stopped,
-        ended,
-        completion,
-        sample_prompt: workload.sample_text(200),
-        prompt_token_count: plan.size.input.min,
-        prompt_lengths: workload.lengths_note(),
-        classes: workload.class_names(),
-        models: workload.model_names(),
-        session_turns: Some(sessions.turns),
-        output_clipped: None,
-        labels: plan.labels.clone(),
-        client: client_usage,
-        settle: None,
-    };
+    let later_turns = col.records.iter().filter(|r| r.turn > Some(1)).count() as u64;
+    let (mut meta, records) = finish(
+        plan,
+        &workload,
+        Ended {
+            started_at,
+            // The schedule's sessions (their first turns) and the later turns that came due.
+            planned_requests: scheduled + later_turns,
+            sending_stopped,
+            ended,
+            completion,
+            cpu_before,
+        },
+        col,
+    );
+    meta.session_turns = Some(sessions.turns);
+    // A turn's length comes from the conversation, not from a dataset: nothing is clipped.
+    meta.output_clipped = None;
     (meta, records)
 }
 

@@ -2,20 +2,9 @@
 //! the server received grows turn by turn by exactly the previous answer and a new user
 //! message, and sessions start on the schedule.
 
+use super::support::only_iteration;
 use super::support::{Scenario, read_rows};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-/// The one iteration folder of `size` under `out`.
-fn only_iteration(out: &Path, size: &str) -> PathBuf {
-    let iterations: Vec<PathBuf> = std::fs::read_dir(out.join(size))
-        .unwrap_or_else(|e| panic!("{size}: {e}"))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir() && !p.ends_with("interrupted"))
-        .collect();
-    assert_eq!(iterations.len(), 1, "{iterations:?}");
-    iterations.into_iter().next().unwrap()
-}
 
 /// Sessions of three turns at a constant 120 sessions/min for 3 s: six sessions start, and
 /// each turn after the first is sent no earlier than the previous turn's end plus `THINK_TIME`.

@@ -102,3 +102,14 @@ pub fn sim_client(server: &SimServer, api: Api) -> OpenAiClient {
     })
     .expect("client builds")
 }
+
+/// The one iteration folder of `size` under `out`.
+pub fn only_iteration(out: &Path, size: &str) -> PathBuf {
+    let iterations: Vec<PathBuf> = std::fs::read_dir(out.join(size))
+        .unwrap_or_else(|e| panic!("{size}: {e}"))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir() && !p.ends_with("interrupted"))
+        .collect();
+    assert_eq!(iterations.len(), 1, "{iterations:?}");
+    iterations.into_iter().next().unwrap()
+}

@@ -2,24 +2,13 @@
 //! `BURSTINESS`) read from what was sent, and a split over several models (`MODEL=a,b,c`,
 //! `TRAFFIC_SPLIT`) read from what the server saw.
 
+use super::support::only_iteration;
 use super::support::{Scenario, read_rows};
 use mst_search::experiment::{self, RunOptions};
 use mst_search::sim::EngineConfig;
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
-
-/// The one iteration folder of `size` under `out`.
-fn only_iteration(out: &Path, size: &str) -> PathBuf {
-    let iterations: Vec<PathBuf> = std::fs::read_dir(out.join(size))
-        .unwrap_or_else(|e| panic!("{size}: {e}"))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir() && !p.ends_with("interrupted"))
-        .collect();
-    assert_eq!(iterations.len(), 1, "{iterations:?}");
-    iterations.into_iter().next().unwrap()
-}
 
 fn mean_and_cv(xs: &[f64]) -> (f64, f64) {
     let n = xs.len() as f64;
